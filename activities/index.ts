@@ -1,0 +1,151 @@
+import { ApplicationFailure, log } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import type { Config } from '../src/config';
+import type { ReminderKind, ReminderOutcome } from '../src/contract';
+import {
+  claimReminder,
+  dedupeKey,
+  markSent,
+  markUnsent,
+  releaseClaim,
+  type ReminderRef,
+} from '../src/db/notifications';
+import { findReminderRecipient } from '../src/db/tokens';
+import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
+import { renderReminderEmail } from '../src/email/reminderEmail';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface ActivityDeps {
+  db: Pool;
+  mailer: Mailer;
+  clock: Clock;
+  config: Pick<Config, 'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL'>;
+}
+
+export interface SendReminderInput extends ReminderRef {
+  kind: ReminderKind;
+  expiresAt: string;
+}
+
+export interface SendReminderResult {
+  outcome: Exclude<ReminderOutcome, 'failed'>;
+  reason?: string;
+  messageId?: string;
+}
+
+export interface RecordOutcomesInput {
+  tokenId: string;
+  outcomes: { reminder: string; dueAt: string; status: 'skipped' | 'failed'; reason: string }[];
+}
+
+// Longer than the activity's 30 s start-to-close timeout: a stalled attempt keeps its claim until the
+// server has given up on it, so a retry never sends beside it.
+const CLAIM_LEASE_MS = 45_000;
+
+export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
+  async function skip(ref: ReminderRef, reason: string): Promise<SendReminderResult> {
+    await markUnsent(db, ref, { status: 'skipped', reason });
+    log.info('reminder skipped', { tokenId: ref.tokenId, reminder: ref.reminder, reason });
+    return { outcome: 'skipped', reason };
+  }
+
+  return {
+    /** Sends one reminder at most once, however often it is retried or by how many workers. */
+    async sendReminder(input: SendReminderInput): Promise<SendReminderResult> {
+      const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
+      const claim = await claimReminder(db, ref, CLAIM_LEASE_MS);
+      if (claim.kind === 'busy') {
+        throw ApplicationFailure.retryable('another attempt at this reminder is still running', 'ReminderBusy');
+      }
+      if (claim.kind === 'final') {
+        const { status, reason, providerMessageId } = claim.row;
+        if (status === 'failed') throw ApplicationFailure.nonRetryable(reason ?? 'failed', 'ReminderFailed');
+        return status === 'sent'
+          ? { outcome: 'sent', messageId: providerMessageId ?? undefined }
+          : { outcome: 'skipped', reason: reason ?? undefined };
+      }
+
+      const key = dedupeKey(ref);
+      if (claim.attempts > 1) {
+        // An earlier attempt may have been accepted by Postmark before it lost the answer.
+        const earlier = await mailer.findSent(key).catch((err: unknown) => {
+          throw asRetryable(asMailError(err));
+        });
+        if (earlier) {
+          await markSent(db, ref, earlier);
+          log.info('reminder was sent by an earlier attempt', {
+            tokenId: ref.tokenId,
+            reminder: ref.reminder,
+            messageId: earlier.messageId,
+          });
+          return { outcome: 'sent', messageId: earlier.messageId };
+        }
+      }
+
+      const recipient = await findReminderRecipient(db, input.tokenId);
+      const now = clock.now();
+      if (!recipient) return skip(ref, 'token-deleted');
+      const { token, login, email } = recipient;
+      if (token.revoked) return skip(ref, 'token-revoked');
+      if (!token.expiredAt || token.expiredAt.getTime() !== Date.parse(input.expiresAt)) {
+        return skip(ref, 'expiry-changed');
+      }
+      if (input.kind === 'warning' && token.expiredAt.getTime() <= now.getTime()) {
+        return skip(ref, 'token-already-expired');
+      }
+      if (!email) return skip(ref, 'no-verified-email');
+
+      const rendered = renderReminderEmail({
+        registryName: config.REGISTRY_NAME,
+        registryUrl: config.REGISTRY_URL,
+        login,
+        token: { ...token, expiresAt: token.expiredAt },
+        now,
+      });
+      let delivery: Delivery;
+      try {
+        delivery = await mailer.send({
+          from: config.EMAIL_FROM,
+          to: email,
+          ...rendered,
+          tag: `token-expiry-${input.kind}`,
+          dedupeKey: key,
+          metadata: { token_id: input.tokenId, reminder: input.reminder },
+        });
+      } catch (err) {
+        const failure = asMailError(err);
+        const reason = `${failure.type}: ${failure.message}`;
+        if (failure.kind === 'permanent') {
+          await markUnsent(db, ref, { status: 'failed', reason });
+          throw ApplicationFailure.nonRetryable(failure.message, failure.type);
+        }
+        await releaseClaim(db, ref, reason);
+        throw asRetryable(failure);
+      }
+      // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.
+      await markSent(db, ref, delivery);
+      log.info('reminder sent', { tokenId: ref.tokenId, reminder: ref.reminder, messageId: delivery.messageId });
+      return { outcome: 'sent', messageId: delivery.messageId };
+    },
+
+    /** Writes reminders the workflow decided not to send, or gave up on, into the log. */
+    async recordOutcomes({ tokenId, outcomes }: RecordOutcomesInput): Promise<void> {
+      for (const { reminder, dueAt, status, reason } of outcomes) {
+        await markUnsent(db, { tokenId, reminder, dueAt }, { status, reason });
+      }
+    },
+  };
+}
+
+function asMailError(err: unknown): MailError {
+  return err instanceof MailError ? err : classifyPostmarkError(err);
+}
+
+function asRetryable(failure: { message: string; type: string }): ApplicationFailure {
+  return ApplicationFailure.retryable(failure.message, failure.type);
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// token-expiry: the command line for operators and for trying the system by hand. Prints JSON on stdout.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { z } from 'zod';
+import { ConfigError, loadConfig, type Config } from './config';
+import { DURATION_HINT, parseDuration } from './duration';
+import { migrate } from './db/migrate';
+import { createPool } from './db/pool';
+import { insertUser } from './db/tokens';
+import { connectClient } from './temporal';
+import { createTokenService, TokenError } from './tokens';
+
+const USAGE = `usage:
+  token-expiry migrate
+  token-expiry worker
+  token-expiry users add --login L --email E [--unverified]
+  token-expiry tokens create --user L --name N [--expires-in 90d | --expires-at ISO]
+                             [--crate-scope P]... [--endpoint-scope S]...
+  token-expiry tokens revoke|duplicate|rotate|status ID`;
+
+/** The user's mistake: printed without a stack trace, exit code 2. */
+class UsageError extends Error {}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+const login = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,38}$/, 'must be 1-39 letters, digits, - or _');
+const email = z.email().max(254);
+
+function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new UsageError(`${what}: ${parsed.error.issues[0]?.message ?? 'is invalid'}`);
+  return parsed.data;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function parse(args: string[], options: Options, positionals: number): { values: Values; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    if (parsed.positionals.length !== positionals) throw new Error(`expected ${positionals} argument(s)`);
+    return parsed;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+}
+
+const optionalString = (values: Values, name: string) => values[name] as string | undefined;
+const stringList = (values: Values, name: string) => (values[name] as string[] | undefined) ?? null;
+
+function expiryFrom(values: Values, now: Date): Date | null {
+  const expiresIn = optionalString(values, 'expires-in');
+  const expiresAt = optionalString(values, 'expires-at');
+  if (expiresIn !== undefined && expiresAt !== undefined) {
+    throw new UsageError('give either --expires-in or --expires-at, not both');
+  }
+  if (expiresIn !== undefined) {
+    const ms = parseDuration(expiresIn);
+    if (ms === null) throw new UsageError(`--expires-in: "${expiresIn}" is not a duration (${DURATION_HINT})`);
+    return new Date(now.getTime() + ms);
+  }
+  if (expiresAt !== undefined) {
+    // Only full ISO 8601 timestamps with a zone: "03/04/2026" means different days to different people.
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(expiresAt)) {
+      throw new UsageError(`--expires-at: "${expiresAt}" is not an ISO 8601 time with a zone (use e.g. 2027-01-31T12:00:00Z)`);
+    }
+    const date = new Date(expiresAt);
+    if (Number.isNaN(date.getTime())) throw new UsageError(`--expires-at: "${expiresAt}" is not a valid time`);
+    return date;
+  }
+  return null;
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [group, action, ...rest] = argv;
+  const config: Config = loadConfig();
+  const db = createPool(config.DATABASE_URL, 2);
+  let client: Client | undefined;
+  const temporal = async () => (client ??= await connectClient(config));
+  const tokens = createTokenService({ db, temporal, config });
+  try {
+    switch (group) {
+      case 'migrate':
+        parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
+        print(await migrate(db));
+        return;
+      case 'worker': {
+        await db.end();
+        const { runWorker } = await import('./worker.js');
+        await runWorker(config);
+        return;
+      }
+      case 'users':
+        if (action !== 'add') break;
+        {
+          const { values } = parse(rest, {
+            login: { type: 'string' },
+            email: { type: 'string' },
+            unverified: { type: 'boolean' },
+          }, 0);
+          const user = {
+            login: check(login, values.login, '--login'),
+            email: check(email, values.email, '--email'),
+            verified: !values.unverified,
+          };
+          try {
+            print({ ...(await insertUser(db, user)), verified: user.verified });
+          } catch (err) {
+            if ((err as { code?: string }).code === '23505') throw new UsageError(`--login: "${user.login}" is taken`);
+            throw err;
+          }
+        }
+        return;
+      case 'tokens':
+        if (action === 'create') {
+          const { values } = parse(rest, {
+            user: { type: 'string' },
+            name: { type: 'string' },
+            'expires-in': { type: 'string' },
+            'expires-at': { type: 'string' },
+            'crate-scope': { type: 'string', multiple: true },
+            'endpoint-scope': { type: 'string', multiple: true },
+          }, 0);
+          const owner = check(login, values.user, '--user');
+          const created = await tokens.create(owner, {
+            name: check(z.string(), values.name, '--name'),
+            expiresAt: expiryFrom(values, new Date()),
+            crateScopes: stringList(values, 'crate-scope'),
+            endpointScopes: stringList(values, 'endpoint-scope'),
+          });
+          print(presentCreated(created));
+          return;
+        }
+        if (action === 'revoke' || action === 'duplicate' || action === 'rotate' || action === 'status') {
+          const id = parse(rest, {}, 1).positionals[0] as string;
+          if (action === 'revoke') print(await tokens.revoke(id));
+          else if (action === 'status') print(await tokens.status(id));
+          else print(presentCreated(await tokens[action](id)));
+          return;
+        }
+        break;
+    }
+    throw new UsageError(USAGE);
+  } finally {
+    await db.end().catch(() => undefined);
+    await client?.connection.close();
+  }
+}
+
+/** The secret is shown once, here, and never stored. */
+function presentCreated<T extends { token: object; secret: string }>(created: T) {
+  const { token, secret, ...rest } = created;
+  return { ...token, token: secret, ...rest };
+}
+
+run(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError) {
+      process.stderr.write(`token-expiry: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`token-expiry: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import type { ReminderSpec } from './contract';
+import { DURATION_HINT, formatDuration, parseDuration } from './duration';
+
+const durationList = z.string().transform((text, ctx) => {
+  const parts = text.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+  const offsets: number[] = [];
+  for (const part of parts) {
+    const ms = parseDuration(part);
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: `"${part}" is not a duration (${DURATION_HINT})` });
+      return z.NEVER;
+    }
+    offsets.push(ms);
+  }
+  // Largest first, without repeats: "1d,7d,24h" -> 7d, 1d.
+  return [...new Set(offsets)]
+    .sort((a, b) => b - a)
+    .map((beforeExpiryMs): ReminderSpec => ({ key: formatDuration(beforeExpiryMs), beforeExpiryMs }));
+});
+
+const booleanFlag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'expected true or false')
+  .transform((v) => ['true', '1', 'yes'].includes(v));
+
+const singleLine = (what: string) =>
+  z.string().min(1).refine((v) => !/[\r\n]/.test(v), `${what} must be a single line`);
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().min(1).default('postgresql://postgres@127.0.0.1:5432/token_expiry'),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('token-expiry'),
+  POSTMARK_SERVER_TOKEN: z.string().min(1).optional(),
+  POSTMARK_API_URL: httpUrl.default('https://api.postmarkapp.com'),
+  EMAIL_FROM: singleLine('EMAIL_FROM').default('Example Registry <noreply@registry.example>'),
+  REGISTRY_NAME: singleLine('REGISTRY_NAME').default('Example Registry'),
+  REGISTRY_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
+  TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
+  EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
+  EXPIRED_NOTICE: booleanFlag.default(true),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; the error names each bad variable and what it expected. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in most shells' `FOO= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    const value = present[name];
+    return issue.code === 'invalid_type' && value === undefined
+      ? `${name}: is required`
+      : `${name}: ${issue.message}`;
+  });
+  throw new ConfigError(lines.join('\n'));
+}
+
+export function requirePostmarkToken(config: Config): string {
+  if (!config.POSTMARK_SERVER_TOKEN) {
+    throw new ConfigError('POSTMARK_SERVER_TOKEN: is required to send email (the Server API token from Postmark)');
+  }
+  return config.POSTMARK_SERVER_TOKEN;
+}

@@ -1,0 +1,8 @@
+import { Pool } from 'pg';
+
+export function createPool(databaseUrl: string, max = 10): Pool {
+  const pool = new Pool({ connectionString: databaseUrl, max });
+  // An idle client whose connection dies (a restart, pg_terminate_backend) must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}

@@ -1,0 +1,84 @@
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { Config } from './config';
+import {
+  searchAttributes,
+  statusQuery,
+  tokenExpiryWorkflowId,
+  type TokenExpiryInput,
+  type TokenExpiryStatus,
+} from './contract';
+import type { TokenRow } from './db/tokens';
+
+export type ReminderSettings = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
+
+export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>): Promise<Client> {
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+}
+
+export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings): TokenExpiryInput {
+  if (!token.expiredAt) throw new Error(`token ${token.id} has no expiry`);
+  return {
+    tokenId: token.id,
+    createdAt: token.createdAt.toISOString(),
+    expiresAt: token.expiredAt.toISOString(),
+    reminders: settings.EXPIRY_REMINDERS,
+    expiredNotice: settings.EXPIRED_NOTICE,
+  };
+}
+
+/** Starts the token's workflow; starting it again while it runs is harmless (USE_EXISTING). */
+export async function startTokenExpiryWorkflow(
+  client: Client,
+  token: TokenRow,
+  settings: ReminderSettings,
+): Promise<string> {
+  const input = tokenExpiryInput(token, settings);
+  const handle = await client.workflow.start('tokenExpiryWorkflow', {
+    taskQueue: settings.TEMPORAL_TASK_QUEUE,
+    workflowId: tokenExpiryWorkflowId(token.id),
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: [
+      { key: searchAttributes.tokenId, value: token.id },
+      { key: searchAttributes.expiresAt, value: new Date(input.expiresAt) },
+      { key: searchAttributes.state, value: 'waiting' },
+    ],
+  });
+  return handle.workflowId;
+}
+
+/** Cancels the token's workflow; false when there is none running. */
+export async function cancelTokenExpiryWorkflow(client: Client, tokenId: string): Promise<boolean> {
+  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(tokenId));
+  try {
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') return false;
+    await handle.cancel();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+export interface WorkflowView {
+  workflowId: string;
+  /** Temporal's own status: RUNNING, COMPLETED, CANCELLED, TERMINATED, ... or NOT_FOUND. */
+  execution: string;
+  /** The workflow's own view, from its status query; null when it could not answer. */
+  status: TokenExpiryStatus | null;
+}
+
+export async function describeTokenExpiryWorkflow(client: Client, tokenId: string): Promise<WorkflowView> {
+  const workflowId = tokenExpiryWorkflowId(tokenId);
+  const handle = client.workflow.getHandle(workflowId);
+  try {
+    const description = await handle.describe();
+    const status = await handle.query(statusQuery).catch(() => null);
+    return { workflowId, execution: description.status.name, status };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { workflowId, execution: 'NOT_FOUND', status: null };
+    throw err;
+  }
+}

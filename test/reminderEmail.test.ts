@@ -1,0 +1,223 @@
+import { describeTimeLeft, renderReminderEmail, type ReminderEmailInput } from '../src/email/reminderEmail';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+const expiresAt = new Date('2026-02-22T10:00:00.000Z');
+// A scheduled send that fires a few seconds after the reminder was due.
+const lateness = 7 * SECOND;
+const sentBefore = (msBeforeExpiry: number): Date => new Date(expiresAt.getTime() - msBeforeExpiry + lateness);
+
+function input(overrides: Partial<ReminderEmailInput> = {}, token: Partial<ReminderEmailInput['token']> = {}): ReminderEmailInput {
+  return {
+    registryName: 'crates.io',
+    registryUrl: 'https://crates.io',
+    login: 'ferris',
+    now: sentBefore(7 * DAY),
+    ...overrides,
+    token: {
+      id: '42',
+      name: 'ci-publish',
+      crateScopes: ['serde', 'serde_*'],
+      endpointScopes: ['publish-update', 'yank'],
+      expiresAt,
+      ...token,
+    },
+  };
+}
+
+describe('describeTimeLeft', () => {
+  it.each([
+    [7 * DAY, 'expires in 7 days'],
+    [3 * DAY, 'expires in 3 days'],
+    [1 * DAY, 'expires tomorrow'],
+    [5 * HOUR, 'expires in 5 hours'],
+    [1 * HOUR, 'expires in 1 hour'],
+    [30 * MINUTE, 'expires in 30 minutes'],
+    [1 * MINUTE, 'expires in 1 minute'],
+  ])('%d ms before expiry, a few seconds late, reads "%s"', (msBefore, expected) => {
+    expect(describeTimeLeft(expiresAt, sentBefore(msBefore))).toBe(expected);
+  });
+
+  // Boundaries, measured exactly: days round to the nearest whole day from 36 hours up.
+  it.each([
+    [6.5 * DAY, 'expires in 7 days'],
+    [6.5 * DAY - SECOND, 'expires in 6 days'],
+    [36 * HOUR, 'expires in 2 days'],
+    [36 * HOUR - SECOND, 'expires tomorrow'],
+    [20 * HOUR, 'expires tomorrow'],
+    [20 * HOUR - SECOND, 'expires in 20 hours'],
+    [19 * HOUR, 'expires in 19 hours'],
+    [59 * MINUTE + 50 * SECOND, 'expires in 1 hour'],
+    [2 * MINUTE, 'expires in 2 minutes'],
+  ])('exactly %d ms before expiry reads "%s"', (msBefore, expected) => {
+    expect(describeTimeLeft(expiresAt, new Date(expiresAt.getTime() - msBefore))).toBe(expected);
+  });
+
+  it('never says "in 0 minutes" in the last seconds', () => {
+    expect(describeTimeLeft(expiresAt, new Date(expiresAt.getTime() - 10 * SECOND))).toBe('expires in 1 minute');
+  });
+
+  it('says "has expired" at and after the expiry', () => {
+    expect(describeTimeLeft(expiresAt, expiresAt)).toBe('has expired');
+    expect(describeTimeLeft(expiresAt, new Date(expiresAt.getTime() + lateness))).toBe('has expired');
+  });
+
+  it('rejects an invalid date with a message that names it', () => {
+    expect(() => describeTimeLeft(new Date('nope'), expiresAt)).toThrow(/expiresAt is not a valid Date/);
+  });
+});
+
+describe('renderReminderEmail subject', () => {
+  it.each([
+    [7 * DAY, 'crates.io: your API token "ci-publish" expires in 7 days'],
+    [1 * DAY, 'crates.io: your API token "ci-publish" expires tomorrow'],
+    [5 * HOUR, 'crates.io: your API token "ci-publish" expires in 5 hours'],
+    [-lateness, 'crates.io: your API token "ci-publish" has expired'],
+    [0, 'crates.io: your API token "ci-publish" has expired'],
+  ])('sent %d ms (+ a few seconds) before expiry', (msBefore, expected) => {
+    expect(renderReminderEmail(input({ now: sentBefore(msBefore) })).subject).toBe(expected);
+  });
+
+  it('cannot be used to inject a header through a CRLF in the token name', () => {
+    const { subject } = renderReminderEmail(input({}, { name: 'x\r\nBcc: evil@example.com\r\n\r\nbody' }));
+    expect(subject).not.toMatch(/[\r\n]/);
+    expect(subject).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(subject).toBe('crates.io: your API token "x Bcc: evil@example.com body" expires in 7 days');
+  });
+
+  it('strips other control characters and collapses whitespace', () => {
+    const { subject } = renderReminderEmail(input({}, { name: '  a\u0000b\tc\u2028d \u202Ee  ' }));
+    expect(subject).toBe('crates.io: your API token "a b c d e" expires in 7 days');
+  });
+
+  it('caps a long name at 64 characters with an ellipsis, keeping it whole in the body', () => {
+    const long = 'n'.repeat(100);
+    const email = renderReminderEmail(input({}, { name: long }));
+    const quoted = /"([^"]*)"/.exec(email.subject)?.[1];
+    expect(quoted).toBe(`${'n'.repeat(63)}…`);
+    expect(Array.from(quoted ?? '')).toHaveLength(64);
+    expect(email.textBody).toContain(long);
+  });
+
+  it('does not cap a 64-character name', () => {
+    const name = 'm'.repeat(64);
+    expect(renderReminderEmail(input({}, { name })).subject).toContain(`"${name}"`);
+  });
+});
+
+describe('renderReminderEmail bodies', () => {
+  it('greets the login and signs as the registry team', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input());
+    expect(textBody).toMatch(/^Hello ferris,/);
+    expect(textBody).toContain('The crates.io team');
+    expect(htmlBody).toContain('Hello ferris,');
+    expect(htmlBody).toContain('The crates.io team');
+  });
+
+  it('gives the expiry in RFC 3339 UTC without milliseconds, and in words', () => {
+    const email = renderReminderEmail(input({}, { expiresAt: new Date('2026-02-22T10:00:00.123Z') }));
+    for (const body of [email.textBody, email.htmlBody]) {
+      expect(body).toContain('2026-02-22T10:00:00Z (in 7 days)');
+      expect(body).not.toContain('.123');
+      expect(body).toContain('expires in 7 days');
+    }
+  });
+
+  it('links to a replacement with the same name and scopes, and to the token settings', () => {
+    for (const registryUrl of ['https://crates.io', 'https://crates.io/']) {
+      const { textBody, htmlBody } = renderReminderEmail(input({ registryUrl }));
+      expect(textBody).toContain('https://crates.io/settings/tokens/new?from=42');
+      expect(textBody).toContain('https://crates.io/settings/tokens\n');
+      expect(textBody).toMatch(/replacement with the same name and scopes/);
+      expect(htmlBody).toContain('href="https://crates.io/settings/tokens/new?from=42"');
+      expect(htmlBody).toContain('href="https://crates.io/settings/tokens"');
+      expect(textBody).not.toContain('crates.io//');
+    }
+  });
+
+  it('URL-encodes the token id in the replacement link', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input({}, { id: 'a&b "c"' }));
+    expect(textBody).toContain('/settings/tokens/new?from=a%26b%20%22c%22');
+    expect(htmlBody).toContain('href="https://crates.io/settings/tokens/new?from=a%26b%20%22c%22"');
+  });
+
+  it('says what to do when the token is no longer needed', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input());
+    expect(textBody).toContain('No longer need it? There is nothing to do');
+    expect(htmlBody).toContain('No longer need it? There is nothing to do');
+  });
+
+  it('lists crate and endpoint scopes', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input());
+    expect(textBody).toMatch(/Crates: +serde, serde_\*/);
+    expect(textBody).toMatch(/Endpoints: +publish-update, yank/);
+    expect(htmlBody).toContain('serde, serde_*');
+    expect(htmlBody).toContain('publish-update, yank');
+  });
+
+  it('says "all crates" / "all endpoints" when scopes are null or empty', () => {
+    const nulls = renderReminderEmail(input({}, { crateScopes: null, endpointScopes: null }));
+    expect(nulls.textBody).toMatch(/Crates: +all crates/);
+    expect(nulls.textBody).toMatch(/Endpoints: +all endpoints/);
+    expect(nulls.htmlBody).toContain('all crates');
+    expect(nulls.htmlBody).toContain('all endpoints');
+
+    const empties = renderReminderEmail(input({}, { crateScopes: [], endpointScopes: [] }));
+    expect(empties.textBody).toMatch(/Crates: +all crates/);
+    expect(empties.textBody).toMatch(/Endpoints: +all endpoints/);
+  });
+
+  it('for an expired token, says so and that requests using it are rejected', () => {
+    const { subject, textBody, htmlBody } = renderReminderEmail(input({ now: sentBefore(0) }));
+    expect(subject).toMatch(/has expired$/);
+    for (const body of [textBody, htmlBody]) {
+      expect(body).toContain('has expired');
+      expect(body).toContain('Requests that use it are now rejected.');
+      expect(body).toContain('2026-02-22T10:00:00Z');
+      expect(body).not.toContain('expires in');
+      expect(body).toContain('/settings/tokens/new?from=42');
+    }
+  });
+
+  it('HTML-escapes the token name, login and scopes', () => {
+    const name = '<script>alert("x")</script> & co';
+    const { textBody, htmlBody } = renderReminderEmail(
+      input({ login: "o'<b>" }, { name, crateScopes: ['<i>crate</i>'], endpointScopes: ['"yank"'] }),
+    );
+    expect(htmlBody).not.toContain('<script>');
+    expect(htmlBody).not.toContain('<b>');
+    expect(htmlBody).not.toContain('<i>');
+    expect(htmlBody).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co');
+    expect(htmlBody).toContain('Hello o&#39;&lt;b&gt;,');
+    expect(htmlBody).toContain('&lt;i&gt;crate&lt;/i&gt;');
+    expect(htmlBody).toContain('&quot;yank&quot;');
+    // The plain-text body is not HTML: the name appears as written.
+    expect(textBody).toContain(name);
+  });
+
+  it('HTML-escapes the registry URL inside href attributes', () => {
+    const { htmlBody } = renderReminderEmail(input({ registryUrl: 'https://reg.example/"><x a=\'' }));
+    expect(htmlBody).toContain('href="https://reg.example/&quot;&gt;&lt;x a=&#39;/settings/tokens"');
+    expect(htmlBody).not.toContain('"><x');
+  });
+
+  it('refuses a registry URL that is not http(s)', () => {
+    expect(() => renderReminderEmail(input({ registryUrl: 'javascript:alert(1)' }))).toThrow(
+      /registryUrl: "javascript:alert\(1\)" is not an http\(s\) URL/,
+    );
+  });
+
+  it('is a simple self-contained HTML document', () => {
+    const { htmlBody } = renderReminderEmail(input());
+    expect(htmlBody).toMatch(/^<!DOCTYPE html>/);
+    expect(htmlBody).not.toMatch(/<(link|script|img)\b/i);
+    expect(htmlBody).not.toMatch(/src=/i);
+  });
+
+  it('is pure: the same input renders the same email', () => {
+    expect(renderReminderEmail(input())).toEqual(renderReminderEmail(input()));
+  });
+});

@@ -1,0 +1,1 @@
+export { tokenExpiryWorkflow } from './tokenExpiry';

@@ -1,0 +1,147 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import {
+  EXPIRED_REMINDER_KEY,
+  searchAttributes,
+  statusQuery,
+  type ReminderStatus,
+  type TokenExpiryInput,
+  type TokenExpiryState,
+  type TokenExpiryStatus,
+} from '../src/contract';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const { sendReminder } = proxyActivities<Activities>({
+  // One Postmark call (its client gives up after 20 s) and a few short queries.
+  startToCloseTimeout: '30 seconds',
+  // 10 s, 20 s, 40 s ... capped at 10 min: 20 attempts ride out about 2.5 hours of Postmark or
+  // database trouble, then the reminder is recorded as failed and the next one still gets its turn.
+  // Permanent rejections (401, 422) are non-retryable and stop at the first attempt.
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 20 },
+});
+
+const { recordOutcomes } = proxyActivities<Activities>({
+  // A single insert; retried for as long as the database is away, since it only writes the audit trail.
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+/** Sleeps until each reminder of one token falls due and sends it; cancelled when the token is revoked. */
+export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<TokenExpiryStatus> {
+  const status: TokenExpiryStatus = {
+    tokenId: input.tokenId,
+    expiresAt: input.expiresAt,
+    state: 'waiting',
+    nextReminder: null,
+    nextDueAt: null,
+    reminders: planReminders(input),
+  };
+  setHandler(statusQuery, () => status);
+
+  const setState = (state: TokenExpiryState, next: ReminderStatus | undefined): void => {
+    status.state = state;
+    status.nextReminder = next?.key ?? null;
+    status.nextDueAt = next?.dueAt ?? null;
+    upsertSearchAttributes([
+      { key: searchAttributes.state, value: state },
+      { key: searchAttributes.nextReminderAt, value: next ? new Date(next.dueAt) : null },
+    ]);
+  };
+
+  const settle = async (reminders: ReminderStatus[], reason: string): Promise<void> => {
+    if (reminders.length === 0) return;
+    const at = new Date().toISOString();
+    for (const reminder of reminders) Object.assign(reminder, { outcome: 'skipped', reason, at });
+    await recordOutcomes({
+      tokenId: input.tokenId,
+      outcomes: reminders.map(({ key, dueAt }) => ({ reminder: key, dueAt, status: 'skipped' as const, reason })),
+    });
+  };
+
+  try {
+    // The user chose an expiry closer than these reminders: they already know.
+    const createdAt = Date.parse(input.createdAt);
+    await settle(
+      status.reminders.filter((r) => Date.parse(r.dueAt) < createdAt),
+      'created-inside-window',
+    );
+
+    for (;;) {
+      const pending = status.reminders.filter((r) => r.outcome === undefined);
+      const next = pending[0];
+      if (!next) break;
+      const now = Date.now();
+      const waitMs = Date.parse(next.dueAt) - now;
+      if (waitMs > 0) {
+        setState('waiting', next);
+        await sleep(waitMs);
+        continue;
+      }
+      // Late (a backfill, an outage): of the reminders already due, only the tightest still says something true.
+      const due = pending.filter((r) => Date.parse(r.dueAt) <= now);
+      const tightest = due[due.length - 1] as ReminderStatus;
+      await settle(due.slice(0, -1), `superseded-by-${tightest.key}`);
+      setState('sending', tightest);
+      await send(input, tightest);
+    }
+    setState('completed', undefined);
+    return status;
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => setState('cancelled', undefined));
+    }
+    throw err;
+  }
+}
+
+async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<void> {
+  try {
+    const result = await sendReminder({
+      tokenId: input.tokenId,
+      reminder: reminder.key,
+      kind: reminder.kind,
+      dueAt: reminder.dueAt,
+      expiresAt: input.expiresAt,
+    });
+    Object.assign(reminder, result, { at: new Date().toISOString() });
+  } catch (err) {
+    if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
+    // Rejected for good, or still failing after every retry: record it and go on to the next reminder.
+    const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+    const type = cause?.type ?? 'SendFailed';
+    const reason = `${type}: ${cause?.message ?? err.message}`;
+    Object.assign(reminder, { outcome: 'failed', reason, at: new Date().toISOString() });
+    upsertSearchAttributes([{ key: searchAttributes.lastFailure, value: type }]);
+    if (!cause?.nonRetryable) {
+      // The activity records permanent failures itself; retries that ran out are recorded here.
+      await recordOutcomes({
+        tokenId: input.tokenId,
+        outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],
+      });
+    }
+  }
+}
+
+/** Every reminder with its due time, earliest first; the "expired" notice falls due at expiry. */
+export function planReminders(input: TokenExpiryInput): ReminderStatus[] {
+  const expiresAt = Date.parse(input.expiresAt);
+  const plan: ReminderStatus[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
+    key,
+    kind: 'warning',
+    dueAt: new Date(expiresAt - beforeExpiryMs).toISOString(),
+  }));
+  if (input.expiredNotice) {
+    plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: new Date(expiresAt).toISOString() });
+  }
+  return plan.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
+}
