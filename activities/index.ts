@@ -24,7 +24,7 @@ export interface ActivityDeps {
   db: Pool;
   mailer: Mailer;
   clock: Clock;
-  config: Pick<Config, 'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL'>;
+  config: Pick<Config, 'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST'>;
 }
 
 export interface SendReminderInput extends ReminderRef {
@@ -48,11 +48,16 @@ export interface RecordOutcomesInput {
 const CLAIM_LEASE_MS = 45_000;
 
 export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
-  async function skip(ref: ReminderRef, reason: string): Promise<SendReminderResult> {
-    await markUnsent(db, ref, { status: 'skipped', reason });
-    log.info('reminder skipped', { tokenId: ref.tokenId, reminder: ref.reminder, reason });
-    return { outcome: 'skipped', reason };
+  async function holdBack(
+    ref: ReminderRef,
+    outcome: 'skipped' | 'suppressed',
+    reason: string,
+  ): Promise<SendReminderResult> {
+    await markUnsent(db, ref, { status: outcome, reason });
+    log.info(`reminder ${outcome}`, { tokenId: ref.tokenId, reminder: ref.reminder, reason });
+    return { outcome, reason };
   }
+  const skip = (ref: ReminderRef, reason: string) => holdBack(ref, 'skipped', reason);
 
   return {
     /** Sends one reminder at most once, however often it is retried or by how many workers. */
@@ -67,7 +72,7 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
         if (status === 'failed') throw ApplicationFailure.nonRetryable(reason ?? 'failed', 'ReminderFailed');
         return status === 'sent'
           ? { outcome: 'sent', messageId: providerMessageId ?? undefined }
-          : { outcome: 'skipped', reason: reason ?? undefined };
+          : { outcome: status, reason: reason ?? undefined };
       }
 
       const key = dedupeKey(ref);
@@ -99,6 +104,8 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
         return skip(ref, 'token-already-expired');
       }
       if (!email) return skip(ref, 'no-verified-email');
+      // Read per send, so a worker restarted with another setting applies it to every waiting workflow.
+      if (config.EXPIRY_EMAILS === 'off') return skip(ref, 'emails-off');
 
       const rendered = renderReminderEmail({
         registryName: config.REGISTRY_NAME,
@@ -107,6 +114,8 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
         token: { ...token, expiresAt: token.expiredAt },
         now,
       });
+      if (config.EXPIRY_EMAILS === 'dry-run') return holdBack(ref, 'suppressed', 'dry-run');
+      if (!isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST)) return holdBack(ref, 'suppressed', 'not-on-allowlist');
       let delivery: Delivery;
       try {
         delivery = await mailer.send({
@@ -140,6 +149,14 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
       }
     },
   };
+}
+
+/** Allowlist entries are addresses or @domains; no allowlist lets everyone through. */
+function isAllowed(email: string, allowlist: string[] | undefined): boolean {
+  if (!allowlist) return true;
+  const address = email.toLowerCase();
+  const domain = address.slice(address.lastIndexOf('@'));
+  return allowlist.includes(address) || allowlist.includes(domain);
 }
 
 function asMailError(err: unknown): MailError {

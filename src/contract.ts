@@ -27,7 +27,8 @@ export interface TokenExpiryInput {
 }
 
 export type ReminderKind = 'warning' | 'expired';
-export type ReminderOutcome = 'sent' | 'skipped' | 'failed';
+/** suppressed: rendered but held back on purpose (EXPIRY_EMAILS=dry-run, or not on the staging allowlist). */
+export type ReminderOutcome = 'sent' | 'skipped' | 'failed' | 'suppressed';
 
 export interface ReminderStatus {
   key: string;

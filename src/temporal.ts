@@ -1,5 +1,6 @@
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type { Config } from './config';
+import { readFileSync } from 'node:fs';
+import { ConfigError, type Config } from './config';
 import {
   searchAttributes,
   statusQuery,
@@ -11,8 +12,40 @@ import type { TokenRow } from './db/tokens';
 
 export type ReminderSettings = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
 
-export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>): Promise<Client> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+type ConnectionConfig = Pick<
+  Config,
+  | 'TEMPORAL_ADDRESS'
+  | 'TEMPORAL_TLS'
+  | 'TEMPORAL_TLS_CERT_PATH'
+  | 'TEMPORAL_TLS_KEY_PATH'
+  | 'TEMPORAL_TLS_CA_PATH'
+  | 'TEMPORAL_API_KEY'
+>;
+
+/** Address, TLS and API key for a local server, a self-hosted cluster or Temporal Cloud; for client and worker alike. */
+export function temporalConnectionOptions(config: ConnectionConfig) {
+  const { TEMPORAL_TLS_CERT_PATH: certPath, TEMPORAL_TLS_KEY_PATH: keyPath, TEMPORAL_TLS_CA_PATH: caPath } = config;
+  if (Boolean(certPath) !== Boolean(keyPath)) {
+    throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH: set both (mTLS) or neither');
+  }
+  const useTls = config.TEMPORAL_TLS || Boolean(certPath) || Boolean(config.TEMPORAL_API_KEY);
+  const tls = useTls
+    ? {
+        ...(certPath && keyPath
+          ? { clientCertPair: { crt: readFileSync(certPath), key: readFileSync(keyPath) } }
+          : {}),
+        ...(caPath ? { serverRootCACertificate: readFileSync(caPath) } : {}),
+      }
+    : undefined;
+  return {
+    address: config.TEMPORAL_ADDRESS,
+    ...(tls ? { tls } : {}),
+    ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
+  };
+}
+
+export async function connectClient(config: ConnectionConfig & Pick<Config, 'TEMPORAL_NAMESPACE'>): Promise<Client> {
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 }
 

@@ -89,7 +89,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!token.expiredAt || token.revoked) return { workflowId: null };
     try {
       const workflowId = await startTokenExpiryWorkflow(await deps.temporal(), token, deps.config);
-      await markExpiryWorkflowStarted(deps.db, token.id);
+      token.expiryWorkflowStartedAt = await markExpiryWorkflowStarted(deps.db, token.id);
       return { workflowId };
     } catch (err) {
       return {

@@ -3,6 +3,7 @@ import { createActivities, systemClock } from '../activities';
 import { requirePostmarkToken, type Config } from './config';
 import { createPool } from './db/pool';
 import { createPostmarkMailer } from './email/postmarkMailer';
+import { temporalConnectionOptions } from './temporal';
 
 /** Polls the task queue until SIGINT or SIGTERM, then lets in-flight activities finish. */
 export async function runWorker(config: Config): Promise<void> {
@@ -13,7 +14,7 @@ export async function runWorker(config: Config): Promise<void> {
     timeoutSeconds: 20,
   });
   const db = createPool(config.DATABASE_URL);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   try {
     const worker = await Worker.create({
       connection,

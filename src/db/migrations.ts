@@ -69,4 +69,13 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'suppressed: rendered but held back by EXPIRY_EMAILS=dry-run or the staging allowlist',
+    sql: `
+      ALTER TABLE expiry_notifications DROP CONSTRAINT expiry_notifications_status_check;
+      ALTER TABLE expiry_notifications ADD CONSTRAINT expiry_notifications_status_check
+        CHECK (status IN ('sending', 'sent', 'skipped', 'failed', 'suppressed'));
+    `,
+  },
 ];

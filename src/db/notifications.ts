@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { Queryable } from './tokens';
 
-export type NotificationStatus = 'sending' | 'sent' | 'skipped' | 'failed';
+export type NotificationStatus = 'sending' | 'sent' | 'skipped' | 'failed' | 'suppressed';
 
 export interface NotificationRow {
   reminder: string;
@@ -34,7 +34,7 @@ export function dedupeKey({ tokenId, reminder, dueAt }: ReminderRef): string {
 
 export type Claim =
   | { kind: 'claimed'; attempts: number }
-  | { kind: 'final'; row: NotificationRow }
+  | { kind: 'final'; row: NotificationRow & { status: Exclude<NotificationStatus, 'sending'> } }
   | { kind: 'busy' };
 
 /**
@@ -54,7 +54,8 @@ export async function claimReminder(db: Queryable, ref: ReminderRef, leaseMs: nu
   );
   if (rows[0]) return { kind: 'claimed', attempts: rows[0].attempts };
   const row = await findNotification(db, ref.tokenId, ref.reminder);
-  return row && row.status !== 'sending' ? { kind: 'final', row } : { kind: 'busy' };
+  if (!row || row.status === 'sending') return { kind: 'busy' };
+  return { kind: 'final', row: { ...row, status: row.status } };
 }
 
 /** Lets the next attempt claim the row at once after this one failed in a way worth retrying. */
@@ -94,7 +95,7 @@ export async function markSent(
 export async function markUnsent(
   db: Queryable,
   ref: ReminderRef,
-  outcome: { status: 'skipped' | 'failed'; reason: string },
+  outcome: { status: 'skipped' | 'failed' | 'suppressed'; reason: string },
 ): Promise<void> {
   await db.query(
     `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, reason)

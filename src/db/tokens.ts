@@ -98,8 +98,12 @@ export async function revokeTokenRow(db: Queryable, id: string): Promise<TokenRo
   return rows[0] ?? null;
 }
 
-export async function markExpiryWorkflowStarted(db: Queryable, id: string): Promise<void> {
-  await db.query('UPDATE api_tokens SET expiry_workflow_started_at = now() WHERE id = $1', [id]);
+export async function markExpiryWorkflowStarted(db: Queryable, id: string): Promise<Date> {
+  const { rows } = await db.query<{ at: Date }>(
+    'UPDATE api_tokens SET expiry_workflow_started_at = now() WHERE id = $1 RETURNING expiry_workflow_started_at AS at',
+    [id],
+  );
+  return rows[0]?.at as Date;
 }
 
 export interface ReminderRecipient {

@@ -1,0 +1,101 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from './helpers/database';
+
+// The built command, as an operator runs it; scripts/test builds before it runs jest.
+const CLI = path.resolve(__dirname, '../dist/src/cli.js');
+const execFileAsync = promisify(execFile);
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (scripts/test does)`);
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync('node', [CLI, ...args], {
+      // Temporal is never reached by these commands: an address nobody answers on proves it.
+      env: { ...process.env, DATABASE_URL: database.url, TEMPORAL_ADDRESS: '127.0.0.1:9', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const { code, stdout, stderr } = err as { code: number; stdout: string; stderr: string };
+    return { code, stdout, stderr };
+  }
+}
+
+/** Every row of every table, so that "nothing was written" can be checked exactly. */
+async function snapshot(): Promise<string> {
+  const tables = ['users', 'emails', 'api_tokens', 'expiry_notifications'];
+  const dump: Record<string, unknown[]> = {};
+  for (const table of tables) {
+    dump[table] = (await database.pool.query(`SELECT * FROM ${table} ORDER BY id`)).rows;
+  }
+  return JSON.stringify(dump);
+}
+
+test('users add, then a token without expiry: JSON out, the secret shown once and stored only as its hash', async () => {
+  const added = await cli(['users', 'add', '--login', 'carol', '--email', 'carol@example.com']);
+  expect(added.code).toBe(0);
+  expect(JSON.parse(added.stdout)).toMatchObject({ login: 'carol', verified: true });
+
+  const created = await cli(['tokens', 'create', '--user', 'carol', '--name', 'laptop', '--crate-scope', 'serde*', '--endpoint-scope', 'publish-update']);
+  expect(created.code).toBe(0);
+  const token = JSON.parse(created.stdout);
+  expect(token).toMatchObject({ name: 'laptop', expiredAt: null, workflowId: null, crateScopes: ['serde*'], endpointScopes: ['publish-update'] });
+  expect(token.token).toMatch(/^cio[A-Za-z0-9]{32}$/);
+  const { rows } = await database.pool.query(`SELECT encode(token, 'hex') AS hash FROM api_tokens WHERE id = $1`, [token.id]);
+  expect(rows[0].hash).toBe(createHash('sha256').update(token.token).digest('hex'));
+  expect(await snapshot()).not.toContain(token.token);
+});
+
+describe('bad input gets a clear error, a non-zero exit, and writes nothing', () => {
+  beforeAll(async () => {
+    await cli(['users', 'add', '--login', 'dave', '--email', 'dave@example.com']);
+  });
+
+  test.each([
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--expires-in', '7x'], '--expires-in: "7x" is not a duration'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--expires-in=-3d'], '--expires-in: "-3d" is not a duration'],
+    [['tokens', 'create', '--user', 'nobody', '--name', 'ci', '--expires-in', '30d'], 'no user with login "nobody"'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--expires-at', '2020-01-01T00:00:00Z'], 'is in the past'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--expires-at', 'next tuesday'], 'is not an ISO 8601 time'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--expires-in', '30d', '--expires-at', '2099-01-01T00:00:00Z'], 'not both'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'a\r\nBcc: x@example.com'], 'control characters'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--endpoint-scope', 'admin'], 'must be one of publish-new'],
+    [['tokens', 'create', '--user', 'dave', '--name', 'ci', '--crate-scope', 'bad scope'], 'crate name'],
+    [['tokens', 'create', '--user', 'dave'], '--name'],
+    [['tokens', 'revoke', '424242'], 'no token with id "424242"'],
+    [['tokens', 'rotate', '--', '-1'], 'no token with id "-1"'],
+    [['tokens', 'rotate', '-1'], "Unknown option '-1'"],
+    [['tokens', 'duplicate', 'abc'], 'no token with id "abc"'],
+    [['tokens', 'status', '99999999999999999999999'], 'no token with id'],
+    [['users', 'add', '--login', 'eve', '--email', 'not-an-address'], '--email'],
+    [['users', 'add', '--login', 'dave', '--email', 'dave2@example.com'], '"dave" is taken'],
+    [['tokens', 'frobnicate'], 'usage:'],
+  ])('%j', async (args, message) => {
+    const before = await snapshot();
+    const result = await cli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+    expect(result.stdout).toBe('');
+    expect(await snapshot()).toBe(before);
+  });
+
+  test('a bad EXPIRY_REMINDERS names the variable', async () => {
+    const before = await snapshot();
+    const { code, stderr } = await cli(['tokens', 'create', '--user', 'dave', '--name', 'ci'], { EXPIRY_REMINDERS: '7d,soon' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('EXPIRY_REMINDERS: "soon" is not a duration (use e.g. 7d, 12h, 30m, 45s)');
+    expect(await snapshot()).toBe(before);
+  });
+});
