@@ -1,4 +1,4 @@
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { ApplicationFailure, log, metricMeter } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { Config } from '../src/config';
 import type { ReminderKind, ReminderOutcome } from '../src/contract';
@@ -55,6 +55,7 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
   ): Promise<SendReminderResult> {
     await markUnsent(db, ref, { status: outcome, reason });
     log.info(`reminder ${outcome}`, { tokenId: ref.tokenId, reminder: ref.reminder, reason });
+    countEmail(outcome, reason);
     return { outcome, reason };
   }
   const skip = (ref: ReminderRef, reason: string) => holdBack(ref, 'skipped', reason);
@@ -131,6 +132,7 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
         const reason = `${failure.type}: ${failure.message}`;
         if (failure.kind === 'permanent') {
           await markUnsent(db, ref, { status: 'failed', reason });
+          countEmail('failed', failure.type);
           throw ApplicationFailure.nonRetryable(failure.message, failure.type);
         }
         await releaseClaim(db, ref, reason);
@@ -138,6 +140,7 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
       }
       // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.
       await markSent(db, ref, delivery);
+      countEmail('sent', input.kind);
       log.info('reminder sent', { tokenId: ref.tokenId, reminder: ref.reminder, messageId: delivery.messageId });
       return { outcome: 'sent', messageId: delivery.messageId };
     },
@@ -149,6 +152,11 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
       }
     },
   };
+}
+
+/** token_expiry_emails{outcome,type} on the worker's Prometheus endpoint (METRICS_PORT). */
+function countEmail(outcome: ReminderOutcome, type: string): void {
+  metricMeter.createCounter('token_expiry_emails', 'emails', 'Reminder emails by outcome and type').add(1, { outcome, type });
 }
 
 /** Allowlist entries are addresses or @domains; no allowlist lets everyone through. */

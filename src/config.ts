@@ -64,6 +64,12 @@ const envSchema = z.object({
     .refine((text) => parseDuration(text) !== null, `is not a duration (${DURATION_HINT})`)
     .default('1d'),
   METRICS_PORT: positiveInt.max(65_535).optional(),
+  // Read by src/log.ts as the process starts; listed here so that a typo fails fast.
+  LOG_LEVEL: z
+    .string()
+    .transform((level) => level.toUpperCase())
+    .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'expected TRACE, DEBUG, INFO, WARN or ERROR' }))
+    .default('INFO'),
 
   // A remote cluster or Temporal Cloud: mTLS (cert and key files) or an API key, both over TLS.
   TEMPORAL_TLS: booleanFlag.default(false),
@@ -74,6 +80,9 @@ const envSchema = z.object({
 });
 
 export type Config = z.infer<typeof envSchema>;
+
+/** Every variable the system reads; docker-compose.yml is checked against this list. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as (keyof Config)[];
 
 export class ConfigError extends Error {}
 

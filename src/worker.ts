@@ -1,12 +1,19 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities, systemClock } from '../activities';
 import { requirePostmarkToken, type Config } from './config';
 import { createPool } from './db/pool';
 import { createPostmarkMailer } from './email/postmarkMailer';
+import { logger } from './log';
 import { temporalConnectionOptions } from './temporal';
 
 /** Polls the task queue until SIGINT or SIGTERM, then lets in-flight activities finish. */
 export async function runWorker(config: Config): Promise<void> {
+  Runtime.install({
+    logger,
+    ...(config.METRICS_PORT
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.METRICS_PORT}` } } } }
+      : {}),
+  });
   const mailer = createPostmarkMailer({
     serverToken: requirePostmarkToken(config),
     apiUrl: config.POSTMARK_API_URL,
@@ -22,6 +29,10 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities({ db, mailer, clock: systemClock, config }),
+      // Temporal enforces this across every worker on the queue; sends are nearly all of its activities.
+      ...(config.EMAIL_MAX_PER_SECOND ? { maxTaskQueueActivitiesPerSecond: config.EMAIL_MAX_PER_SECOND } : {}),
+      // On SIGTERM, sends already under way get this long to finish before they are handed back.
+      shutdownGraceTime: '25 seconds',
     });
     await worker.run();
   } finally {
