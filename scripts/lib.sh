@@ -13,6 +13,7 @@ setup() {
   fi
   ./scripts/install-temporal
   npm run --silent build
+  npx eslint --max-warnings 0 .
 }
 
 # Sets POSTGRES_ADMIN_URL and DATABASE_URL: DATABASE_URL's server, else 127.0.0.1:5432, else an

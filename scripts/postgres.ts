@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   await server.start();
   await report(`postgresql://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/postgres`, { embedded: true });
   const stop = () => {
-    server.stop().finally(() => process.exit(0));
+    void server.stop().finally(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
