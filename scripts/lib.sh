@@ -47,3 +47,27 @@ find_postgres() {
 json_field() {
   node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[2], "utf8").split("\n")[0])[process.argv[1]])' "$1" "$2"
 }
+
+# Headless Chromium for the Temporal UI test (test/temporalUi.test.ts): CHROMIUM_PATH when set, else
+# Debian's chromium at /usr/bin/chromium, installed quietly with apt-get when missing.
+ensure_chromium() {
+  if [ -n "${CHROMIUM_PATH:-}" ]; then
+    [ -x "$CHROMIUM_PATH" ] && return 0
+    echo "CHROMIUM_PATH=$CHROMIUM_PATH is not an executable: point it at a Chromium, or unset it to use Debian's chromium" >&2
+    return 1
+  fi
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "Chromium is missing: run 'sudo apt-get install chromium' (Debian) or set CHROMIUM_PATH" >&2
+    return 1
+  fi
+  local log="$ROOT/.data/chromium-install.log"
+  mkdir -p "$ROOT/.data"
+  echo "installing Debian's chromium for the Temporal UI test" >&2
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$log" 2>&1 ||
+    [ ! -x /usr/bin/chromium ]; then
+    tail -n 20 "$log" >&2
+    echo "could not install chromium with apt-get (log: $log): install it by hand or set CHROMIUM_PATH" >&2
+    return 1
+  fi
+}

@@ -95,6 +95,8 @@ export async function cancelTokenExpiryWorkflow(client: Client, tokenId: string)
   }
 }
 
+const STATUS_QUERY_TIMEOUT_MS = 3_000;
+
 export interface WorkflowView {
   workflowId: string;
   /** Temporal's own status: RUNNING, COMPLETED, CANCELLED, TERMINATED, ... or NOT_FOUND. */
@@ -108,7 +110,11 @@ export async function describeTokenExpiryWorkflow(client: Client, tokenId: strin
   const handle = client.workflow.getHandle(workflowId);
   try {
     const description = await handle.describe();
-    const status = await handle.query(statusQuery).catch(() => null);
+    // A query needs a worker to answer it: without one, say so quickly instead of hanging.
+    const status = await Promise.race([
+      handle.query(statusQuery),
+      new Promise<null>((resolve) => setTimeout(resolve, STATUS_QUERY_TIMEOUT_MS, null).unref()),
+    ]).catch(() => null);
     return { workflowId, execution: description.status.name, status };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { workflowId, execution: 'NOT_FOUND', status: null };

@@ -2,7 +2,8 @@ import { Pool } from 'pg';
 import { logger } from '../log';
 
 export function createPool(databaseUrl: string, max = 10): Pool {
-  const pool = new Pool({ connectionString: databaseUrl, max });
+  // A host that drops packets must fail a query, not hold a pool slot forever.
+  const pool = new Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 10_000 });
   // An idle client whose connection dies (a restart, pg_terminate_backend) must not crash the process.
   pool.on('error', (err) => logger.warn('idle database connection lost', { error: err.message }));
   return pool;
