@@ -9,15 +9,19 @@ import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import { insertUser } from './db/tokens';
 import { connectClient } from './temporal';
+import { progressReporter, runBackfill } from './backfill';
+import { recheckHorizonMs } from './schedule';
 import { createTokenService, TokenError } from './tokens';
 
 const USAGE = `usage:
   token-expiry migrate
   token-expiry worker
+  token-expiry api
   token-expiry users add --login L --email E [--unverified]
   token-expiry tokens create --user L --name N [--expires-in 90d | --expires-at ISO]
                              [--crate-scope P]... [--endpoint-scope S]...
-  token-expiry tokens revoke|duplicate|rotate|status ID`;
+  token-expiry tokens revoke|duplicate|rotate|status ID
+  token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]`;
 
 /** The user's mistake: printed without a stack trace, exit code 2. */
 class UsageError extends Error {}
@@ -91,6 +95,45 @@ async function run(argv: string[]): Promise<void> {
         await db.end();
         const { runWorker } = await import('./worker.js');
         await runWorker(config);
+        return;
+      }
+      case 'api': {
+        // Serves until SIGINT/SIGTERM with a pool and Temporal client of its own.
+        parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
+        await db.end();
+        const { runApi } = await import('./api/run.js');
+        await runApi(config);
+        return;
+      }
+      case 'backfill': {
+        // Starts missing expiry workflows and restarts stopped ones now; progress on stderr, summary on stdout.
+        const { values } = parse([action, ...rest].filter((a): a is string => a !== undefined), {
+          'page-size': { type: 'string' },
+          concurrency: { type: 'string' },
+          'recheck-within': { type: 'string' },
+        }, 0);
+        const count = z.coerce.number().int().min(1).max(10_000);
+        // By default it looks as far ahead as the scheduled sweep; "all" looks up every future token's workflow.
+        const recheckWithin = optionalString(values, 'recheck-within');
+        const recheckWithinMs =
+          recheckWithin === undefined ? recheckHorizonMs(config)
+          : recheckWithin === 'all' ? undefined
+          : parseDuration(recheckWithin);
+        if (recheckWithinMs === null) {
+          throw new UsageError(`--recheck-within: "${recheckWithin}" is not a duration (${DURATION_HINT}) or "all"`);
+        }
+        const concurrency = check(count, values.concurrency ?? '50', '--concurrency');
+        const pageSize = check(count, values['page-size'] ?? '500', '--page-size');
+        const sweep = { db, client: await temporal(), config, now: () => new Date(), concurrency };
+        // Failures are counted and shown in the summary; log lines would tear the progress bar.
+        const quiet = { info: () => undefined, warn: () => undefined };
+        const progress = progressReporter(process.stderr);
+        const summary = await runBackfill({ ...sweep, log: quiet }, { pageSize, recheckWithinMs }, progress.update)
+          .finally(progress.finish);
+        print(summary);
+        if (summary.failed > 0) {
+          process.stderr.write(`token-expiry: ${summary.failed} token(s) failed (see "failures"); run backfill again\n`);
+        }
         return;
       }
       case 'users':

@@ -1,10 +1,12 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities, systemClock } from '../activities';
+import { createSweepActivities } from '../activities/sweep';
 import { requirePostmarkToken, type Config } from './config';
 import { createPool } from './db/pool';
 import { createPostmarkMailer } from './email/postmarkMailer';
 import { logger } from './log';
-import { temporalConnectionOptions } from './temporal';
+import { ensureSweepSchedule } from './schedule';
+import { connectClient, temporalConnectionOptions } from './temporal';
 
 /** Polls the task queue until SIGINT or SIGTERM, then lets in-flight activities finish. */
 export async function runWorker(config: Config): Promise<void> {
@@ -22,13 +24,19 @@ export async function runWorker(config: Config): Promise<void> {
   });
   const db = createPool(config.DATABASE_URL);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  // The sweep starts and describes workflows, which takes a client; a worker's NativeConnection can't.
+  const client = await connectClient(config);
   try {
+    logger.info('sweep schedule ready', { schedule: await ensureSweepSchedule(client, config) });
     const worker = await Worker.create({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: createActivities({ db, mailer, clock: systemClock, config }),
+      activities: {
+        ...createActivities({ db, mailer, clock: systemClock, config }),
+        ...createSweepActivities({ db, client, clock: systemClock, config }),
+      },
       // Temporal enforces this across every worker on the queue; sends are nearly all of its activities.
       ...(config.EMAIL_MAX_PER_SECOND ? { maxTaskQueueActivitiesPerSecond: config.EMAIL_MAX_PER_SECOND } : {}),
       // On SIGTERM, sends already under way get this long to finish before they are handed back.
@@ -36,6 +44,7 @@ export async function runWorker(config: Config): Promise<void> {
     });
     await worker.run();
   } finally {
+    await client.connection.close();
     await connection.close();
     await db.end();
   }

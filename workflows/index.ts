@@ -1,1 +1,2 @@
 export { tokenExpiryWorkflow } from './tokenExpiry';
+export { tokenExpirySweepWorkflow } from './sweep';

@@ -21,7 +21,7 @@ export interface TokenRow {
   expiryWorkflowStartedAt: Date | null;
 }
 
-const TOKEN_COLUMNS = `
+export const TOKEN_COLUMNS = `
   id::text, user_id::text AS "userId", name, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked,
   crate_scopes AS "crateScopes", endpoint_scopes AS "endpointScopes", expired_at AS "expiredAt",
   expiry_notification_at AS "expiryNotificationAt", expiry_workflow_started_at AS "expiryWorkflowStartedAt"`;
@@ -126,4 +126,19 @@ export async function findReminderRecipient(db: Queryable, tokenId: string): Pro
   if (!row) return null;
   const { login, email, ...token } = row;
   return { token, login, email };
+}
+
+/**
+ * A user's tokens as crates.io lists them: not revoked, newest first, and not expired, or expired
+ * within the last `expiredDays` days.
+ */
+export async function listTokensOfUser(db: Queryable, userId: string, expiredDays = 0): Promise<TokenRow[]> {
+  const { rows } = await db.query<TokenRow>(
+    `SELECT ${TOKEN_COLUMNS} FROM api_tokens
+      WHERE user_id = $1 AND NOT revoked
+        AND (expired_at IS NULL OR expired_at > now() - make_interval(days => $2))
+      ORDER BY api_tokens.id DESC`,
+    [userId, expiredDays],
+  );
+  return rows;
 }

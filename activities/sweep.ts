@@ -1,0 +1,52 @@
+import { ApplicationFailure, log } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { SweepPageInput, SweepPageResult } from '../src/sweepContract';
+import {
+  restartStoppedWorkflows,
+  startMissingWorkflows,
+  SweepPageError,
+  type SweepDeps,
+} from '../src/sweep';
+import type { ReminderSettings } from '../src/temporal';
+import type { Clock } from './index';
+
+export interface SweepActivityDeps {
+  db: Pool;
+  /** Starts and describes the token workflows (a worker's NativeConnection cannot). */
+  client: Client;
+  clock: Clock;
+  config: ReminderSettings;
+  /** Temporal calls in flight at once within a page. */
+  concurrency?: number;
+}
+
+/** The sweep's activities: one page of tokens each, idempotent, so a retried page repeats safely. */
+export function createSweepActivities({ db, client, clock, config, concurrency }: SweepActivityDeps) {
+  // The clock is read inside the activity (the test server's clock is only known there).
+  const deps = (): SweepDeps => ({ db, client, config, concurrency, now: () => clock.now(), log });
+
+  async function page(
+    run: (deps: SweepDeps, input: SweepPageInput) => Promise<SweepPageResult>,
+    input: SweepPageInput,
+  ): Promise<SweepPageResult> {
+    try {
+      return await run(deps(), input);
+    } catch (err) {
+      if (err instanceof SweepPageError) throw ApplicationFailure.retryable(err.message, 'SweepPageFailed');
+      throw err;
+    }
+  }
+
+  return {
+    /** Starts the workflows of one page of active tokens that have none on record. */
+    async startMissingExpiryWorkflows(input: SweepPageInput): Promise<SweepPageResult> {
+      return page(startMissingWorkflows, input);
+    },
+
+    /** Starts again the workflows of one page of tokens whose workflow was terminated or is gone. */
+    async restartStoppedExpiryWorkflows(input: SweepPageInput): Promise<SweepPageResult> {
+      return page(restartStoppedWorkflows, input);
+    },
+  };
+}

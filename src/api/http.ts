@@ -1,0 +1,162 @@
+// HTTP plumbing for the API: error replies in crates.io's shape, bounded JSON bodies, writing replies.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Past this much of an oversized body, stop draining it and drop the connection. */
+const MAX_DISCARD_BYTES = 1024 * 1024;
+const MAX_REPORTED_ISSUES = 20;
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Extra fields for the request's log line (ids only). */
+  log?: Record<string, string | number | boolean | undefined>;
+}
+
+/** A request the API turns down; the reply is `{"errors":[{"detail": ...}, ...]}`. */
+export class ApiError extends Error {
+  readonly details: string[];
+  constructor(
+    readonly status: number,
+    detail: string | string[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    const details = Array.isArray(detail) ? detail : [detail];
+    super(details.join('; '));
+    this.details = details;
+  }
+}
+
+export function errorBody(details: string[]): { errors: { detail: string }[] } {
+  return { errors: details.map((detail) => ({ detail })) };
+}
+
+function fieldPath(path: readonly PropertyKey[], root: string): string {
+  return path.reduce<string>(
+    (at, key) => (typeof key === 'number' ? `${at}[${key}]` : at ? `${at}.${String(key)}` : String(key)),
+    root,
+  );
+}
+
+/** One line per problem, each naming the field: `api_token.crate_scopes[1]: must be a crate name ...`. */
+export function describeIssues(error: z.ZodError, root = ''): string[] {
+  return error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => {
+    const where = fieldPath(issue.path, root) || 'body';
+    if (issue.code === 'unrecognized_keys') {
+      const plural = issue.keys.length > 1 ? 's' : '';
+      return `${where}: unknown field${plural} ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`;
+    }
+    return `${where}: ${issue.message}`;
+  });
+}
+
+/** Zod says "expected string, received undefined" for a missing field; say it plainly. */
+export const requiredFieldMessages = {
+  error: (issue: { code?: string; input?: unknown }) =>
+    issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined,
+};
+
+/**
+ * Drops the connection if a client keeps sending after its body was refused, instead of reading
+ * an unbounded upload; Node discards (reads and drops) whatever is left of a request after the reply.
+ */
+function capDiscard(req: IncomingMessage): void {
+  let discarded = 0;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > MAX_DISCARD_BYTES) req.socket.destroy();
+  });
+}
+
+function tooLarge(req: IncomingMessage): ApiError {
+  capDiscard(req);
+  return new ApiError(400, `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+}
+
+/** The raw body, at most MAX_BODY_BYTES. */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) return Promise.reject(tooLarge(req));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        stop();
+        reject(tooLarge(req));
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      stop();
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * The request's JSON body, or undefined when there is none. Bad syntax, a wrong content type, bad UTF-8
+ * and oversized bodies are 400s; what the JSON says is for the caller's zod schema to judge.
+ */
+export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  if (!hasBody(req)) return undefined;
+  const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    capDiscard(req);
+    throw new ApiError(400, `Content-Type must be application/json (got ${JSON.stringify(mediaType || 'none')})`);
+  }
+  const raw = await readBody(req);
+  if (raw.length === 0) return undefined;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw new ApiError(400, 'request body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ApiError(400, `request body is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+export function sendReply(res: ServerResponse, reply: Reply): void {
+  const headers: Record<string, string> = {
+    // Replies carry secrets and per-user data: no cache may keep them.
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...reply.headers,
+  };
+  if (reply.body === undefined || reply.status === 204) {
+    res.writeHead(reply.status, headers).end();
+    return;
+  }
+  const payload = Buffer.from(JSON.stringify(reply.body));
+  res
+    .writeHead(reply.status, {
+      ...headers,
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': String(payload.length),
+    })
+    .end(payload);
+}

@@ -1,0 +1,299 @@
+// The API's endpoints: what each one accepts, does and answers, and how the OpenAPI document describes it.
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { z } from 'zod';
+import { findToken, listTokensOfUser, type TokenRow, type UserRow } from '../db/tokens';
+import { checkExpiry } from '../tokenInput';
+import { TokenError, type TokenService } from '../tokens';
+import { ApiError, describeIssues, errorBody, type Reply } from './http';
+import { presentCreated, presentExpiry, presentExpiryStart, presentToken } from './present';
+import {
+  createdTokenResponse,
+  createTokenRequest,
+  emptyRequest,
+  expiryResponse,
+  healthResponse,
+  listQuery,
+  tokenListResponse,
+  tokenResponse,
+  type HealthJson,
+} from './schemas';
+
+export interface RouteDeps {
+  tokens: TokenService;
+  db: Pool;
+  temporal: () => Promise<Client>;
+}
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+export interface RouteDoc {
+  summary: string;
+  description?: string;
+  /** A schema registered in requestSchemas. */
+  request?: z.ZodType;
+  /** The success reply: status, and a schema registered in responseSchemas (none for 204). */
+  success: { status: number; description: string; schema?: z.ZodType };
+  /** Error statuses this endpoint can answer beyond the common ones: what they mean (and the body, if not Errors). */
+  errors?: Record<number, string | { description: string; schema: z.ZodType }>;
+  query?: { name: string; description: string; schema: object }[];
+}
+
+interface RequestContext<User> {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  user: User;
+}
+
+export interface Route {
+  method: Method;
+  /** e.g. /api/v1/me/tokens/:id; also the `route` field of the request's log line. */
+  path: string;
+  /** 'user': needs the registry's service token, and acts for the user named in X-Registry-User. */
+  access: 'public' | 'user';
+  /** Validates the JSON body; without one, the endpoint takes no body. */
+  body?: { schema: z.ZodType; optional: boolean };
+  doc: RouteDoc;
+  handle(ctx: RequestContext<UserRow | null>): Promise<Reply>;
+}
+
+function userRoute(route: Omit<Route, 'access' | 'handle'> & { handle(ctx: RequestContext<UserRow>): Promise<Reply> }): Route {
+  return {
+    ...route,
+    access: 'user',
+    handle: (ctx) => {
+      if (!ctx.user) throw new Error(`${route.path}: no user resolved`);
+      return route.handle({ ...ctx, user: ctx.user });
+    },
+  };
+}
+
+/** Calls to Temporal get a deadline: without one, a hung server would hang the request. */
+const TEMPORAL_DEADLINE_MS = 10_000;
+/** The status query waits for a worker to answer; with none running, give up sooner and show state null. */
+const STATUS_DEADLINE_MS = 5_000;
+const HEALTH_TIMEOUT_MS = 3_000;
+
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function notFound(id: string): ApiError {
+  return new ApiError(404, `no token with id ${JSON.stringify(id)}`);
+}
+
+/** Service errors are the caller's mistakes; anything else is ours. */
+function asApiError(err: unknown): unknown {
+  if (!(err instanceof TokenError)) return err;
+  const status = { invalid: 422, 'not-found': 404, conflict: 409 }[err.kind];
+  return new ApiError(status, err.message);
+}
+
+export function apiRoutes(deps: RouteDeps): Route[] {
+  /** Runs `work` with a deadline on every Temporal call it makes; without Temporal it runs as is (the service copes). */
+  async function withTemporalDeadline<T>(work: () => Promise<T>, ms = TEMPORAL_DEADLINE_MS): Promise<T> {
+    const client = await deps.temporal().catch(() => undefined);
+    try {
+      return client ? await client.withDeadline(Date.now() + ms, work) : await work();
+    } catch (err) {
+      throw asApiError(err);
+    }
+  }
+
+  async function ownToken(id: string, user: UserRow): Promise<TokenRow> {
+    const token = await findToken(deps.db, id);
+    // Another user's token is reported exactly like a missing one.
+    if (!token || token.userId !== user.id) throw notFound(id);
+    return token;
+  }
+
+  async function health(): Promise<Reply> {
+    const probe = async (work: () => Promise<unknown>): Promise<string> => {
+      try {
+        await within(HEALTH_TIMEOUT_MS, work());
+        return 'ok';
+      } catch (err) {
+        return `unavailable: ${(err as Error).message}`;
+      }
+    };
+    const [database, temporal] = await Promise.all([
+      probe(() => deps.db.query('SELECT 1')),
+      probe(async () => {
+        const client = await deps.temporal();
+        await client.withDeadline(Date.now() + HEALTH_TIMEOUT_MS, () => client.workflowService.getSystemInfo({}));
+      }),
+    ]);
+    const down = Object.entries({ database, temporal }).filter(([, state]) => state !== 'ok');
+    const body: HealthJson = { database, temporal };
+    if (down.length === 0) return { status: 200, body };
+    return { status: 503, body: { ...body, ...errorBody(down.map(([name, state]) => `${name}: ${state}`)) } };
+  }
+
+  const idParam = { errors: { 404: 'No such token, or it belongs to another user.' } };
+
+  return [
+    {
+      method: 'GET',
+      path: '/health',
+      access: 'public',
+      doc: {
+        summary: 'Whether the database and Temporal answer',
+        success: { status: 200, description: 'Both answer.', schema: healthResponse },
+        errors: { 503: { description: 'One or both do not answer; the body names which.', schema: healthResponse } },
+      },
+      handle: health,
+    },
+    userRoute({
+      method: 'GET',
+      path: '/api/v1/me/tokens',
+      doc: {
+        summary: 'List the user\'s tokens',
+        description: 'As crates.io: tokens that are not revoked, newest first; expired ones only with expired_days.',
+        success: { status: 200, description: 'The tokens.', schema: tokenListResponse },
+        query: [
+          {
+            name: 'expired_days',
+            description: 'Also list tokens that expired within this many days.',
+            schema: { type: 'integer', minimum: 0, maximum: 99_999 },
+          },
+        ],
+      },
+      async handle({ user, query }) {
+        const parsed = listQuery.safeParse(Object.fromEntries(query));
+        if (!parsed.success) throw new ApiError(400, describeIssues(parsed.error));
+        const tokens = await listTokensOfUser(deps.db, user.id, parsed.data.expired_days ?? 0);
+        return { status: 200, body: { api_tokens: tokens.map(presentToken) } };
+      },
+    }),
+    userRoute({
+      method: 'PUT',
+      path: '/api/v1/me/tokens',
+      body: { schema: createTokenRequest, optional: false },
+      doc: {
+        summary: 'Create a token',
+        description:
+          'Returns the secret once. A token with an expiry gets a Temporal workflow that emails its owner before it expires.',
+        request: createTokenRequest,
+        success: { status: 200, description: 'The new token, its secret and its reminders.', schema: createdTokenResponse },
+      },
+      async handle({ user, body }) {
+        const { api_token: input } = body as z.output<typeof createTokenRequest>;
+        const expiresAt = input.expired_at ? new Date(input.expired_at) : null;
+        const problem = expiresAt && checkExpiry(expiresAt, new Date());
+        if (problem) throw new ApiError(422, `api_token.expired_at: ${problem}`);
+        const created = await withTemporalDeadline(() =>
+          deps.tokens.create(user.login, {
+            name: input.name,
+            expiresAt,
+            crateScopes: input.crate_scopes ?? null,
+            endpointScopes: input.endpoint_scopes ?? null,
+          }),
+        );
+        return {
+          status: 200,
+          body: presentCreated(created),
+          log: { tokenId: created.token.id, workflowWarning: created.workflowError !== undefined },
+        };
+      },
+    }),
+    userRoute({
+      method: 'GET',
+      path: '/api/v1/me/tokens/:id',
+      doc: {
+        summary: 'Show a token',
+        success: { status: 200, description: 'The token (revoked ones too).', schema: tokenResponse },
+        ...idParam,
+      },
+      async handle({ user, params }) {
+        return { status: 200, body: { api_token: presentToken(await ownToken(params.id as string, user)) } };
+      },
+    }),
+    userRoute({
+      method: 'DELETE',
+      path: '/api/v1/me/tokens/:id',
+      doc: {
+        summary: 'Revoke a token',
+        description: 'Also cancels its reminders. Revoking a revoked token again is a harmless no-op.',
+        success: { status: 204, description: 'Revoked.' },
+        ...idParam,
+      },
+      async handle({ user, params }) {
+        const revoked = await withTemporalDeadline(() => deps.tokens.revoke(params.id as string, user.id));
+        return {
+          status: 204,
+          log: { workflowCancelled: revoked.workflowCancelled, workflowWarning: revoked.workflowError !== undefined },
+        };
+      },
+    }),
+    userRoute({
+      method: 'POST',
+      path: '/api/v1/me/tokens/:id/duplicate',
+      body: { schema: emptyRequest, optional: true },
+      doc: {
+        summary: 'Make a new token like this one ("Regenerate")',
+        description: 'Same name and scopes, a fresh expiry of the same lifetime; the original is kept.',
+        request: emptyRequest,
+        success: { status: 200, description: 'The new token.', schema: createdTokenResponse },
+        ...idParam,
+      },
+      async handle({ user, params }) {
+        const copy = await withTemporalDeadline(() => deps.tokens.duplicate(params.id as string, user.id));
+        return {
+          status: 200,
+          body: presentCreated(copy, { id: Number(copy.from) }),
+          log: { newTokenId: copy.token.id, workflowWarning: copy.workflowError !== undefined },
+        };
+      },
+    }),
+    userRoute({
+      method: 'POST',
+      path: '/api/v1/me/tokens/:id/rotate',
+      body: { schema: emptyRequest, optional: true },
+      doc: {
+        summary: 'Replace a token',
+        description: 'Duplicate, then revoke the original (in one transaction), cancelling its reminders.',
+        request: emptyRequest,
+        success: { status: 200, description: 'The new token; the original is revoked.', schema: createdTokenResponse },
+        errors: { ...idParam.errors, 409: 'The token is revoked: duplicate it instead.' },
+      },
+      async handle({ user, params }) {
+        const rotated = await withTemporalDeadline(() => deps.tokens.rotate(params.id as string, user.id));
+        const from = { id: Number(rotated.from), revoked: true, expiry: presentExpiryStart(rotated.revoked) };
+        return {
+          status: 200,
+          body: presentCreated(rotated, from),
+          log: {
+            newTokenId: rotated.token.id,
+            workflowWarning: rotated.workflowError !== undefined || rotated.revoked.workflowError !== undefined,
+          },
+        };
+      },
+    }),
+    userRoute({
+      method: 'GET',
+      path: '/api/v1/me/tokens/:id/expiry',
+      doc: {
+        summary: 'The token\'s expiry reminders',
+        description: 'The workflow\'s state, its next reminder and when it is due, and the emails recorded so far.',
+        success: { status: 200, description: 'The reminders.', schema: expiryResponse },
+        errors: { ...idParam.errors, 503: 'Temporal did not answer.' },
+      },
+      async handle({ user, params }) {
+        const id = params.id as string;
+        await ownToken(id, user);
+        try {
+          const status = await withTemporalDeadline(() => deps.tokens.status(id, user.id), STATUS_DEADLINE_MS);
+          return { status: 200, body: presentExpiry(status) };
+        } catch (err) {
+          if (err instanceof ApiError) throw err;
+          throw new ApiError(503, `could not read the token's workflow from Temporal (${(err as Error).message}); try again`);
+        }
+      },
+    }),
+  ];
+}

@@ -1,0 +1,174 @@
+// The API's wire shapes, in crates.io's snake_case. Requests are validated with these; the OpenAPI
+// document is generated from them; the presenters are typed by them.
+import { z } from 'zod';
+import { ENDPOINT_SCOPES, crateScope, endpointScope, tokenName } from '../tokenInput';
+
+/** Schemas that become named components of the OpenAPI document, split by which side of the wire. */
+export const requestSchemas = z.registry<{ id: string }>();
+export const responseSchemas = z.registry<{ id: string }>();
+
+const RFC3339 = 'an RFC 3339 time with a zone, e.g. 2027-01-31T12:00:00Z';
+const timestamp = z.iso.datetime({ offset: true, error: `must be ${RFC3339}` });
+const tokenId = z.int().positive().describe('The token id.');
+
+export const newApiToken = z
+  .strictObject({
+    name: tokenName.describe('Shown to the user, and in the reminder emails. 1-200 characters, no control characters.'),
+    crate_scopes: z
+      .array(crateScope)
+      .max(100)
+      .nullable()
+      .optional()
+      .describe('Crate names, or prefixes ending in *; null or absent: every crate.'),
+    endpoint_scopes: z
+      .array(endpointScope)
+      .max(ENDPOINT_SCOPES.length)
+      .nullable()
+      .optional()
+      .describe('What the token may do; null or absent: everything.'),
+    expired_at: timestamp
+      .nullable()
+      .optional()
+      .describe(`When the token stops working: ${RFC3339}, in the future and within 10 years. Null or absent: never (and no reminders).`),
+  })
+  .describe('The properties of a new token.')
+  .register(requestSchemas, { id: 'NewApiToken' });
+
+export const createTokenRequest = z
+  .strictObject({ api_token: newApiToken })
+  .describe('PUT /api/v1/me/tokens')
+  .register(requestSchemas, { id: 'NewApiTokenRequest' });
+
+/** duplicate and rotate take no parameters: no body, or an empty object. */
+export const emptyRequest = z.strictObject({}).describe('No parameters.').register(requestSchemas, { id: 'EmptyRequest' });
+
+export const listQuery = z.object({
+  expired_days: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a whole number of days (0-99999)')
+    .transform(Number)
+    .optional(),
+});
+
+export const apiToken = z
+  .object({
+    id: tokenId,
+    name: z.string(),
+    created_at: timestamp,
+    last_used_at: timestamp.nullable(),
+    expired_at: timestamp.nullable(),
+    crate_scopes: z.array(z.string()).nullable(),
+    endpoint_scopes: z.array(z.enum(ENDPOINT_SCOPES)).nullable(),
+    revoked: z.boolean().describe('Not in crates.io\'s shape: revoked tokens are still shown by id.'),
+  })
+  .describe('A token, without its secret.')
+  .register(responseSchemas, { id: 'ApiToken' });
+
+export const apiTokenWithSecret = apiToken
+  .extend({ token: z.string().describe('The secret. Returned once, here; only its SHA-256 is stored.') })
+  .describe('A new token and its secret.')
+  .register(responseSchemas, { id: 'ApiTokenWithSecret' });
+
+export const expiryStart = z
+  .object({
+    workflow_id: z.string().nullable().describe('The Temporal workflow sending the reminders; null when the token never expires.'),
+    warning: z
+      .string()
+      .optional()
+      .describe('Set when the workflow could not be started or cancelled now; the sweep finishes the job later.'),
+  })
+  .describe('What happened to the expiry reminders.')
+  .register(responseSchemas, { id: 'ExpiryWorkflow' });
+
+export const createdTokenResponse = z
+  .object({
+    api_token: apiTokenWithSecret,
+    expiry: expiryStart,
+    from: z
+      .object({
+        id: tokenId,
+        revoked: z.boolean().optional().describe('rotate: the original token is now revoked.'),
+        expiry: expiryStart.optional().describe('rotate: what happened to the original token\'s reminders.'),
+      })
+      .optional()
+      .describe('duplicate and rotate: the token this one was made from.'),
+  })
+  .describe('A created token.')
+  .register(responseSchemas, { id: 'CreatedApiToken' });
+
+export const tokenListResponse = z
+  .object({ api_tokens: z.array(apiToken) })
+  .describe('The user\'s tokens that are not revoked, newest first.')
+  .register(responseSchemas, { id: 'ApiTokenList' });
+
+export const tokenResponse = z.object({ api_token: apiToken }).register(responseSchemas, { id: 'ApiTokenResponse' });
+
+const reminderStatus = z.object({
+  key: z.string().describe('e.g. 7d, 1d, expired'),
+  kind: z.enum(['warning', 'expired']),
+  due_at: timestamp,
+  outcome: z.enum(['sent', 'skipped', 'failed', 'suppressed']).optional(),
+  reason: z.string().optional(),
+  message_id: z.string().optional(),
+  at: timestamp.optional(),
+});
+
+export const workflowStatus = z
+  .object({
+    workflow_id: z.string(),
+    execution: z.string().describe('Temporal\'s status: RUNNING, COMPLETED, CANCELLED, TERMINATED, ..., or NOT_FOUND.'),
+    state: z
+      .enum(['waiting', 'sending', 'completed', 'cancelled'])
+      .nullable()
+      .describe('The workflow\'s own view; null when it could not be asked (no worker running, or it has closed).'),
+    next_reminder: z.string().nullable(),
+    next_due_at: timestamp.nullable(),
+    reminders: z.array(reminderStatus),
+  })
+  .describe('The token\'s expiry workflow, as Temporal and the workflow see it.')
+  .register(responseSchemas, { id: 'ExpiryWorkflowStatus' });
+
+export const notification = z
+  .object({
+    reminder: z.string(),
+    due_at: timestamp,
+    status: z.enum(['sending', 'sent', 'skipped', 'failed', 'suppressed']),
+    reason: z.string().nullable(),
+    provider_message_id: z.string().nullable(),
+    submitted_at: timestamp.nullable(),
+    attempts: z.int().nonnegative(),
+    last_error: z.string().nullable(),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .describe('One reminder email as recorded in the database.')
+  .register(responseSchemas, { id: 'ExpiryNotification' });
+
+export const expiryResponse = z
+  .object({
+    api_token: apiToken,
+    workflow: workflowStatus.nullable().describe('Null when the token never expires.'),
+    notifications: z.array(notification),
+  })
+  .describe('The expiry reminders of one token.')
+  .register(responseSchemas, { id: 'ExpiryStatus' });
+
+export const errorResponse = z
+  .object({ errors: z.array(z.object({ detail: z.string() })).min(1) })
+  .describe('Every error, as crates.io reports them.')
+  .register(responseSchemas, { id: 'Errors' });
+
+export const healthResponse = z
+  .object({
+    database: z.string().describe('ok, or what is wrong'),
+    temporal: z.string().describe('ok, or what is wrong'),
+    errors: z.array(z.object({ detail: z.string() })).optional(),
+  })
+  .describe('The API\'s connections.')
+  .register(responseSchemas, { id: 'Health' });
+
+export type ApiTokenJson = z.output<typeof apiToken>;
+export type CreatedTokenJson = z.output<typeof createdTokenResponse>;
+export type ExpiryStartJson = z.output<typeof expiryStart>;
+export type ExpiryJson = z.output<typeof expiryResponse>;
+export type HealthJson = z.output<typeof healthResponse>;

@@ -1,0 +1,150 @@
+// One page of the sweep: start the expiry workflows that are missing, and start again the ones that were
+// stopped by hand. The sweep workflow's activities and the backfill command both call these.
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import {
+  findTokensWithWorkflow,
+  findTokensWithoutWorkflow,
+  markExpiryWorkflowsStarted,
+} from './db/sweep';
+import type { TokenRow } from './db/tokens';
+import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './sweepContract';
+import { tokenExpiryWorkflowId } from './contract';
+import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow, type ReminderSettings } from './temporal';
+
+/** Temporal calls in flight at once within a page: enough for well over 500 starts a second. */
+export const SWEEP_CONCURRENCY = 50;
+
+export interface SweepLog {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+}
+
+export interface SweepDeps {
+  db: Pool;
+  client: Client;
+  config: ReminderSettings;
+  now: () => Date;
+  log: SweepLog;
+  concurrency?: number;
+}
+
+/** Every token of a non-empty page failed: Temporal or the database is away, so stop and retry the page. */
+export class SweepPageError extends Error {}
+
+/**
+ * Closed without the token's lifecycle asking (revoking cancels; finishing completes): reminders would
+ * be lost, so the sweep starts these again. A CANCELLED workflow of a token that is not revoked was
+ * cancelled by hand on purpose, and is left alone.
+ */
+const RESTART_WHEN: ReadonlySet<string> = new Set(['TERMINATED', 'TIMED_OUT', 'FAILED', 'NOT_FOUND']);
+
+const FAILURES_KEPT = 5;
+
+/** Starts the workflow of every token in the page that has none on record, and records the start. */
+export async function startMissingWorkflows(deps: SweepDeps, page: SweepPageInput): Promise<SweepPageResult> {
+  const tokens = await findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
+  const outcomes = await forEachToken(deps, tokens, async (token) => {
+    await startTokenExpiryWorkflow(deps.client, token, deps.config);
+    return true;
+  });
+  const started = await recordStarts(deps, outcomes.done);
+  return pageResult(tokens, page.limit, outcomes, { scanned: tokens.length, started });
+}
+
+/**
+ * Looks up the workflow of every token in the page that has one on record; starts again the ones that
+ * were terminated or are gone (the notification log keeps reminders already sent from going out twice).
+ */
+export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageInput): Promise<SweepPageResult> {
+  const now = deps.now();
+  const until = page.recheckWithinMs === undefined ? null : new Date(now.getTime() + page.recheckWithinMs);
+  const recordedBefore = page.recordedBefore === undefined ? null : new Date(page.recordedBefore);
+  const tokens = await findTokensWithWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now, until, recordedBefore });
+  const outcomes = await forEachToken(deps, tokens, async (token) => {
+    const execution = await executionStatus(deps.client, token.id);
+    if (!RESTART_WHEN.has(execution)) return false;
+    await startTokenExpiryWorkflow(deps.client, token, deps.config);
+    deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
+    return true;
+  });
+  const restarted = await recordStarts(deps, outcomes.done);
+  return pageResult(tokens, page.limit, outcomes, { checked: tokens.length, restarted });
+}
+
+/** Temporal's status of the token's latest run (RUNNING, TERMINATED, ...), or NOT_FOUND. */
+async function executionStatus(client: Client, tokenId: string): Promise<string> {
+  try {
+    const { status } = await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).describe();
+    return status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'NOT_FOUND';
+    throw err;
+  }
+}
+
+interface Outcomes {
+  /** Tokens whose workflow this page started. */
+  done: string[];
+  failures: { tokenId: string; error: string }[];
+}
+
+/** Runs `fn` for each token, `concurrency` at a time; true means it started a workflow. */
+async function forEachToken(
+  deps: SweepDeps,
+  tokens: TokenRow[],
+  fn: (token: TokenRow) => Promise<boolean>,
+): Promise<Outcomes> {
+  const outcomes: Outcomes = { done: [], failures: [] };
+  let next = 0;
+  const runner = async (): Promise<void> => {
+    for (let token = tokens[next++]; token; token = tokens[next++]) {
+      try {
+        if (await fn(token)) outcomes.done.push(token.id);
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        deps.log.warn('expiry workflow could not be started or looked up', { tokenId: token.id, error });
+        outcomes.failures.push({ tokenId: token.id, error });
+      }
+    }
+  };
+  const concurrency = Math.max(1, deps.concurrency ?? SWEEP_CONCURRENCY);
+  await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, runner));
+  return outcomes;
+}
+
+/** Records the starts; a token revoked while its workflow was being started gets that workflow cancelled. */
+async function recordStarts(deps: SweepDeps, ids: string[]): Promise<number> {
+  const { revoked } = await markExpiryWorkflowsStarted(deps.db, ids);
+  for (const tokenId of revoked) {
+    // Its reminders re-read the revoked flag and would be skipped anyway; cancelling just ends it sooner.
+    await cancelTokenExpiryWorkflow(deps.client, tokenId).catch((err: unknown) =>
+      deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {
+        tokenId,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
+  }
+  return ids.length;
+}
+
+function pageResult(
+  tokens: TokenRow[],
+  limit: number,
+  { failures }: Outcomes,
+  counts: Partial<SweepCounts>,
+): SweepPageResult {
+  if (tokens.length > 0 && failures.length === tokens.length) {
+    const first = failures[0] as { tokenId: string; error: string };
+    throw new SweepPageError(
+      `none of the ${tokens.length} tokens from id ${tokens[0]?.id} could be handled (token ${first.tokenId}: ${first.error})`,
+    );
+  }
+  const last = tokens[tokens.length - 1];
+  return {
+    counts: { ...noCounts(), ...counts, failed: failures.length },
+    // A short page is the last one; a token made after it is the registry's to start, or the next sweep's.
+    nextAfterId: tokens.length < limit || !last ? null : last.id,
+    failures: failures.slice(0, FAILURES_KEPT),
+  };
+}
