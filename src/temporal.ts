@@ -1,5 +1,6 @@
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
+import { temporal } from '@temporalio/proto';
 import { ConfigError, type Config } from './config';
 import {
   searchAttributes,
@@ -9,6 +10,7 @@ import {
   type TokenExpiryStatus,
 } from './contract';
 import type { TokenRow } from './db/tokens';
+import { logger } from './log';
 
 export type ReminderSettings = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
 
@@ -92,6 +94,35 @@ export async function cancelTokenExpiryWorkflow(client: Client, tokenId: string)
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return false;
     throw err;
+  }
+}
+
+const INDEXED_VALUE_TYPES = {
+  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+} as const;
+
+/**
+ * Registers the search attributes the workflows set, when missing: a fresh self-hosted server (compose)
+ * rejects workflows that carry unknown ones. Temporal Cloud refuses this call; register them there with
+ * its UI or tcld, and this returns the names still missing.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<{ added: string[]; missing: string[] }> {
+  const operator = client.connection.operatorService;
+  const { customAttributes } = await operator.listSearchAttributes({ namespace });
+  const wanted = Object.values(searchAttributes).filter(({ name }) => !(name in (customAttributes ?? {})));
+  if (wanted.length === 0) return { added: [], missing: [] };
+  try {
+    await operator.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(
+        wanted.map(({ name, type }) => [name, INDEXED_VALUE_TYPES[type as keyof typeof INDEXED_VALUE_TYPES]]),
+      ),
+    });
+    return { added: wanted.map(({ name }) => name), missing: [] };
+  } catch (err) {
+    logger.warn('could not register search attributes', { error: (err as Error).message });
+    return { added: [], missing: wanted.map(({ name }) => name) };
   }
 }
 

@@ -6,7 +6,7 @@ import { createPool } from './db/pool';
 import { createPostmarkMailer } from './email/postmarkMailer';
 import { logger } from './log';
 import { ensureSweepSchedule } from './schedule';
-import { connectClient, temporalConnectionOptions } from './temporal';
+import { connectClient, ensureSearchAttributes, temporalConnectionOptions } from './temporal';
 
 /** Polls the task queue until SIGINT or SIGTERM, then lets in-flight activities finish. */
 export async function runWorker(config: Config): Promise<void> {
@@ -27,6 +27,7 @@ export async function runWorker(config: Config): Promise<void> {
   // The sweep starts and describes workflows, which takes a client; a worker's NativeConnection can't.
   const client = await connectClient(config);
   try {
+    logger.info('search attributes ready', await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE));
     logger.info('sweep schedule ready', { schedule: await ensureSweepSchedule(client, config) });
     const worker = await Worker.create({
       connection,
