@@ -72,7 +72,9 @@ function expiryFrom(values: Values, now: Date): Date | null {
       throw new UsageError(`--expires-at: "${expiresAt}" is not an ISO 8601 time with a zone (use e.g. 2027-01-31T12:00:00Z)`);
     }
     const date = new Date(expiresAt);
-    if (Number.isNaN(date.getTime())) throw new UsageError(`--expires-at: "${expiresAt}" is not a valid time`);
+    // Date() rolls impossible times over (February 30 becomes March 1 or 2, 24:00 the next day): refuse them.
+    const impossible = Number(expiresAt.slice(11, 13)) > 23 || !z.iso.date().safeParse(expiresAt.slice(0, 10)).success;
+    if (Number.isNaN(date.getTime()) || impossible) throw new UsageError(`--expires-at: "${expiresAt}" is not a valid time`);
     return date;
   }
   return null;

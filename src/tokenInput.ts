@@ -5,12 +5,16 @@ export const ENDPOINT_SCOPES = ['publish-new', 'publish-update', 'yank', 'change
 
 const MAX_LIFETIME_MS = 10 * 365 * 86_400_000;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export const tokenName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
-  .refine((name) => !/\p{Cc}/u.test(name), 'must not contain control characters (such as line breaks)');
+  .refine((name) => !/\p{Cc}/u.test(name), 'must not contain control characters (such as line breaks)')
+  // A lone UTF-16 surrogate would be stored as U+FFFD: a different name from the one asked for.
+  .refine((name) => !LONE_SURROGATE.test(name), 'must be valid Unicode');
 
 // A crate name, or a prefix ending in '*' (crates.io's crate scopes).
 export const crateScope = z

@@ -1,0 +1,335 @@
+/**
+ * The whole system for one fault-scenario file, for real and in real time: a `temporal server start-dev`
+ * persisted to a SQLite file (UI off), a PostgreSQL database of its own, the fake Postmark behind a tap
+ * that notes which reminder each request was for, and the worker (and API) as child processes running
+ * the built command, so that a test can kill -9 them. Reminders come in seconds (EXPIRY_REMINDERS).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { loadConfig, type Config } from '../../src/config';
+import { searchAttributes, tokenExpiryWorkflowId } from '../../src/contract';
+import { createPool } from '../../src/db/pool';
+import { insertUser } from '../../src/db/tokens';
+import { createTokenService, type TokenService } from '../../src/tokens';
+import { startFakePostmark, type FakePostmark } from '../fakePostmark';
+import { childEnv, CliProcess, requireBuiltCli } from './cliProcess';
+import { createTestDatabase, type TestDatabase } from './database';
+import { freePort, startDevServer, type DevServer } from './devServer';
+import { eventually } from './poll';
+import { startPostmarkTap, type PostmarkTap } from './postmarkTap';
+import { findNeedles, needlesFor, temporalCorpus } from './privacyScan';
+import { describeRows, reconcile, type Reconciliation, type TokenUnderTest } from './reconcile';
+
+export interface FaultStackOptions {
+  /** EXPIRY_REMINDERS for the tokens made here, e.g. "20s,10s". */
+  reminders: string;
+  /** EXPIRED_NOTICE (default true). */
+  expiredNotice?: boolean;
+}
+
+export interface TestUser {
+  id: string;
+  login: string;
+  email: string;
+  verified: boolean;
+}
+
+export interface TestToken {
+  id: string;
+  secret: string;
+  createdAt: Date;
+  expiresAt: Date;
+  user: TestUser;
+}
+
+/** Application names that tell the test's own database connections from the system's (scenario 4 kills the latter). */
+export const TEST_APPLICATION_NAME = 'fault-test';
+
+const REPORTS = path.resolve(__dirname, '../../.data/faults');
+
+function withApplicationName(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('application_name', name);
+  return parsed.toString();
+}
+
+export class FaultStack {
+  server!: DevServer;
+  database!: TestDatabase;
+  /** The test's own pool (application_name fault-test). */
+  db!: Pool;
+  postmark!: FakePostmark;
+  tap!: PostmarkTap;
+  client!: Client;
+  config!: Config;
+  tokens!: TokenService;
+  readonly workers: CliProcess[] = [];
+  readonly apis: CliProcess[] = [];
+  readonly users: TestUser[] = [];
+  readonly created: TestToken[] = [];
+  /** What the scenario did when, for its report. */
+  readonly timeline: { at: string; event: string }[] = [];
+  private dir = '';
+  private readonly taskQueue = `faults-${randomBytes(4).toString('hex')}`;
+
+  private constructor(
+    readonly name: string,
+    private readonly opts: FaultStackOptions,
+  ) {}
+
+  /** Registers the hooks that start and stop everything; call at the top of a test file. */
+  static use(name: string, opts: FaultStackOptions): FaultStack {
+    const stack = new FaultStack(name, opts);
+    beforeAll(() => stack.open(), 120_000);
+    afterAll(() => stack.close(), 120_000);
+    return stack;
+  }
+
+  private async open(): Promise<void> {
+    requireBuiltCli();
+    this.dir = await mkdtemp(path.join(tmpdir(), `token-expiry-${this.name}-`));
+    const [server, database, postmark] = await Promise.all([
+      startDevServer({ ui: false, dbFilename: path.join(this.dir, 'temporal.db') }),
+      createTestDatabase(),
+      startFakePostmark(),
+    ]);
+    Object.assign(this, { server, database, postmark });
+    this.db = createPool(withApplicationName(database.url, TEST_APPLICATION_NAME), 4);
+    this.tap = await startPostmarkTap(postmark.url);
+    this.client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    this.config = loadConfig({
+      TEMPORAL_ADDRESS: server.address,
+      TEMPORAL_TASK_QUEUE: this.taskQueue,
+      EXPIRY_REMINDERS: this.opts.reminders,
+      EXPIRED_NOTICE: String(this.opts.expiredNotice ?? true),
+    });
+    this.tokens = createTokenService({ db: this.db, temporal: async () => this.client, config: this.config });
+  }
+
+  private async close(): Promise<void> {
+    // Workers and the API first: they stop cleanly only while the server still answers.
+    await Promise.allSettled([...this.workers, ...this.apis].map((child) => child.stop(30_000)));
+    await Promise.allSettled([this.client?.connection.close(), this.server?.stop()]);
+    await Promise.allSettled([this.tap?.close(), this.postmark?.close(), this.db?.end()]);
+    await this.database?.drop();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  note(event: string): void {
+    this.timeline.push({ at: new Date().toISOString(), event });
+  }
+
+  /** The environment of the system's processes: this stack's server, database, Postmark and reminders. */
+  env(application: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return childEnv({
+      DATABASE_URL: withApplicationName(this.database.url, application),
+      TEMPORAL_ADDRESS: this.server.address,
+      TEMPORAL_TASK_QUEUE: this.taskQueue,
+      POSTMARK_SERVER_TOKEN: this.postmark.serverToken,
+      POSTMARK_API_URL: this.tap.url,
+      EMAIL_FROM: 'crates.io <noreply@crates.io>',
+      REGISTRY_NAME: 'crates.io',
+      REGISTRY_URL: 'https://crates.io',
+      EXPIRY_REMINDERS: this.opts.reminders,
+      EXPIRED_NOTICE: String(this.opts.expiredNotice ?? true),
+      LOG_LEVEL: 'INFO',
+      ...extra,
+    });
+  }
+
+  /** The worker now running (the latest one started). */
+  get worker(): CliProcess {
+    const worker = this.workers[this.workers.length - 1];
+    if (!worker) throw new Error('no worker started yet');
+    return worker;
+  }
+
+  /** `token-expiry worker` as a child process; resolves once it polls. */
+  async startWorker(): Promise<CliProcess> {
+    const worker = CliProcess.start(`worker#${this.workers.length + 1}`, ['worker'], this.env('token-expiry-worker'));
+    this.workers.push(worker);
+    await worker.waitForLog('polling', (line) => line.message === 'Worker state changed' && line.state === 'RUNNING', 90_000);
+    this.note(`${worker.name} running (pid ${worker.pid})`);
+    return worker;
+  }
+
+  /** kill -9 of the current worker. */
+  async killWorker(why: string): Promise<void> {
+    const worker = this.worker;
+    await worker.kill();
+    this.note(`${worker.name} killed with SIGKILL ${why}`);
+  }
+
+  /** `token-expiry api` as a child process on a free port; resolves once it listens. */
+  async startApi(): Promise<{ process: CliProcess; url: string; serviceToken: string }> {
+    const port = await freePort();
+    const serviceToken = `svc-${randomBytes(16).toString('hex')}`;
+    const api = CliProcess.start(
+      `api#${this.apis.length + 1}`,
+      ['api'],
+      this.env('token-expiry-api', { API_PORT: String(port), API_AUTH_TOKEN: serviceToken }),
+    );
+    this.apis.push(api);
+    await api.waitForLog('listening', (line) => line.message === 'api listening', 60_000);
+    return { process: api, url: `http://127.0.0.1:${port}`, serviceToken };
+  }
+
+  /** Every exit of the worker or API that the test did not cause. */
+  crashes(): string[] {
+    return [...this.workers, ...this.apis]
+      .filter((child) => child.crashed)
+      .map((child) => `${child.name} exited on its own (${JSON.stringify(child.crashed)}):\n${child.tail()}`);
+  }
+
+  async addUser({ verified = true }: { verified?: boolean } = {}): Promise<TestUser> {
+    const tag = randomBytes(4).toString('hex');
+    const login = `user${this.users.length + 1}-${tag}`;
+    // Unlike the login, so that finding the address (or its local part) anywhere means the address leaked.
+    const email = `inbox.${tag}.${this.users.length + 1}@mail.example`;
+    const { id } = await insertUser(this.db, { login, email, verified });
+    const user = { id, login, email, verified };
+    this.users.push(user);
+    return user;
+  }
+
+  /** A token through the token service, as the registry makes them: row, then workflow. */
+  async createToken(user: TestUser, expiresInMs: number, name = 'publish from CI'): Promise<TestToken> {
+    const created = await this.tokens.create(user.login, {
+      name,
+      expiresAt: new Date(Date.now() + expiresInMs),
+      crateScopes: null,
+      endpointScopes: null,
+    });
+    if (created.workflowError) throw new Error(`token ${created.token.id}: ${created.workflowError}`);
+    const token = {
+      id: created.token.id,
+      secret: created.secret,
+      createdAt: created.token.createdAt,
+      expiresAt: created.token.expiredAt as Date,
+      user,
+    };
+    this.created.push(token);
+    return token;
+  }
+
+  /** Remembers a secret (or address) made elsewhere, e.g. through the API, for the privacy scan. */
+  remember(token: TestToken): void {
+    this.created.push(token);
+  }
+
+  private abortOnCrash = () => {
+    const crashes = this.crashes();
+    return crashes.length > 0 ? crashes.join('\n') : undefined;
+  };
+
+  /** Until each workflow has run its first task and sleeps towards its next reminder. */
+  async waitUntilWaiting(tokenIds: string[], timeoutMs = 60_000): Promise<void> {
+    await eventually(
+      `workflows of tokens ${tokenIds.join(', ')} waiting`,
+      async () => {
+        for (const id of tokenIds) {
+          const description = await this.client.workflow.getHandle(tokenExpiryWorkflowId(id)).describe();
+          if (description.typedSearchAttributes.get(searchAttributes.state) !== 'waiting') return false;
+        }
+        return true;
+      },
+      { timeoutMs, abort: this.abortOnCrash },
+    );
+  }
+
+  /** Until each workflow has closed (completed, or cancelled for a revoked token). */
+  async waitUntilClosed(tokenIds: string[], timeoutMs = 240_000): Promise<void> {
+    await eventually(
+      `workflows of tokens ${tokenIds.join(', ')} closed`,
+      async () => {
+        for (const id of tokenIds) {
+          const description = await this.client.workflow.getHandle(tokenExpiryWorkflowId(id)).describe();
+          if (description.status.name === 'RUNNING') return false;
+        }
+        return true;
+      },
+      { timeoutMs, intervalMs: 500, abort: this.abortOnCrash },
+    );
+    this.note('every workflow closed');
+  }
+
+  /** The notification rows of some tokens, as the scenario polls them. */
+  async rows(tokenIds: string[]): Promise<{ tokenId: string; reminder: string; status: string; attempts: number; claimed: boolean; lastError: string | null }[]> {
+    const { rows } = await this.db.query(
+      `SELECT token_id::text AS "tokenId", reminder, status, attempts, claimed_until IS NOT NULL AS claimed,
+              last_error AS "lastError"
+         FROM expiry_notifications WHERE token_id = ANY($1::bigint[]) ORDER BY token_id, due_at`,
+      [tokenIds],
+    );
+    return rows;
+  }
+
+  /**
+   * The end of every scenario: the fake's log, the table and the workflows reconcile; no worker or API
+   * died on its own; and no address or secret appears in any history, search attribute, memo, workflow ID
+   * or captured log line. Writes .data/faults/<name>.json for the record.
+   */
+  async finish(tokens: TokenUnderTest[], extra: Record<string, unknown> = {}): Promise<Reconciliation> {
+    const reconciliation = await reconcile({ db: this.db, client: this.client, sent: this.postmark.sent, tokens });
+    const corpus = await temporalCorpus(this.client);
+    const logSources = [...this.workers, ...this.apis].map((child) => ({
+      label: `${child.name} output`,
+      text: child.lines.map((line) => line.text).join('\n'),
+    }));
+    logSources.push({ label: 'dev server output', text: this.server.output() });
+    const needles = needlesFor({ emails: this.users.map((u) => u.email), secrets: this.created.map((t) => t.secret) });
+    const leaks = findNeedles([...corpus.sources, ...logSources], needles);
+
+    await mkdir(REPORTS, { recursive: true });
+    await writeFile(
+      path.join(REPORTS, `${this.name}.json`),
+      JSON.stringify(
+        {
+          scenario: this.name,
+          timeline: this.timeline,
+          rows: describeRows(reconciliation.rows),
+          problems: reconciliation.problems,
+          messagesAccepted: reconciliation.messages,
+          postmarkRequests: this.tap.log.map((e) => ({ ...e, to: e.to ? '(owner)' : undefined })),
+          privacy: {
+            workflows: corpus.workflows,
+            schedules: corpus.schedules,
+            historyEvents: corpus.events,
+            decodedPayloads: corpus.decodedPayloads.length,
+            logLines: logSources.reduce((n, s) => n + s.text.split('\n').length, 0),
+            needles: needles.length,
+            leaks,
+          },
+          processes: [...this.workers, ...this.apis].map((c) => ({ name: c.name, pid: c.pid, crashed: c.crashed ?? null })),
+          ...extra,
+        },
+        null,
+        2,
+      ),
+    );
+
+    expect(this.crashes()).toEqual([]);
+    expect(reconciliation.problems).toEqual([]);
+    // Not a vacuous scan: every token's workflow was read, and its payloads decoded to show its id.
+    expect(corpus.workflows).toBeGreaterThanOrEqual(tokens.length);
+    for (const token of tokens) {
+      expect(corpus.decodedPayloads.some((text) => text.includes(`"tokenId":"${token.id}"`))).toBe(true);
+    }
+    expect(leaks).toEqual([]);
+    return reconciliation;
+  }
+}
+
+/** The token as reconcile() sees it. */
+export function underTest(token: TestToken, expectation: TokenUnderTest['expect']): TokenUnderTest {
+  return { id: token.id, email: token.user.email, createdAt: token.createdAt, expiresAt: token.expiresAt, expect: expectation };
+}
+
+/** The dedupe key's prefix for one reminder of a token (the key ends with the due second). */
+export function keyPrefix(token: { id: string }, reminder: string): string {
+  return `token-expiry:${token.id}:${reminder}:`;
+}

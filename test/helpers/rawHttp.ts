@@ -1,0 +1,102 @@
+/**
+ * HTTP/1.1 over a bare socket, so that a test can send what fetch() refuses to: any method, header bytes
+ * that are not Latin-1, a body without a content type, a Content-Length the body does not match, chunks.
+ * One request per connection (Connection: close); the reply is read to the end.
+ */
+import net from 'node:net';
+
+export interface RawRequest {
+  method: string;
+  /** Sent as is: percent-encode what should be encoded. */
+  path: string;
+  /** Header lines in order; values are written as UTF-8 bytes. */
+  headers?: [string, string][];
+  body?: Buffer | string;
+  /** Send the body with Transfer-Encoding: chunked instead of a Content-Length. */
+  chunked?: boolean;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** The body parsed as JSON, when it is JSON. */
+  json: unknown;
+}
+
+export async function rawRequest(baseUrl: string, request: RawRequest, timeoutMs = 30_000): Promise<RawResponse> {
+  const { hostname, port } = new URL(baseUrl);
+  const body = request.body === undefined ? undefined : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body, 'utf8');
+  const lines = [`${request.method} ${request.path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close'];
+  for (const [name, value] of request.headers ?? []) lines.push(`${name}: ${value}`);
+  if (body !== undefined) lines.push(request.chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${body.length}`);
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8');
+  const payload = body === undefined ? head : Buffer.concat([head, request.chunked ? chunk(body) : body]);
+
+  const received = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    const timer = setTimeout(() => socket.destroy(new Error(`no complete answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('data', (data: Buffer) => chunks.push(data));
+    // The server may answer and hang up before it has read an oversized body: the answer still counts.
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      if (chunks.length > 0) resolve(Buffer.concat(chunks));
+      else reject(err);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.write(payload);
+  });
+  return parseResponse(received);
+}
+
+function chunk(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < body.length; at += 16 * 1024) {
+    const piece = body.subarray(at, at + 16 * 1024);
+    parts.push(Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from('0\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+function parseResponse(raw: Buffer): RawResponse {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) throw new Error(`no HTTP answer (got ${raw.length} bytes: ${JSON.stringify(raw.subarray(0, 200).toString('latin1'))})`);
+  const [statusLine = '', ...headerLines] = raw.subarray(0, end).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
+  if (!Number.isInteger(status)) throw new Error(`not an HTTP status line: ${JSON.stringify(statusLine)}`);
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  let bodyBytes = raw.subarray(end + 4);
+  if (headers['transfer-encoding']?.toLowerCase() === 'chunked') bodyBytes = unchunk(bodyBytes);
+  else if (headers['content-length'] !== undefined) bodyBytes = bodyBytes.subarray(0, Number(headers['content-length']));
+  const body = bodyBytes.toString('utf8');
+  let json: unknown;
+  try {
+    json = body ? (JSON.parse(body) as unknown) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status, headers, body, json };
+}
+
+function unchunk(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    if (lineEnd < 0) break;
+    const size = parseInt(data.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!(size > 0)) break;
+    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
+}
