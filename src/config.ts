@@ -56,6 +56,15 @@ const envSchema = z.object({
     .optional(),
   // Caps sends across all workers (Temporal enforces it per task queue).
   EMAIL_MAX_PER_SECOND: z.coerce.number().positive().optional(),
+  // Worker tuning; unset means the Temporal SDK's default. Measured in bench/PERFORMANCE.md.
+  // Workflows kept in memory between tasks, about 0.33 MB each (the default, ~2,300 with a 4 GB heap, is ~1 GB).
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.optional(),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
+  // This worker's own cap, evenly spaced (EMAIL_MAX_PER_SECOND's server-side limiter lets a second's worth through at once).
+  WORKER_MAX_ACTIVITIES_PER_SECOND: z.coerce.number().positive().optional(),
+  // Activity polls in flight at once (SDK default 10); each one waiting at the server can receive a task at the same instant.
+  WORKER_MAX_CONCURRENT_ACTIVITY_POLLS: z.coerce.number().int().min(1).optional(),
 
   API_PORT: positiveInt.max(65_535).default(3000),
   API_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),

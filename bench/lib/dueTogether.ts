@@ -1,0 +1,66 @@
+// Tokens whose one reminder ("1d" before expiry) falls due within the same second, each with its
+// workflow started and asleep before then. The worker runs with EXPIRY_REMINDERS=1d, EXPIRED_NOTICE=false.
+import type { SentMessage } from '../../test/fakePostmark';
+import { insertTokens, seedUsers } from './seed';
+import type { Stack } from './stack';
+import { startMissingWorkflows, waitUntilSleeping } from './workload';
+
+export const DUE_TOGETHER_ENV = { EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false' };
+const REMINDER_MS = 86_400_000;
+export const SPREAD_MS = 1_000;
+
+export interface DueTogether {
+  /** Start of the common second; reminder i is due at dueAt + i * SPREAD_MS / count. */
+  dueAt: number;
+  /** Seconds the starts took, and when every workflow was asleep (null: not before the due time). */
+  startSeconds: number;
+  /** Setup time per workflow measured by the probe, in ms. */
+  setupMsPerWorkflow: number;
+  asleepBeforeDue: boolean;
+  secondsToSpare: number;
+  /** Due time of each token's reminder. */
+  dueOf: Map<string, number>;
+}
+
+/**
+ * How long starting one workflow and putting it to sleep takes on this machine now, from a probe of
+ * far-off tokens (they stay asleep through the run): the due time must leave room for all of them.
+ */
+async function setupMsPerWorkflow(stack: Stack, users: { firstId: number; count: number }, probe: number): Promise<number> {
+  await insertTokens(stack.db, { count: probe, users, firstExpiry: new Date(Date.now() + 60 * REMINDER_MS), spreadMs: REMINDER_MS });
+  const started = Date.now();
+  await startMissingWorkflows(stack);
+  await waitUntilSleeping(stack.client, probe, Date.now() + 600_000);
+  return (Date.now() - started) / probe;
+}
+
+/** `leadMs` 0: from the probe, half as long again as the setup should take, and 15 s more. */
+export async function scheduleDueTogether(stack: Stack, count: number, leadMs: number): Promise<DueTogether> {
+  const users = await seedUsers(stack.db, Math.max(1, Math.ceil(count / 10)));
+  const probe = Math.max(100, Math.round(count / 20));
+  const perWorkflowMs = await setupMsPerWorkflow(stack, users, probe);
+  const lead = leadMs > 0 ? leadMs : 15_000 + 1.5 * count * perWorkflowMs;
+  stack.log(`setting up one workflow takes ${perWorkflowMs.toFixed(1)} ms now: due in ${(lead / 1000).toFixed(0)} s`);
+  const dueAt = Math.ceil((Date.now() + lead) / 1000) * 1000;
+  await insertTokens(stack.db, { count, users, firstExpiry: new Date(dueAt + REMINDER_MS), spreadMs: SPREAD_MS });
+  const { rows } = await stack.db.query<{ id: string; due: Date }>(
+    `SELECT id::text, expired_at - interval '1 day' AS due FROM api_tokens WHERE expiry_workflow_started_at IS NULL`,
+  );
+  const dueOf = new Map(rows.map((r) => [r.id, r.due.getTime()]));
+  stack.log(`${count} reminders due at ${new Date(dueAt).toISOString()} (+1 s); starting their workflows`);
+  const startedAt = Date.now();
+  const summary = await startMissingWorkflows(stack);
+  const startSeconds = (Date.now() - startedAt) / 1000;
+  const asleepAt = await waitUntilSleeping(stack.client, probe + count, dueAt - 1_000);
+  const secondsToSpare = (dueAt - (asleepAt ?? Date.now())) / 1000;
+  stack.log(
+    `${summary.started} started in ${startSeconds.toFixed(1)} s; ` +
+      (asleepAt ? `all asleep ${secondsToSpare.toFixed(1)} s before due` : 'NOT all asleep before the due time: raise --fan-in-lead'),
+  );
+  return { dueAt, startSeconds, setupMsPerWorkflow: perWorkflowMs, asleepBeforeDue: asleepAt !== null, secondsToSpare, dueOf };
+}
+
+/** Milliseconds from each message's reminder falling due to the fake Postmark receiving it. */
+export function latenesses(messages: SentMessage[], dueOf: Map<string, number>): number[] {
+  return messages.map((m) => m.receivedAt.getTime() - (dueOf.get(m.Metadata.token_id ?? '') ?? Number.NaN));
+}

@@ -1,0 +1,167 @@
+// The bench's flags: sizes for a full run (the default) or a quick one (--quick, for CI), each overridable.
+import { parseArgs } from 'node:util';
+import { SERVER_STORAGES, type ServerStorage } from './server';
+
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  scenarios: ScenarioName[];
+  /** create: token creations measured with and without expiry, each. */
+  creates: number;
+  /** backfill: missing workflows the backfill starts, and its Temporal calls in flight (the CLI's --concurrency). */
+  backfill: number;
+  backfillConcurrency: number;
+  /** fan-in: tokens whose reminder falls due within the same second. */
+  tokens: number;
+  /** fan-in: seconds from inserting the tokens to the common due second; 0 = from the size. */
+  fanInLeadSeconds: number;
+  /** idle: sleeping workflows, and the counts at which the worker's memory is read. */
+  idle: number;
+  idleSteps: number[];
+  /** rate cap: EMAIL_MAX_PER_SECOND, and how many reminders fall due at once. */
+  rateCap: number;
+  rateTokens: number;
+  /** baseline: rows in the table the crates.io scan runs on, and the simulated scan. */
+  scanRows: number;
+  baselineTokens: number;
+  baselineIntervalSeconds: number;
+  /** Milliseconds the fake Postmark waits before each answer. */
+  latencyMs: number;
+  serverStorage: ServerStorage;
+  /** --dynamic-config-value KEY=VALUE pairs for the dev server. */
+  serverConfig: string[];
+  /** Variables for every worker (WORKER_* knobs), on top of the bench's defaults. */
+  workerEnv: Record<string, string>;
+  adminUrl: string;
+  outDir: string;
+  keepDatabases: boolean;
+  log(message: string): void;
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline]
+  [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
+  [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
+  [--baseline-tokens 2000] [--baseline-interval 30] [--latency 50] [--server-db wal|file|memory]
+  [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=500]...
+  [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
+
+export class UsageError extends Error {}
+
+/**
+ * The worker settings the figures are for, unless the caller's environment or --worker-env says
+ * otherwise: a workflow cache of 500 (about 170 MB) instead of the SDK's ~2,300 (about 800 MB), which
+ * keeps the worker under 500 MB; see bench/PERFORMANCE.md.
+ */
+export const TUNED_WORKER_ENV: Record<string, string> = { WORKER_MAX_CACHED_WORKFLOWS: '500' };
+
+export function parseOptions(argv: string[], log: (message: string) => void): BenchOptions {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        quick: { type: 'boolean' },
+        only: { type: 'string' },
+        creates: { type: 'string' },
+        backfill: { type: 'string' },
+        'backfill-concurrency': { type: 'string' },
+        tokens: { type: 'string' },
+        'fan-in-lead': { type: 'string' },
+        idle: { type: 'string' },
+        'idle-steps': { type: 'string' },
+        'rate-cap': { type: 'string' },
+        'rate-tokens': { type: 'string' },
+        'scan-rows': { type: 'string' },
+        'baseline-tokens': { type: 'string' },
+        'baseline-interval': { type: 'string' },
+        latency: { type: 'string' },
+        'server-db': { type: 'string' },
+        'server-config': { type: 'string', multiple: true },
+        'worker-env': { type: 'string', multiple: true },
+        pg: { type: 'string' },
+        out: { type: 'string' },
+        'keep-databases': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values.help) throw new UsageError(USAGE);
+  const quick = values.quick === true;
+  const count = (flag: string, full: number, small: number, min = 1): number => {
+    const text = values[flag] as string | undefined;
+    if (text === undefined) return quick ? small : full;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag}: "${String(text)}" is not a number >= ${min}`);
+    return n;
+  };
+
+  const scenarios = values.only === undefined ? [...SCENARIOS] : String(values.only).split(',').map((s) => s.trim());
+  for (const name of scenarios) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) {
+      throw new UsageError(`--only: "${name}" is not a scenario (use ${SCENARIOS.join(', ')})`);
+    }
+  }
+  const idle = count('idle', 100_000, 1_200);
+  const idleSteps =
+    values['idle-steps'] === undefined
+      ? quick && values.idle === undefined
+        ? [600, 900, 1_200]
+        : [...new Set([Math.round(idle / 10), Math.round(idle / 2), idle])]
+      : String(values['idle-steps']).split(',').map((s) => Number(s));
+  if (idleSteps.some((n, i) => !Number.isInteger(n) || n < 1 || n > idle || (i > 0 && n <= (idleSteps[i - 1] as number)))) {
+    throw new UsageError(`--idle-steps: expected increasing counts up to --idle ${idle}, e.g. 10000,50000,100000`);
+  }
+  if (idleSteps[idleSteps.length - 1] !== idle) idleSteps.push(idle);
+  const serverStorage = String(values['server-db'] ?? 'wal') as ServerStorage;
+  if (!SERVER_STORAGES.includes(serverStorage)) {
+    throw new UsageError(`--server-db: "${serverStorage}" is not one of ${SERVER_STORAGES.join(', ')}`);
+  }
+  const pairs = (flag: string): string[] => {
+    const list = (values[flag] as string[] | undefined) ?? [];
+    for (const pair of list) {
+      if (!/^[A-Za-z_][\w.]*=.+$/.test(pair)) throw new UsageError(`--${flag}: "${pair}" is not KEY=VALUE`);
+    }
+    return list;
+  };
+  const serverConfig = pairs('server-config');
+  const workerEnv = {
+    ...Object.fromEntries(Object.entries(TUNED_WORKER_ENV).filter(([name]) => process.env[name] === undefined)),
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('WORKER_')) as [string, string][]),
+    ...Object.fromEntries(pairs('worker-env').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
+  };
+  const tokens = count('tokens', 10_000, 300);
+  const rateCap = count('rate-cap', 20, 10);
+  return {
+    quick,
+    scenarios: scenarios as ScenarioName[],
+    creates: count('creates', 1_000, 100),
+    backfill: count('backfill', 10_000, 300),
+    backfillConcurrency: count('backfill-concurrency', 50, 50),
+    tokens,
+    fanInLeadSeconds: count('fan-in-lead', 0, 0, 0),
+    idle,
+    idleSteps,
+    rateCap,
+    rateTokens: count('rate-tokens', rateCap * 20, rateCap * 6),
+    scanRows: count('scan-rows', 1_000_000, 50_000),
+    baselineTokens: count('baseline-tokens', 2_000, 100),
+    baselineIntervalSeconds: count('baseline-interval', 30, 5),
+    latencyMs: count('latency', 50, 50, 0),
+    serverStorage,
+    serverConfig,
+    workerEnv,
+    adminUrl:
+      (values.pg as string | undefined) ??
+      process.env.BENCH_DATABASE_ADMIN_URL ??
+      process.env.TEST_DATABASE_ADMIN_URL ??
+      'postgresql://postgres@127.0.0.1:5432/postgres',
+    outDir: (values.out as string | undefined) ?? 'bench/results',
+    keepDatabases: values['keep-databases'] === true,
+    log,
+  };
+}

@@ -1,0 +1,70 @@
+// One scenario's stack: a dev server, a fresh database, the fake Postmark and the worker process,
+// started together and always torn down, whatever the scenario throws.
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { loadConfig, type Config } from '../../src/config';
+import { startFakePostmark, type FakePostmark } from '../../test/fakePostmark';
+import { createBenchDatabase, type BenchDatabase } from './database';
+import type { BenchOptions } from './options';
+import { startBenchServer, type BenchServer } from './server';
+import { startWorker, type WorkerProcess } from './worker';
+
+export interface Stack {
+  server: BenchServer;
+  client: Client;
+  database: BenchDatabase;
+  db: Pool;
+  postmark: FakePostmark;
+  worker: WorkerProcess;
+  /** The configuration the worker runs with, as the bench's own token service and backfill see it. */
+  config: Config;
+  log(message: string): void;
+}
+
+export interface StackSettings {
+  scenario: string;
+  /** Worker variables beyond the connection: EXPIRY_REMINDERS, EXPIRED_NOTICE, EMAIL_MAX_PER_SECOND... */
+  env?: Record<string, string>;
+  /** Connections in the bench's own pool (the worker has its own). */
+  poolSize?: number;
+}
+
+export async function withStack<T>(options: BenchOptions, settings: StackSettings, run: (stack: Stack) => Promise<T>): Promise<T> {
+  const log = (message: string) => options.log(`[${settings.scenario}] ${message}`);
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    log(`starting the dev server (${options.serverStorage}), a database and the fake Postmark (${options.latencyMs} ms)`);
+    const [server, database, postmark] = await Promise.all([
+      startBenchServer(options.serverStorage, options.serverConfig),
+      createBenchDatabase(options.adminUrl, settings.scenario, settings.poolSize),
+      startFakePostmark(),
+    ]);
+    cleanups.push(() => server.stop(), () => (options.keepDatabases ? Promise.resolve() : database.drop()), () => postmark.close());
+    postmark.latencyMs = options.latencyMs;
+    const taskQueue = `token-expiry-bench-${settings.scenario}`;
+    const env = { EXPIRY_REMINDERS: '7d,1d', EXPIRED_NOTICE: 'true', ...options.workerEnv, ...settings.env };
+    const config = loadConfig({
+      ...env,
+      DATABASE_URL: database.url,
+      TEMPORAL_ADDRESS: server.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      POSTMARK_API_URL: postmark.url,
+      POSTMARK_SERVER_TOKEN: postmark.serverToken,
+    });
+    log('starting the worker');
+    const worker = await startWorker({
+      client: server.client,
+      temporalAddress: server.address,
+      taskQueue,
+      databaseUrl: database.url,
+      postmarkUrl: postmark.url,
+      postmarkToken: postmark.serverToken,
+      env,
+    });
+    cleanups.push(() => worker.stop());
+    log(`worker ${worker.pid} ready (log: ${worker.logPath})`);
+    return await run({ server, client: server.client, database, db: database.pool, postmark, worker, config, log });
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => log(`cleanup failed: ${String(err)}`));
+  }
+}

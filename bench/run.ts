@@ -1,0 +1,115 @@
+// `npm run bench [-- --quick] [-- --only fan-in]`: runs the scenarios against the real stack on this
+// machine, prints one table and writes the same figures, with the machine, to bench/results/.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describeMachine, gitCommit } from './lib/machine';
+import { parseOptions, UsageError, type ScenarioName } from './lib/options';
+import { loadAverage } from './lib/proc';
+import { formatTable, type Figure } from './lib/report';
+import type { Scenario } from './lib/scenario';
+import { backfillScenario } from './scenarios/backfill';
+import { baselineScenario } from './scenarios/baseline';
+import { createScenario } from './scenarios/create';
+import { fanInScenario } from './scenarios/fanIn';
+import { idleScenario } from './scenarios/idle';
+import { rateCapScenario } from './scenarios/rateCap';
+
+const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
+  create: createScenario,
+  backfill: backfillScenario,
+  'fan-in': fanInScenario,
+  idle: idleScenario,
+  'rate-cap': rateCapScenario,
+  baseline: baselineScenario,
+};
+
+/** The repository, from dist/bench/ or from bench/ alike. */
+const ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+// The dev-server helper finds the CLI relative to its own source; built into dist/ it needs telling.
+process.env.TEMPORAL_CLI_PATH ??= path.join(ROOT, '.tools/python/bin/temporal');
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+  const options = parseOptions(process.argv.slice(2), log);
+  const machine = await describeMachine(options.adminUrl);
+  const loadBefore = loadAverage();
+  log(`${options.quick ? 'quick' : 'full'} run of ${options.scenarios.join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+  log(`dev server storage: ${options.serverStorage}${options.serverConfig.length ? `, ${options.serverConfig.join(' ')}` : ''}; worker: ${settings(options.workerEnv)}; fake Postmark latency ${options.latencyMs} ms`);
+
+  const figures: Figure[] = [];
+  const scenarios: Record<string, unknown> = {};
+  const { log: _log, ...flags } = options;
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  mkdirSync(options.outDir, { recursive: true });
+  // Written after every scenario, so that a run stopped half-way keeps what it measured.
+  const save = (complete: boolean) => {
+    const finishedAt = new Date();
+    const report = {
+      complete,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+      mode: options.quick ? 'quick' : 'full',
+      options: flags,
+      machine: { ...machine, loadAverageAtStart: loadBefore, loadAverageAtEnd: loadAverage() },
+      git: gitCommit(),
+      figures,
+      scenarios,
+    };
+    const json = `${JSON.stringify(report, null, 2)}\n`;
+    writeFileSync(path.join(options.outDir, `${stamp}${options.quick ? '-quick' : ''}.json`), json);
+    if (complete) writeFileSync(path.join(options.outDir, 'latest.json'), json);
+    return report;
+  };
+
+  let failed = false;
+  for (const name of options.scenarios) {
+    const began = Date.now();
+    const load = loadAverage();
+    try {
+      const result = await SCENARIO_RUNNERS[name](options);
+      figures.push(...result.figures);
+      scenarios[name] = { seconds: (Date.now() - began) / 1000, loadAverageAtStart: load, ...result.details };
+    } catch (err) {
+      failed = true;
+      log(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      figures.push({ scenario: name, metric: 'scenario failed', value: null, unit: '', target: 'runs', met: false, note: String(err).split('\n')[0] });
+      scenarios[name] = { seconds: (Date.now() - began) / 1000, error: String(err) };
+    }
+    log(`${name} done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+    save(false);
+  }
+  const report = save(true);
+  const loadAfter = report.machine.loadAverageAtEnd;
+
+  process.stdout.write(`\n${formatTable(figures)}\n\n`);
+  process.stdout.write(
+    `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB; node ${machine.node}; ` +
+      `${machine.temporalCli.split('\n')[0]}; PostgreSQL ${machine.postgres}; ` +
+      `load average ${loadBefore[0].toFixed(2)} at start, ${loadAfter[0].toFixed(2)} at end; ` +
+      `${report.git.commit.slice(0, 12)}${report.git.dirty ? ' (uncommitted changes)' : ''}\n`,
+  );
+  process.stdout.write(
+    `dev server storage ${options.serverStorage}${options.serverConfig.length ? ` (${options.serverConfig.join(' ')})` : ''}; ` +
+      `worker ${settings(options.workerEnv)}; fake Postmark latency ${options.latencyMs} ms\n`,
+  );
+  process.stdout.write(`written to ${path.join(options.outDir, 'latest.json')}\n`);
+  const missed = figures.filter((f) => f.met === false);
+  if (missed.length > 0) process.stdout.write(`${missed.length} target(s) missed\n`);
+  // A missed target is a finding, not a crash; only a scenario that could not run fails the command.
+  return failed ? 1 : 0;
+}
+
+function settings(env: Record<string, string>): string {
+  const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return pairs.length ? pairs.join(' ') : 'SDK defaults';
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof UsageError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);
