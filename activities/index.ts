@@ -13,6 +13,7 @@ import {
 import { findReminderRecipient } from '../src/db/tokens';
 import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
+import type { SendPacer } from '../src/email/sendPacer';
 
 export interface Clock {
   now(): Date;
@@ -23,6 +24,8 @@ export const systemClock: Clock = { now: () => new Date() };
 export interface ActivityDeps {
   db: Pool;
   mailer: Mailer;
+  /** Waits for this send's turn under EMAIL_MAX_PER_SECOND; none by default. */
+  pace?: SendPacer;
   clock: Clock;
   config: Pick<Config, 'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST'>;
 }
@@ -47,7 +50,7 @@ export interface RecordOutcomesInput {
 // server has given up on it, so a retry never sends beside it.
 const CLAIM_LEASE_MS = 45_000;
 
-export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
+export function createActivities({ db, mailer, pace = async () => undefined, clock, config }: ActivityDeps) {
   async function holdBack(
     ref: ReminderRef,
     outcome: 'skipped' | 'suppressed',
@@ -118,6 +121,7 @@ export function createActivities({ db, mailer, clock, config }: ActivityDeps) {
       if (config.EXPIRY_EMAILS === 'dry-run') return holdBack(ref, 'suppressed', 'dry-run');
       if (!isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST)) return holdBack(ref, 'suppressed', 'not-on-allowlist');
       let delivery: Delivery;
+      await pace();
       try {
         delivery = await mailer.send({
           from: config.EMAIL_FROM,

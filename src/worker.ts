@@ -4,6 +4,7 @@ import { createSweepActivities } from '../activities/sweep';
 import { requirePostmarkToken, type Config } from './config';
 import { createPool } from './db/pool';
 import { createPostmarkMailer } from './email/postmarkMailer';
+import { createSendPacer } from './email/sendPacer';
 import { logger } from './log';
 import { ensureSweepSchedule } from './schedule';
 import { connectClient, ensureSearchAttributes, temporalConnectionOptions } from './temporal';
@@ -35,7 +36,7 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
       activities: {
-        ...createActivities({ db, mailer, clock: systemClock, config }),
+        ...createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock: systemClock, config }),
         ...createSweepActivities({ db, client, clock: systemClock, config }),
       },
       // Temporal enforces this across every worker on the queue; sends are nearly all of its activities.
