@@ -23,8 +23,16 @@ test('metrics, JSON logs, and a graceful stop that finishes the send under way',
       timeoutMs: 60_000,
     });
 
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    expect(metrics).toMatch(/token_expiry_emails\{[^}]*outcome="sent"[^}]*\} 1\b/);
+    // The SDK exports metrics on its own schedule, shortly after the row is written: poll for the counter.
+    let metrics = '';
+    await eventually(
+      'the email counter is exported',
+      async () => {
+        metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return /token_expiry_emails\{[^}]*outcome="sent"[^}]*\} 1\b/.test(metrics);
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(metrics).toContain('temporal_activity_execution_latency');
 
     // A slow Postmark: the next send is still waiting for its answer when SIGTERM arrives.
