@@ -35,7 +35,7 @@ async function main(): Promise<number> {
   const machine = await describeMachine(options.adminUrl);
   const loadBefore = loadAverage();
   log(`${options.quick ? 'quick' : 'full'} run of ${options.scenarios.join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
-  log(`dev server storage: ${options.serverStorage}${options.serverConfig.length ? `, ${options.serverConfig.join(' ')}` : ''}; worker: ${settings(options.workerEnv)}; fake Postmark latency ${options.latencyMs} ms`);
+  log(`dev server storage: ${options.serverStorage}${options.serverConfig.length ? `, ${options.serverConfig.join(' ')}` : ''}; worker: ${settings(options.workerEnv, options.workerNodeArgs)}; fake Postmark latency ${options.latencyMs} ms`);
 
   const figures: Figure[] = [];
   const scenarios: Record<string, unknown> = {};
@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   );
   process.stdout.write(
     `dev server storage ${options.serverStorage}${options.serverConfig.length ? ` (${options.serverConfig.join(' ')})` : ''}; ` +
-      `worker ${settings(options.workerEnv)}; fake Postmark latency ${options.latencyMs} ms\n`,
+      `worker ${settings(options.workerEnv, options.workerNodeArgs)}; fake Postmark latency ${options.latencyMs} ms\n`,
   );
   process.stdout.write(`written to ${path.join(options.outDir, 'latest.json')}\n`);
   const missed = figures.filter((f) => f.met === false);
@@ -101,9 +101,9 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-function settings(env: Record<string, string>): string {
+function settings(env: Record<string, string>, nodeArgs: string[]): string {
   const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return pairs.length ? pairs.join(' ') : 'SDK defaults';
+  return [pairs.length ? pairs.join(' ') : 'SDK defaults', ...(nodeArgs.length ? [`node ${nodeArgs.join(' ')}`] : [])].join(', ');
 }
 
 main().then(

@@ -34,6 +34,8 @@ export interface BenchOptions {
   serverConfig: string[];
   /** Variables for every worker (WORKER_* knobs), on top of the bench's defaults. */
   workerEnv: Record<string, string>;
+  /** Node flags for the worker process, from BENCH_WORKER_NODE_ARGS (e.g. --max-old-space-size=320, --cpu-prof). */
+  workerNodeArgs: string[];
   adminUrl: string;
   outDir: string;
   keepDatabases: boolean;
@@ -52,7 +54,7 @@ export class UsageError extends Error {}
 /**
  * The worker settings the figures are for, unless the caller's environment or --worker-env says
  * otherwise: a workflow cache of 500 (about 170 MB) instead of the SDK's ~2,300 (about 800 MB), which
- * keeps the worker under 500 MB; see bench/PERFORMANCE.md.
+ * keeps the worker under 500 MB; see the README's Performance section.
  */
 export const TUNED_WORKER_ENV: Record<string, string> = { WORKER_MAX_CACHED_WORKFLOWS: '500' };
 
@@ -155,6 +157,7 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     serverStorage,
     serverConfig,
     workerEnv,
+    workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
     adminUrl:
       (values.pg as string | undefined) ??
       process.env.BENCH_DATABASE_ADMIN_URL ??

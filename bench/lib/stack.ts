@@ -60,6 +60,7 @@ export async function withStack<T>(options: BenchOptions, settings: StackSetting
       postmarkUrl: postmark.url,
       postmarkToken: postmark.serverToken,
       env,
+      nodeArgs: options.workerNodeArgs,
     });
     cleanups.push(() => worker.stop());
     log(`worker ${worker.pid} ready (log: ${worker.logPath})`);

@@ -27,6 +27,8 @@ export interface WorkerSettings {
   postmarkToken: string;
   /** More variables for the worker (EXPIRY_REMINDERS, EMAIL_MAX_PER_SECOND, WORKER_* knobs...). */
   env?: Record<string, string>;
+  /** Flags for node itself, before the script (e.g. --max-old-space-size=320, --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
@@ -35,9 +37,7 @@ const READY_TIMEOUT_MS = 120_000;
 export async function startWorker(settings: WorkerSettings): Promise<WorkerProcess> {
   const logPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'token-expiry-bench-worker-')), 'worker.log');
   const logFd = openSync(logPath, 'a');
-  // e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the worker.
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'worker'], {
+  const child: ChildProcess = spawn(process.execPath, [...(settings.nodeArgs ?? []), CLI, 'worker'], {
     stdio: ['ignore', logFd, logFd],
     env: {
       ...process.env,
