@@ -56,9 +56,11 @@ const envSchema = z.object({
     .optional(),
   // Caps sends across all workers (Temporal enforces it per task queue).
   EMAIL_MAX_PER_SECOND: z.coerce.number().positive().optional(),
-  // Worker tuning; unset means the Temporal SDK's default. Measured in bench/PERFORMANCE.md.
-  // Workflows kept in memory between tasks, about 0.33 MB each (the default, ~2,300 with a 4 GB heap, is ~1 GB).
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  // Worker tuning, measured by `npm run bench`; the others default to the Temporal SDK's.
+  // Workflows kept in memory between tasks, about 0.33 MB each. Ours sleep for days between single-task
+  // reminders, so a cache only holds memory: 100 sent a fan-in fastest (500 and 4,000 were slower and
+  // larger; 0 replays each local first try).
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(100),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.optional(),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
   // This worker's own cap, evenly spaced (EMAIL_MAX_PER_SECOND's server-side limiter lets a second's worth through at once).

@@ -41,8 +41,8 @@ export async function runWorker(config: Config): Promise<void> {
       },
       // Temporal enforces this across every worker on the queue; sends are nearly all of its activities.
       ...(config.EMAIL_MAX_PER_SECOND ? { maxTaskQueueActivitiesPerSecond: config.EMAIL_MAX_PER_SECOND } : {}),
-      // Tuning knobs (WORKER_*); each left to the SDK's default when unset.
-      ...(config.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
+      // Tuning knobs (WORKER_*); the others are left to the SDK's defaults when unset.
+      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
       ...(config.WORKER_MAX_CONCURRENT_ACTIVITIES ? { maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES } : {}),
       ...(config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ? { maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS } : {}),
       ...(config.WORKER_MAX_ACTIVITIES_PER_SECOND ? { maxActivitiesPerSecond: config.WORKER_MAX_ACTIVITIES_PER_SECOND } : {}),

@@ -46,17 +46,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
   [--baseline-tokens 2000] [--baseline-interval 30] [--latency 50] [--server-db wal|file|memory]
-  [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=500]...
+  [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
 
 export class UsageError extends Error {}
-
-/**
- * The worker settings the figures are for, unless the caller's environment or --worker-env says
- * otherwise: a workflow cache of 500 (about 170 MB) instead of the SDK's ~2,300 (about 800 MB), which
- * keeps the worker under 500 MB; see the README's Performance section.
- */
-export const TUNED_WORKER_ENV: Record<string, string> = { WORKER_MAX_CACHED_WORKFLOWS: '500' };
 
 export function parseOptions(argv: string[], log: (message: string) => void): BenchOptions {
   let values: Record<string, string | boolean | string[] | undefined>;
@@ -132,7 +125,6 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
   };
   const serverConfig = pairs('server-config');
   const workerEnv = {
-    ...Object.fromEntries(Object.entries(TUNED_WORKER_ENV).filter(([name]) => process.env[name] === undefined)),
     ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('WORKER_')) as [string, string][]),
     ...Object.fromEntries(pairs('worker-env').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
   };
