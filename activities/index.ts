@@ -15,11 +15,12 @@ import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '..
 import { renderReminderEmail } from '../src/email/reminderEmail';
 import type { SendPacer } from '../src/email/sendPacer';
 
+/** Where activities read the time: the system's, or in tests the time-skipping server's (a call away). */
 export interface Clock {
-  now(): Date;
+  now(): Promise<Date>;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = { now: async () => new Date() };
 
 export interface ActivityDeps {
   db: Pool;
@@ -27,7 +28,10 @@ export interface ActivityDeps {
   /** Waits for this send's turn under EMAIL_MAX_PER_SECOND; none by default. */
   pace?: SendPacer;
   clock: Clock;
-  config: Pick<Config, 'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST'>;
+  config: Pick<
+    Config,
+    'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST' | 'EMAIL_MAX_PER_SECOND'
+  >;
 }
 
 export interface SendReminderInput extends ReminderRef {
@@ -63,90 +67,105 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
   }
   const skip = (ref: ReminderRef, reason: string) => holdBack(ref, 'skipped', reason);
 
-  return {
-    /** Sends one reminder at most once, however often it is retried or by how many workers. */
-    async sendReminder(input: SendReminderInput): Promise<SendReminderResult> {
-      const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
-      const claim = await claimReminder(db, ref, CLAIM_LEASE_MS);
-      if (claim.kind === 'busy') {
-        throw ApplicationFailure.retryable('another attempt at this reminder is still running', 'ReminderBusy');
-      }
-      if (claim.kind === 'final') {
-        const { status, reason, providerMessageId } = claim.row;
-        if (status === 'failed') throw ApplicationFailure.nonRetryable(reason ?? 'failed', 'ReminderFailed');
-        return status === 'sent'
-          ? { outcome: 'sent', messageId: providerMessageId ?? undefined }
-          : { outcome: status, reason: reason ?? undefined };
-      }
-
-      const key = dedupeKey(ref);
-      if (claim.attempts > 1) {
-        // An earlier attempt may have been accepted by Postmark before it lost the answer.
-        const earlier = await mailer.findSent(key).catch((err: unknown) => {
-          throw asRetryable(asMailError(err));
-        });
-        if (earlier) {
-          await markSent(db, ref, earlier);
-          log.info('reminder was sent by an earlier attempt', {
-            tokenId: ref.tokenId,
-            reminder: ref.reminder,
-            messageId: earlier.messageId,
-          });
-          return { outcome: 'sent', messageId: earlier.messageId };
-        }
-      }
-
-      const recipient = await findReminderRecipient(db, input.tokenId);
-      const now = clock.now();
-      if (!recipient) return skip(ref, 'token-deleted');
-      const { token, login, email } = recipient;
-      if (token.revoked) return skip(ref, 'token-revoked');
-      if (!token.expiredAt || token.expiredAt.getTime() !== Date.parse(input.expiresAt)) {
-        return skip(ref, 'expiry-changed');
-      }
-      if (input.kind === 'warning' && token.expiredAt.getTime() <= now.getTime()) {
-        return skip(ref, 'token-already-expired');
-      }
-      if (!email) return skip(ref, 'no-verified-email');
-      // Read per send, so a worker restarted with another setting applies it to every waiting workflow.
-      if (config.EXPIRY_EMAILS === 'off') return skip(ref, 'emails-off');
-
-      const rendered = renderReminderEmail({
-        registryName: config.REGISTRY_NAME,
-        registryUrl: config.REGISTRY_URL,
-        login,
-        token: { ...token, expiresAt: token.expiredAt },
-        now,
+  /** Sends one reminder at most once, however often it is retried or by how many workers. */
+  async function sendReminder(input: SendReminderInput): Promise<SendReminderResult> {
+    const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
+    const claim = await claimReminder(db, ref, CLAIM_LEASE_MS);
+    if (claim.kind === 'busy') {
+      throw ApplicationFailure.create({
+        message: 'another attempt at this reminder is still running',
+        type: 'ReminderBusy',
+        // Try again as the other attempt's claim lapses (it may have died with its worker), not on the backoff.
+        nextRetryDelay: claim.leaseMs && claim.leaseMs > 0 ? claim.leaseMs + 1_000 : undefined,
       });
-      if (config.EXPIRY_EMAILS === 'dry-run') return holdBack(ref, 'suppressed', 'dry-run');
-      if (!isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST)) return holdBack(ref, 'suppressed', 'not-on-allowlist');
-      let delivery: Delivery;
-      await pace();
-      try {
-        delivery = await mailer.send({
-          from: config.EMAIL_FROM,
-          to: email,
-          ...rendered,
-          tag: `token-expiry-${input.kind}`,
-          dedupeKey: key,
-          metadata: { token_id: input.tokenId, reminder: input.reminder },
+    }
+    if (claim.kind === 'final') {
+      const { status, reason, providerMessageId } = claim.row;
+      if (status === 'failed') throw ApplicationFailure.nonRetryable(reason ?? 'failed', 'ReminderFailed');
+      return status === 'sent'
+        ? { outcome: 'sent', messageId: providerMessageId ?? undefined }
+        : { outcome: status, reason: reason ?? undefined };
+    }
+
+    const key = dedupeKey(ref);
+    if (claim.attempts > 1) {
+      // An earlier attempt may have been accepted by Postmark before it lost the answer.
+      const earlier = await mailer.findSent(key).catch((err: unknown) => {
+        throw asRetryable(asMailError(err));
+      });
+      if (earlier) {
+        await markSent(db, ref, earlier);
+        log.info('reminder was sent by an earlier attempt', {
+          tokenId: ref.tokenId,
+          reminder: ref.reminder,
+          messageId: earlier.messageId,
         });
-      } catch (err) {
-        const failure = asMailError(err);
-        const reason = `${failure.type}: ${failure.message}`;
-        if (failure.kind === 'permanent') {
-          await markUnsent(db, ref, { status: 'failed', reason });
-          countEmail('failed', failure.type);
-          throw ApplicationFailure.nonRetryable(failure.message, failure.type);
-        }
-        await releaseClaim(db, ref, reason);
-        throw asRetryable(failure);
+        return { outcome: 'sent', messageId: earlier.messageId };
       }
-      // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.
-      await markSent(db, ref, delivery);
-      countEmail('sent', input.kind);
-      log.info('reminder sent', { tokenId: ref.tokenId, reminder: ref.reminder, messageId: delivery.messageId });
-      return { outcome: 'sent', messageId: delivery.messageId };
+    }
+
+    const recipient = await findReminderRecipient(db, input.tokenId);
+    const now = await clock.now();
+    if (!recipient) return skip(ref, 'token-deleted');
+    const { token, login, email } = recipient;
+    if (token.revoked) return skip(ref, 'token-revoked');
+    if (!token.expiredAt || token.expiredAt.getTime() !== Date.parse(input.expiresAt)) {
+      return skip(ref, 'expiry-changed');
+    }
+    if (input.kind === 'warning' && token.expiredAt.getTime() <= now.getTime()) {
+      return skip(ref, 'token-already-expired');
+    }
+    if (!email) return skip(ref, 'no-verified-email');
+    // Read per send, so a worker restarted with another setting applies it to every waiting workflow.
+    if (config.EXPIRY_EMAILS === 'off') return skip(ref, 'emails-off');
+
+    const rendered = renderReminderEmail({
+      registryName: config.REGISTRY_NAME,
+      registryUrl: config.REGISTRY_URL,
+      login,
+      token: { ...token, expiresAt: token.expiredAt },
+      now,
+    });
+    if (config.EXPIRY_EMAILS === 'dry-run') return holdBack(ref, 'suppressed', 'dry-run');
+    if (!isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST)) return holdBack(ref, 'suppressed', 'not-on-allowlist');
+    let delivery: Delivery;
+    await pace();
+    try {
+      delivery = await mailer.send({
+        from: config.EMAIL_FROM,
+        to: email,
+        ...rendered,
+        tag: `token-expiry-${input.kind}`,
+        dedupeKey: key,
+        metadata: { token_id: input.tokenId, reminder: input.reminder },
+      });
+    } catch (err) {
+      const failure = asMailError(err);
+      const reason = `${failure.type}: ${failure.message}`;
+      if (failure.kind === 'permanent') {
+        await markUnsent(db, ref, { status: 'failed', reason });
+        countEmail('failed', failure.type);
+        throw ApplicationFailure.nonRetryable(failure.message, failure.type);
+      }
+      await releaseClaim(db, ref, reason);
+      throw asRetryable(failure);
+    }
+    // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.
+    await markSent(db, ref, delivery);
+    countEmail('sent', input.kind);
+    log.info('reminder sent', { tokenId: ref.tokenId, reminder: ref.reminder, messageId: delivery.messageId });
+    return { outcome: 'sent', messageId: delivery.messageId };
+  }
+
+  return {
+    sendReminder,
+
+    /**
+     * The first attempt, run as a local activity. Null when sends are capped: only the queued activity
+     * goes through Temporal's limit across all workers.
+     */
+    async sendReminderFirstTry(input: SendReminderInput): Promise<SendReminderResult | null> {
+      return config.EMAIL_MAX_PER_SECOND ? null : sendReminder(input);
     },
 
     /** Writes reminders the workflow decided not to send, or gave up on, into the log. */

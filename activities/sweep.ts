@@ -23,15 +23,18 @@ export interface SweepActivityDeps {
 
 /** The sweep's activities: one page of tokens each, idempotent, so a retried page repeats safely. */
 export function createSweepActivities({ db, client, clock, config, concurrency }: SweepActivityDeps) {
-  // The clock is read inside the activity (the test server's clock is only known there).
-  const deps = (): SweepDeps => ({ db, client, config, concurrency, now: () => clock.now(), log });
+  // The clock is read inside the activity (the test server's clock is only known there), once per page.
+  const deps = async (): Promise<SweepDeps> => {
+    const now = await clock.now();
+    return { db, client, config, concurrency, now: () => now, log };
+  };
 
   async function page(
     run: (deps: SweepDeps, input: SweepPageInput) => Promise<SweepPageResult>,
     input: SweepPageInput,
   ): Promise<SweepPageResult> {
     try {
-      return await run(deps(), input);
+      return await run(await deps(), input);
     } catch (err) {
       if (err instanceof SweepPageError) throw ApplicationFailure.retryable(err.message, 'SweepPageFailed');
       throw err;

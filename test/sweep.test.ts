@@ -12,7 +12,7 @@ import { recheckHorizonMs, sweepScheduleOptions } from '../src/schedule';
 import { startMissingWorkflows, type SweepDeps } from '../src/sweep';
 import type { SweepInput, SweepResult } from '../src/sweepContract';
 import { startTokenExpiryWorkflow } from '../src/temporal';
-import { serverClock, TestSystem } from './helpers/system';
+import { TestSystem } from './helpers/system';
 import { workflowBundle } from './helpers/temporal';
 
 const DAY = 86_400_000;
@@ -111,8 +111,8 @@ async function withWorker<T>(
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
     activities: {
-      ...createActivities({ db: system.db, mailer: system.mailer(config), clock: serverClock, config }),
-      ...createSweepActivities({ db: system.db, client, clock: serverClock, config: tokenConfig }),
+      ...createActivities({ db: system.db, mailer: system.mailer(config), clock: system.clock, config }),
+      ...createSweepActivities({ db: system.db, client, clock: system.clock, config: tokenConfig }),
     },
   });
   return worker.runUntil(fn);

@@ -35,7 +35,7 @@ export function dedupeKey({ tokenId, reminder, dueAt }: ReminderRef): string {
 export type Claim =
   | { kind: 'claimed'; attempts: number }
   | { kind: 'final'; row: NotificationRow & { status: Exclude<NotificationStatus, 'sending'> } }
-  | { kind: 'busy' };
+  | { kind: 'busy'; leaseMs: number | null };
 
 /**
  * Takes the (token, reminder) row for one send attempt. A row already sent, skipped or failed is final;
@@ -53,9 +53,15 @@ export async function claimReminder(db: Queryable, ref: ReminderRef, leaseMs: nu
     [ref.tokenId, ref.reminder, ref.dueAt, dedupeKey(ref), leaseMs],
   );
   if (rows[0]) return { kind: 'claimed', attempts: rows[0].attempts };
-  const row = await findNotification(db, ref.tokenId, ref.reminder);
-  if (!row || row.status === 'sending') return { kind: 'busy' };
-  return { kind: 'final', row: { ...row, status: row.status } };
+  const { rows: current } = await db.query<NotificationRow & { leaseMs: number | null }>(
+    `SELECT ${NOTIFICATION_COLUMNS}, ceil(extract(epoch FROM claimed_until - now()) * 1000)::int AS "leaseMs"
+       FROM expiry_notifications WHERE token_id = $1 AND reminder = $2`,
+    [ref.tokenId, ref.reminder],
+  );
+  const found = current[0];
+  if (!found || found.status === 'sending') return { kind: 'busy', leaseMs: found?.leaseMs ?? null };
+  const { leaseMs: _lease, ...row } = found;
+  return { kind: 'final', row: { ...row, status: found.status } };
 }
 
 /** Lets the next attempt claim the row at once after this one failed in a way worth retrying. */

@@ -10,14 +10,6 @@ import { startFakePostmark, type FakePostmark } from '../fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
 import { startTimeSkippingEnv, workflowBundle } from './temporal';
 
-/**
- * The server's notion of now: under the time-skipping server, months pass in seconds, so
- * "expires in 7 days" must be computed from the time the activity was scheduled, not the wall clock.
- */
-export const serverClock: Clock = {
-  now: () => new Date(Context.current().info.currentAttemptScheduledTimestampMs),
-};
-
 let queues = 0;
 
 /**
@@ -28,6 +20,21 @@ let queues = 0;
 export class TestSystem {
   private server: TestWorkflowEnvironment | undefined;
   private opened: { database: TestDatabase; postmark: FakePostmark } | undefined;
+
+  /**
+   * The server's notion of now: under the time-skipping server months pass in seconds, so "expires in
+   * 7 days" must come from the server's time. A queued activity carries the time it was scheduled; a
+   * local one, run inside a workflow task, asks the server.
+   */
+  get clock(): Clock {
+    const env = this.env;
+    return {
+      now: async () => {
+        const { info } = Context.current();
+        return new Date(info.isLocal ? await env.currentTimeMs() : info.currentAttemptScheduledTimestampMs);
+      },
+    };
+  }
 
   get env(): TestWorkflowEnvironment {
     if (!this.server) throw new Error('the test server runs only inside a test');
@@ -102,7 +109,7 @@ export class TestSystem {
     const activities = createActivities({
       db: this.db,
       mailer: opts.mailer ?? this.mailer(config),
-      clock: serverClock,
+      clock: this.clock,
       config,
     });
     const worker = await Worker.create({
