@@ -103,7 +103,7 @@ async function main(): Promise<number> {
 
 function settings(env: Record<string, string>, nodeArgs: string[]): string {
   const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return [pairs.length ? pairs.join(' ') : 'SDK defaults', ...(nodeArgs.length ? [`node ${nodeArgs.join(' ')}`] : [])].join(', ');
+  return [pairs.length ? pairs.join(' ') : 'defaults (src/config.ts)', ...(nodeArgs.length ? [`node ${nodeArgs.join(' ')}`] : [])].join(', ');
 }
 
 main().then(
