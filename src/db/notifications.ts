@@ -58,10 +58,10 @@ export async function claimReminder(db: Queryable, ref: ReminderRef, leaseMs: nu
        FROM expiry_notifications WHERE token_id = $1 AND reminder = $2`,
     [ref.tokenId, ref.reminder],
   );
-  const found = current[0];
-  if (!found || found.status === 'sending') return { kind: 'busy', leaseMs: found?.leaseMs ?? null };
-  const { leaseMs: _lease, ...row } = found;
-  return { kind: 'final', row: { ...row, status: found.status } };
+  if (!current[0]) return { kind: 'busy', leaseMs: null };
+  const { leaseMs: lease, ...row } = current[0];
+  if (row.status === 'sending') return { kind: 'busy', leaseMs: lease };
+  return { kind: 'final', row: { ...row, status: row.status } };
 }
 
 /** Lets the next attempt claim the row at once after this one failed in a way worth retrying. */
