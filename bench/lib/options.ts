@@ -32,7 +32,7 @@ export interface BenchOptions {
   serverStorage: ServerStorage;
   /** --dynamic-config-value KEY=VALUE pairs for the dev server. */
   serverConfig: string[];
-  /** Variables for every worker (WORKER_* knobs), on top of the bench's defaults. */
+  /** Variables for every worker (WORKER_* knobs) from the shell and --worker-env; unset ones keep src/config.ts's defaults. */
   workerEnv: Record<string, string>;
   /** Node flags for the worker process, from BENCH_WORKER_NODE_ARGS (e.g. --max-old-space-size=320, --cpu-prof). */
   workerNodeArgs: string[];

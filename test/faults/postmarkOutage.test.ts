@@ -1,8 +1,9 @@
 /**
  * Fault 3: Postmark answers 503 to every send for a while, then recovers. Each reminder caught in the
  * outage is tried again 10 s after its first (local) try, then with the activity's backoff (10 s, then
- * 20 s: the outage is kept to three failures so that the test stays short) and goes out once. Meanwhile an address Postmark refuses for good (422,
- * ErrorCode 406, naming the address) fails at once, with the reason recorded and the address nowhere.
+ * 20 s: the outage is kept to three failures so that the test stays short) and goes out once.
+ * Meanwhile an address Postmark refuses for good (422, ErrorCode 406, naming the address) fails at once,
+ * with the reason recorded and the address nowhere.
  */
 import { searchAttributes, tokenExpiryWorkflowId } from '../../src/contract';
 import { FaultStack, keyPrefix, underTest, type TestToken } from '../helpers/faultStack';
