@@ -1,15 +1,15 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import type { SweepPageInput, SweepPageResult } from '../src/sweepContract';
+import type { SweepPageInput, SweepPageResult } from '../src/sweep/contract';
 import {
   restartStoppedWorkflows,
   startMissingWorkflows,
   SweepPageError,
   type SweepDeps,
-} from '../src/sweep';
-import type { ReminderSettings } from '../src/temporal';
-import type { Clock } from './index';
+} from '../src/sweep/pages';
+import type { ReminderSettings } from '../src/tokenExpiry/client';
+import type { Clock } from '../src/tokenExpiry/contract';
 
 export interface SweepActivityDeps {
   db: Pool;

@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 // token-expiry: the command line for operators and for trying the system by hand. Prints JSON on stdout.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type Config } from './config';
 import { DURATION_HINT, parseDuration } from './duration';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
-import { insertUser } from './db/tokens';
-import { connectClient } from './temporal';
-import { progressReporter, runBackfill } from './backfill';
-import { recheckHorizonMs } from './schedule';
-import { createTokenService, TokenError } from './tokens';
+import { insertUser } from './db/users';
+import { lazyClient } from './temporal/connection';
+import { progressReporter, runBackfill } from './sweep/backfill';
+import { recheckHorizonMs } from './sweep/schedule';
+import { createTokenService, TokenError } from './tokens/service';
 
 const USAGE = `usage:
   token-expiry migrate
@@ -84,9 +83,8 @@ async function run(argv: string[]): Promise<void> {
   const [group, action, ...rest] = argv;
   const config: Config = loadConfig();
   const db = createPool(config.DATABASE_URL, 2);
-  let client: Client | undefined;
-  const temporal = async () => (client ??= await connectClient(config));
-  const tokens = createTokenService({ db, temporal, config });
+  const temporal = lazyClient(config);
+  const tokens = createTokenService({ db, temporal: temporal.get, config });
   try {
     switch (group) {
       case 'migrate':
@@ -126,7 +124,7 @@ async function run(argv: string[]): Promise<void> {
         }
         const concurrency = check(count, values.concurrency ?? '50', '--concurrency');
         const pageSize = check(count, values['page-size'] ?? '500', '--page-size');
-        const sweep = { db, client: await temporal(), config, now: () => new Date(), concurrency };
+        const sweep = { db, client: await temporal.get(), config, now: () => new Date(), concurrency };
         // Failures are counted and shown in the summary; log lines would tear the progress bar.
         const quiet = { info: () => undefined, warn: () => undefined };
         const progress = progressReporter(process.stderr);
@@ -169,21 +167,21 @@ async function run(argv: string[]): Promise<void> {
             'crate-scope': { type: 'string', multiple: true },
             'endpoint-scope': { type: 'string', multiple: true },
           }, 0);
-          const owner = check(login, values.user, '--user');
+          const owner = await tokens.user(check(login, values.user, '--user'));
           const created = await tokens.create(owner, {
             name: check(z.string(), values.name, '--name'),
             expiresAt: expiryFrom(values, new Date()),
             crateScopes: stringList(values, 'crate-scope'),
             endpointScopes: stringList(values, 'endpoint-scope'),
           });
-          print(presentCreated(created));
+          print(showCreated(created));
           return;
         }
         if (action === 'revoke' || action === 'duplicate' || action === 'rotate' || action === 'status') {
           const id = parse(rest, {}, 1).positionals[0] as string;
           if (action === 'revoke') print(await tokens.revoke(id));
           else if (action === 'status') print(await tokens.status(id));
-          else print(presentCreated(await tokens[action](id)));
+          else print(showCreated(await tokens[action](id)));
           return;
         }
         break;
@@ -191,12 +189,12 @@ async function run(argv: string[]): Promise<void> {
     throw new UsageError(USAGE);
   } finally {
     await db.end().catch(() => undefined);
-    await client?.connection.close();
+    await temporal.close();
   }
 }
 
 /** The secret is shown once, here, and never stored. */
-function presentCreated<T extends { token: object; secret: string }>(created: T) {
+function showCreated<T extends { token: object; secret: string }>(created: T) {
   const { token, secret, ...rest } = created;
   return { ...token, token: secret, ...rest };
 }

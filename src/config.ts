@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { ReminderSpec } from './contract';
+import type { ReminderSpec } from './tokenExpiry/contract';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration';
+import { logger } from './log';
 
 const durationList = z.string().transform((text, ctx) => {
   const parts = text.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
@@ -56,10 +57,9 @@ const envSchema = z.object({
     .optional(),
   // Caps sends across all workers (Temporal enforces it per task queue).
   EMAIL_MAX_PER_SECOND: z.coerce.number().positive().optional(),
-  // Worker tuning, measured by `npm run bench`; the others default to the Temporal SDK's.
-  // Workflows kept in memory between tasks, about 0.33 MB each. Ours sleep for days between single-task
-  // reminders, so a cache only holds memory: 100 sent a fan-in fastest (500 and 4,000 were slower and
-  // larger; 0 replays each local first try).
+  // Worker tuning (README, Performance); the others default to the Temporal SDK's.
+  // Workflows kept in memory between tasks. Ours sleep for days between reminders, so a cache mostly holds
+  // memory; 0 would replay each local first try.
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(100),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.optional(),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
@@ -75,7 +75,7 @@ const envSchema = z.object({
     .refine((text) => parseDuration(text) !== null, `is not a duration (${DURATION_HINT})`)
     .default('1d'),
   METRICS_PORT: positiveInt.max(65_535).optional(),
-  // Read by src/log.ts as the process starts; listed here so that a typo fails fast.
+  // Applied to the logger by loadConfig.
   LOG_LEVEL: z
     .string()
     .transform((level) => level.toUpperCase())
@@ -102,7 +102,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "not set", as in most shells' `FOO= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    logger.minimum = parsed.data.LOG_LEVEL;
+    return parsed.data;
+  }
   const lines = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
     const value = present[name];

@@ -23,9 +23,8 @@ function clean(value: unknown): unknown {
 
 export class JsonLogger implements Logger {
   constructor(
-    private readonly minimum: LogLevel = (process.env.LOG_LEVEL?.toUpperCase() as LogLevel) in LEVELS
-      ? (process.env.LOG_LEVEL!.toUpperCase() as LogLevel)
-      : 'INFO',
+    /** INFO until the process has read its config (LOG_LEVEL), then that. */
+    public minimum: LogLevel = 'INFO',
     private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
   ) {}
 

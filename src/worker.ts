@@ -1,13 +1,50 @@
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createActivities, systemClock } from '../activities';
+import type { Client } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../activities/tokenExpiry';
 import { createSweepActivities } from '../activities/sweep';
 import { requirePostmarkToken, type Config } from './config';
 import { createPool } from './db/pool';
-import { createPostmarkMailer } from './email/postmarkMailer';
+import { createPostmarkMailer, type Mailer } from './email/postmarkMailer';
 import { createSendPacer } from './email/sendPacer';
 import { logger } from './log';
-import { ensureSweepSchedule } from './schedule';
-import { connectClient, ensureSearchAttributes, temporalConnectionOptions } from './temporal';
+import type { Clock } from './tokenExpiry/contract';
+import { ensureSweepSchedule } from './sweep/schedule';
+import { ensureSearchAttributes, lazyClient, temporalConnectionOptions } from './temporal/connection';
+
+const systemClock: Clock = { now: async () => new Date() };
+
+export interface WorkerDeps {
+  db: Pool;
+  mailer: Mailer;
+  /** The sweep starts and describes workflows, which takes a client; a worker's NativeConnection can't. */
+  client: Client;
+  clock: Clock;
+  config: Config;
+}
+
+/** Every activity the worker registers: the reminders' and the sweep's. */
+export function workerActivities({ db, mailer, client, clock, config }: WorkerDeps) {
+  return {
+    ...createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config }),
+    ...createSweepActivities({ db, client, clock, config }),
+  };
+}
+
+/** The send cap and the tuning knobs (WORKER_*); the others are left to the SDK's defaults when unset. */
+export function workerTuning(config: Config): Partial<WorkerOptions> {
+  return {
+    // Temporal enforces this across every worker on the queue; sends are nearly all of its activities.
+    ...(config.EMAIL_MAX_PER_SECOND ? { maxTaskQueueActivitiesPerSecond: config.EMAIL_MAX_PER_SECOND } : {}),
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    ...(config.WORKER_MAX_CONCURRENT_ACTIVITIES ? { maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES } : {}),
+    ...(config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ? { maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS } : {}),
+    ...(config.WORKER_MAX_ACTIVITIES_PER_SECOND ? { maxActivitiesPerSecond: config.WORKER_MAX_ACTIVITIES_PER_SECOND } : {}),
+    ...(config.WORKER_MAX_CONCURRENT_ACTIVITY_POLLS
+      ? { activityTaskPollerBehavior: { type: 'simple-maximum' as const, maximum: config.WORKER_MAX_CONCURRENT_ACTIVITY_POLLS } }
+      : {}),
+  };
+}
 
 /** Polls the task queue until SIGINT or SIGTERM, then lets in-flight activities finish. */
 export async function runWorker(config: Config): Promise<void> {
@@ -25,8 +62,8 @@ export async function runWorker(config: Config): Promise<void> {
   });
   const db = createPool(config.DATABASE_URL);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  // The sweep starts and describes workflows, which takes a client; a worker's NativeConnection can't.
-  const client = await connectClient(config);
+  const temporal = lazyClient(config);
+  const client = await temporal.get();
   try {
     logger.info('search attributes ready', await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE));
     logger.info('sweep schedule ready', { schedule: await ensureSweepSchedule(client, config) });
@@ -35,26 +72,14 @@ export async function runWorker(config: Config): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: {
-        ...createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock: systemClock, config }),
-        ...createSweepActivities({ db, client, clock: systemClock, config }),
-      },
-      // Temporal enforces this across every worker on the queue; sends are nearly all of its activities.
-      ...(config.EMAIL_MAX_PER_SECOND ? { maxTaskQueueActivitiesPerSecond: config.EMAIL_MAX_PER_SECOND } : {}),
-      // Tuning knobs (WORKER_*); the others are left to the SDK's defaults when unset.
-      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
-      ...(config.WORKER_MAX_CONCURRENT_ACTIVITIES ? { maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES } : {}),
-      ...(config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ? { maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS } : {}),
-      ...(config.WORKER_MAX_ACTIVITIES_PER_SECOND ? { maxActivitiesPerSecond: config.WORKER_MAX_ACTIVITIES_PER_SECOND } : {}),
-      ...(config.WORKER_MAX_CONCURRENT_ACTIVITY_POLLS
-        ? { activityTaskPollerBehavior: { type: 'simple-maximum' as const, maximum: config.WORKER_MAX_CONCURRENT_ACTIVITY_POLLS } }
-        : {}),
+      activities: workerActivities({ db, mailer, client, clock: systemClock, config }),
+      ...workerTuning(config),
       // On SIGTERM, sends already under way get this long to finish before they are handed back.
       shutdownGraceTime: '25 seconds',
     });
     await worker.run();
   } finally {
-    await client.connection.close();
+    await temporal.close();
     await connection.close();
     await db.end();
   }

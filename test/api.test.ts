@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { createApiServer, type ApiDeps } from '../src/api/server';
 import type { Config } from '../src/config';
-import { tokenExpiryWorkflowId } from '../src/contract';
+import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { createPool } from '../src/db/pool';
 import { JsonLogger } from '../src/log';
-import { createTokenService } from '../src/tokens';
+import { createTokenService } from '../src/tokens/service';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -19,7 +19,6 @@ let config: Config;
 let logLines: string[];
 let base: string;
 const servers: Server[] = [];
-let users = 0;
 
 async function listen(overrides: Partial<ApiDeps> = {}): Promise<string> {
   const server = createApiServer({
@@ -71,11 +70,7 @@ async function api(method: string, path: string, call: Call = {}) {
   return { status: res.status, headers: res.headers, text, body: (text ? JSON.parse(text) : undefined) as any };
 }
 
-async function newUser(): Promise<string> {
-  const login = `user${++users}`;
-  await system.addUser(login, `${login}@example.com`);
-  return login;
-}
+const newUser = async (): Promise<string> => (await system.newUser()).login;
 
 function apiToken(overrides: Record<string, unknown> = {}) {
   return {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
-import { temporalConnectionOptions } from '../src/temporal';
+import { temporalConnectionOptions } from '../src/temporal/connection';
 
 test('defaults: a local dev server, 7- and 1-day reminders plus the expired notice', () => {
   const config = loadConfig({});

@@ -1,6 +1,6 @@
-import type { TokenExpiryStatus } from '../src/contract';
+import type { TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import { listNotifications } from '../src/db/notifications';
-import type { CreatedToken } from '../src/tokens';
+import type { CreatedToken } from '../src/tokens/service';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -14,9 +14,9 @@ async function runTokens(env: Record<string, string>, emails: (string | undefine
   const created: CreatedToken[] = [];
   for (const email of emails) {
     const login = `staging${++users}`;
-    await system.addUser(login, email ?? `${login}@example.com`);
+    const user = await system.addUser(login, email ?? `${login}@example.com`);
     created.push(
-      await tokens.create(login, {
+      await tokens.create(user, {
         name: 'ci',
         expiresAt: new Date(Date.now() + 5 * DAY),
         crateScopes: null,

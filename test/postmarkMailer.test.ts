@@ -3,7 +3,7 @@
  * what gets sent, and how every kind of failure is classified.
  */
 import { classifyPostmarkError, createPostmarkMailer, MailError, type OutgoingEmail } from '../src/email/postmarkMailer';
-import { startFakePostmark, type FakePostmark } from './fakePostmark';
+import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 
 const RECIPIENT = 'maintainer@example.org';
 

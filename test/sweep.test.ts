@@ -1,24 +1,20 @@
 import { Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../activities';
 import { createSweepActivities } from '../activities/sweep';
-import { progressReporter, runBackfill, type BackfillProgress } from '../src/backfill';
+import { progressReporter, runBackfill, type BackfillProgress } from '../src/sweep/backfill';
 import type { Config } from '../src/config';
-import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/contract';
+import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import { listNotifications } from '../src/db/notifications';
 import { findToken } from '../src/db/tokens';
-import { recheckHorizonMs, sweepScheduleOptions } from '../src/schedule';
-import { startMissingWorkflows, type SweepDeps } from '../src/sweep';
-import type { SweepInput, SweepResult } from '../src/sweepContract';
-import { startTokenExpiryWorkflow } from '../src/temporal';
+import { recheckHorizonMs, sweepScheduleOptions } from '../src/sweep/schedule';
+import { startMissingWorkflows, type SweepDeps } from '../src/sweep/pages';
+import type { SweepInput, SweepResult } from '../src/sweep/contract';
+import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { TestSystem } from './helpers/system';
-import { workflowBundle } from './helpers/temporal';
 
 const DAY = 86_400_000;
 
 const system = TestSystem.use();
-let users = 0;
 let sweeps = 0;
 
 beforeEach(async () => {
@@ -27,11 +23,6 @@ beforeEach(async () => {
   await system.db.query('TRUNCATE api_tokens RESTART IDENTITY CASCADE');
 });
 
-async function newUser(): Promise<{ id: string; login: string; email: string }> {
-  const login = `sweeper${++users}`;
-  const email = `${login}@example.com`;
-  return { id: await system.addUser(login, email), login, email };
-}
 
 /**
  * A token row written directly, as a registry that predates the system (or crashed mid-create) leaves it;
@@ -53,7 +44,7 @@ async function insertToken(
 
 /** One of each kind of token the sweep must tell apart. */
 async function mixedTokens(config: Config) {
-  const user = await newUser();
+  const user = await system.newUser();
   const missing: string[] = [];
   for (let i = 1; i <= 5; i++) missing.push(await insertToken(user.id, { expiresInMs: (30 + i) * DAY }));
   const revoked = await insertToken(user.id, { expiresInMs: 30 * DAY, revoked: true });
@@ -105,17 +96,12 @@ async function withWorker<T>(
   fn: () => Promise<T>,
   { client = system.env.client, tokenConfig = config }: { client?: Client; tokenConfig?: Config } = {},
 ): Promise<T> {
-  const worker = await Worker.create({
-    connection: system.env.nativeConnection,
-    namespace: system.env.namespace ?? 'default',
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities: {
-      ...createActivities({ db: system.db, mailer: system.mailer(config), clock: system.clock, config }),
+  return system.withWorker(config, fn, {
+    wrap: (activities) => ({
+      ...activities,
       ...createSweepActivities({ db: system.db, client, clock: system.clock, config: tokenConfig }),
-    },
+    }),
   });
-  return worker.runUntil(fn);
 }
 
 async function sweep(config: Config, input: SweepInput) {
@@ -156,15 +142,15 @@ describe('the sweep workflow', () => {
   test('a terminated workflow is started again and does not send an email that was already sent', async () => {
     const config = system.config({ EXPIRY_REMINDERS: '7d,1d' });
     const tokens = system.tokens(config);
-    const user = await newUser();
-    const soon = await tokens.create(user.login, {
+    const user = await system.newUser();
+    const soon = await tokens.create(user, {
       name: 'ci',
       expiresAt: new Date(Date.now() + 10 * DAY),
       crateScopes: null,
       endpointScopes: null,
     });
     // Terminated too, but far from its first reminder: outside the horizon, so not looked at yet.
-    const later = await tokens.create(user.login, {
+    const later = await tokens.create(user, {
       name: 'later',
       expiresAt: new Date(Date.now() + 60 * DAY),
       crateScopes: null,
@@ -207,7 +193,7 @@ describe('the sweep workflow', () => {
 
   test('a token revoked while the sweep starts its workflow gets that workflow cancelled', async () => {
     const config = system.config();
-    const user = await newUser();
+    const user = await system.newUser();
     const id = await insertToken(user.id, { expiresInMs: 30 * DAY });
     // The revocation lands between the sweep's read and its start, and finds no workflow to cancel.
     const racing = new Client({
@@ -240,7 +226,7 @@ describe('the sweep workflow', () => {
 
   test('a page where every start fails is retried, not skipped', async () => {
     const config = system.config();
-    const user = await newUser();
+    const user = await system.newUser();
     const id = await insertToken(user.id, { expiresInMs: 30 * DAY });
     let failures = 2;
     const flaky = new Client({
@@ -298,7 +284,7 @@ describe('the backfill', () => {
 
   test('is safe to run twice at once, and while tokens are being created', async () => {
     const config = system.config();
-    const user = await newUser();
+    const user = await system.newUser();
     const legacy: string[] = [];
     for (let i = 0; i < 40; i++) legacy.push(await insertToken(user.id, { expiresInMs: (20 + i) * DAY }));
     const service = system.tokens(config);
@@ -308,7 +294,7 @@ describe('the backfill', () => {
       runBackfill(backfillDeps(config), { pageSize: 5 }),
       Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          service.create(user.login, {
+          service.create(user, {
             name: `new-${i}`,
             expiresAt: new Date(Date.now() + (30 + i) * DAY),
             crateScopes: null,
@@ -330,7 +316,7 @@ describe('the backfill', () => {
 
   test('a page starts its 500 workflows 50 at a time', async () => {
     const config = system.config();
-    const user = await newUser();
+    const user = await system.newUser();
     await system.db.query(
       `INSERT INTO api_tokens (user_id, token, name, expired_at)
        SELECT $1, sha256(gen_random_uuid()::text::bytea), 'bulk', now() + interval '30 days' FROM generate_series(1, 501)`,

@@ -13,10 +13,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { loadConfig } from '../src/config';
-import { tokenExpiryWorkflowId } from '../src/contract';
+import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import type { TokenRow } from '../src/db/tokens';
-import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/temporal';
-import { startDevServer, type DevServer } from './helpers/devServer';
+import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
+import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
 import { workflowBundle } from './helpers/temporal';
 
 // Starting the dev server, bundling the workflows and launching Chromium take a while.

@@ -1,24 +1,14 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/contract';
+import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import { listNotifications } from '../src/db/notifications';
 import { findToken } from '../src/db/tokens';
-import { startTokenExpiryWorkflow } from '../src/temporal';
+import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
 
 const system = TestSystem.use();
-let users = 0;
-
-
-/** A user of this test's own, so that mail in the fake can be told apart by address. */
-async function newUser(): Promise<{ login: string; email: string; id: string }> {
-  const login = `user${++users}`;
-  const email = `${login}@example.com`;
-  return { login, email, id: await system.addUser(login, email) };
-}
-
 function mailTo(email: string) {
   return system.postmark.sent.filter((m) => m.To === email);
 }
@@ -26,9 +16,9 @@ function mailTo(email: string) {
 test('a 90-day token gets each configured email at its due time, once', async () => {
   const config = system.config();
   const tokens = system.tokens(config);
-  const user = await newUser();
+  const user = await system.newUser();
   const name = '<b>deploy</b> & "ci"';
-  const created = await tokens.create(user.login, {
+  const created = await tokens.create(user, {
     name,
     expiresAt: new Date(Date.now() + 90 * DAY),
     crateScopes: ['serde*'],
@@ -94,13 +84,8 @@ describe('revoking the token', () => {
   test('while the workflow sleeps: it ends Cancelled and nothing is sent', async () => {
     const config = system.config();
     const tokens = system.tokens(config);
-    const user = await newUser();
-    const created = await tokens.create(user.login, {
-      name: 'ci',
-      expiresAt: new Date(Date.now() + 90 * DAY),
-      crateScopes: null,
-      endpointScopes: null,
-    });
+    const user = await system.newUser();
+    const created = await system.createToken(tokens, user, 90 * DAY);
     const workflowId = created.workflowId as string;
 
     await system.withWorker(config, async () => {
@@ -119,13 +104,8 @@ describe('revoking the token', () => {
   test('between two reminders: the first is sent, the rest are not', async () => {
     const config = system.config();
     const tokens = system.tokens(config);
-    const user = await newUser();
-    const created = await tokens.create(user.login, {
-      name: 'ci',
-      expiresAt: new Date(Date.now() + 90 * DAY),
-      crateScopes: null,
-      endpointScopes: null,
-    });
+    const user = await system.newUser();
+    const created = await system.createToken(tokens, user, 90 * DAY);
 
     await system.withWorker(config, async () => {
       await system.env.sleep(85 * DAY);
@@ -144,8 +124,8 @@ describe('reminders that are already due', () => {
   test('a token created inside a reminder window does not get that reminder', async () => {
     const config = system.config();
     const tokens = system.tokens(config);
-    const user = await newUser();
-    const created = await tokens.create(user.login, {
+    const user = await system.newUser();
+    const created = await tokens.create(user, {
       name: 'short-lived',
       expiresAt: new Date(Date.now() + 3 * DAY),
       crateScopes: null,
@@ -175,7 +155,7 @@ describe('reminders that are already due', () => {
 
   test('a late start after several due times sends only the tightest', async () => {
     const config = system.config({ EXPIRY_REMINDERS: '30d,7d,1d' });
-    const user = await newUser();
+    const user = await system.newUser();
     // A token from before the system existed: 60 days old, expiring in 12 hours.
     const { rows } = await system.db.query<{ id: string }>(
       `INSERT INTO api_tokens (user_id, token, name, created_at, expired_at)
@@ -207,13 +187,8 @@ describe('when Postmark fails', () => {
 
   async function runOneToken(config = system.config(oneReminder), mailer?: ReturnType<TestSystem['mailer']>) {
     const tokens = system.tokens(config);
-    const user = await newUser();
-    const created = await tokens.create(user.login, {
-      name: 'ci',
-      expiresAt: new Date(Date.now() + 10 * DAY),
-      crateScopes: null,
-      endpointScopes: null,
-    });
+    const user = await system.newUser();
+    const created = await system.createToken(tokens, user, 10 * DAY);
     const result: TokenExpiryStatus = await system.withWorker(
       config,
       () => system.env.client.workflow.getHandle(created.workflowId as string).result(),
@@ -281,13 +256,8 @@ describe('the owner and their address', () => {
   test('an address changed after the token was made: the new one is used', async () => {
     const config = system.config({ EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false' });
     const tokens = system.tokens(config);
-    const user = await newUser();
-    const created = await tokens.create(user.login, {
-      name: 'ci',
-      expiresAt: new Date(Date.now() + 10 * DAY),
-      crateScopes: null,
-      endpointScopes: null,
-    });
+    const user = await system.newUser();
+    const created = await system.createToken(tokens, user, 10 * DAY);
     await system.db.query(`UPDATE emails SET email = 'moved@example.org' WHERE user_id = $1`, [user.id]);
 
     await system.withWorker(config, () => system.env.client.workflow.getHandle(created.workflowId as string).result());
@@ -299,14 +269,8 @@ describe('the owner and their address', () => {
   test('no verified address: skipped, with the reason recorded', async () => {
     const config = system.config({ EXPIRY_REMINDERS: '1d' });
     const tokens = system.tokens(config);
-    const login = `unverified${++users}`;
-    await system.addUser(login, `${login}@example.com`, false);
-    const created = await tokens.create(login, {
-      name: 'ci',
-      expiresAt: new Date(Date.now() + 10 * DAY),
-      crateScopes: null,
-      endpointScopes: null,
-    });
+    const user = await system.newUser({ verified: false });
+    const created = await system.createToken(tokens, user, 10 * DAY);
 
     const result: TokenExpiryStatus = await system.withWorker(config, () =>
       system.env.client.workflow.getHandle(created.workflowId as string).result(),
@@ -328,8 +292,8 @@ describe('the owner and their address', () => {
 test('the history of a full run holds neither the address nor the secret', async () => {
   const config = system.config({ EXPIRY_REMINDERS: '7d,1d' });
   const tokens = system.tokens(config);
-  const user = await newUser();
-  const created = await tokens.create(user.login, {
+  const user = await system.newUser();
+  const created = await tokens.create(user, {
     name: 'release',
     expiresAt: new Date(Date.now() + 30 * DAY),
     crateScopes: ['tokio'],

@@ -1,7 +1,7 @@
-import { tokenExpiryWorkflowId } from '../src/contract';
+import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { findToken } from '../src/db/tokens';
-import { startTokenExpiryWorkflow } from '../src/temporal';
-import { createTokenService } from '../src/tokens';
+import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
+import { createTokenService } from '../src/tokens/service';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -12,8 +12,8 @@ async function newToken(lifetimeMs = 30 * DAY) {
   const config = system.config();
   const tokens = system.tokens(config);
   const login = `owner${++users}`;
-  await system.addUser(login, `${login}@example.com`);
-  const created = await tokens.create(login, {
+  const user = await system.addUser(login, `${login}@example.com`);
+  const created = await tokens.create(user, {
     name: 'publish from CI',
     expiresAt: new Date(Date.now() + lifetimeMs),
     crateScopes: ['serde', 'serde_*'],
@@ -77,7 +77,7 @@ test('starting a workflow twice is harmless: the running one is kept', async () 
 test('Temporal unreachable: the token is kept, marked for the sweep, and the caller is told', async () => {
   const config = system.config();
   const login = `owner${++users}`;
-  await system.addUser(login, `${login}@example.com`);
+  const user = await system.addUser(login, `${login}@example.com`);
   const tokens = createTokenService({
     db: system.db,
     temporal: async () => {
@@ -86,7 +86,7 @@ test('Temporal unreachable: the token is kept, marked for the sweep, and the cal
     config,
   });
 
-  const created = await tokens.create(login, {
+  const created = await tokens.create(user, {
     name: 'ci',
     expiresAt: new Date(Date.now() + 30 * DAY),
     crateScopes: null,

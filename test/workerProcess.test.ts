@@ -3,10 +3,10 @@
  * SIGTERM letting a send under way finish; and the search attributes it registers on a bare server.
  */
 import { Client, Connection } from '@temporalio/client';
-import { searchAttributeRegistrations } from '../src/contract';
-import { ensureSearchAttributes } from '../src/temporal';
+import { searchAttributeRegistrations } from '../src/tokenExpiry/contract';
+import { ensureSearchAttributes } from '../src/temporal/connection';
 import { CliProcess } from './helpers/cliProcess';
-import { freePort, startDevServer } from './helpers/devServer';
+import { freePort, startDevServer } from '../scripts/devtools/devServer';
 import { FaultStack } from './helpers/faultStack';
 import { eventually } from './helpers/poll';
 

@@ -1,16 +1,15 @@
-import { continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createSweepActivities } from '../activities/sweep';
 import {
   addCounts,
   noCounts,
   SWEEP_PAGE_SIZE,
   SWEEP_PAGES_PER_RUN,
-  sweepProgressQuery,
   type SweepCursor,
   type SweepInput,
   type SweepPageResult,
   type SweepResult,
-} from '../src/sweepContract';
+} from '../src/sweep/contract';
 
 type Activities = ReturnType<typeof createSweepActivities>;
 
@@ -36,7 +35,6 @@ export async function tokenExpirySweepWorkflow(input: SweepInput = {}): Promise<
   const recordedBefore = input.recordedBefore ?? new Date().toISOString();
   let cursor: SweepCursor = input.cursor ?? { phase: 'missing', afterId: null };
   let totals = input.totals ?? noCounts();
-  setHandler(sweepProgressQuery, () => ({ cursor, totals, runs }));
 
   for (let pages = 0; ; pages++) {
     if (pages >= pagesPerRun || workflowInfo().continueAsNewSuggested) {

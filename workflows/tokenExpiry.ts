@@ -11,16 +11,18 @@ import {
   TemporalFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { createActivities, SendReminderInput, SendReminderResult } from '../activities';
+import type { createActivities } from '../activities/tokenExpiry';
 import {
   EXPIRED_REMINDER_KEY,
   searchAttributes,
   statusQuery,
   type ReminderStatus,
+  type SendReminderInput,
+  type SendReminderResult,
   type TokenExpiryInput,
   type TokenExpiryState,
   type TokenExpiryStatus,
-} from '../src/contract';
+} from '../src/tokenExpiry/contract';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -37,8 +39,8 @@ const { sendReminder } = proxyActivities<Activities>({
 });
 
 // The first attempt runs in the worker within the workflow task: no activity task for the server to
-// dispatch and record, which halves its writes per send. Anything short of a definite outcome goes on
-// to sendReminder above, whose retries and last failure ops see in the UI.
+// dispatch and record, which cuts its work per send by a third. Anything short of a definite outcome
+// goes on to sendReminder above, whose retries and last failure ops see in the UI.
 const { sendReminderFirstTry } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 1 },
@@ -136,8 +138,8 @@ async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<
     const reason = `${type}: ${cause?.message ?? err.message}`;
     Object.assign(reminder, { outcome: 'failed', reason, at: new Date().toISOString() });
     upsertSearchAttributes([{ key: searchAttributes.lastFailure, value: type }]);
-    if (!cause?.nonRetryable) {
-      // The activity records permanent failures itself; retries that ran out are recorded here.
+    // Every failure is recorded here. Runs from before this patch had the activity record permanent ones.
+    if (patched('record-failures-in-workflow') || !cause?.nonRetryable) {
       await recordOutcomes({
         tokenId: input.tokenId,
         outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],

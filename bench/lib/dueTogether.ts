@@ -1,6 +1,6 @@
 // Tokens whose one reminder ("1d" before expiry) falls due within the same second, each with its
 // workflow started and asleep before then. The worker runs with EXPIRY_REMINDERS=1d, EXPIRED_NOTICE=false.
-import type { SentMessage } from '../../test/fakePostmark';
+import type { SentMessage } from '../../scripts/devtools/fakePostmark';
 import { insertTokens, seedUsers } from './seed';
 import type { Stack } from './stack';
 import { startMissingWorkflows, waitUntilSleeping } from './workload';

@@ -2,8 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { temporalCliPath } from '../../test/helpers/devServer';
-import { adminQuery } from './database';
+import { temporalCliPath } from '../../scripts/devtools/devServer';
+import { adminQuery } from '../../scripts/devtools/scratchDatabase';
 
 export interface Machine {
   cpuModel: string;

@@ -1,13 +1,13 @@
 // A Temporal dev server of the bench's own: headless, on a free port, with our search attributes, and
-// with the storage under test. Its own launcher (not test/helpers/devServer.ts) because the bench
+// with the storage under test. Its own launcher (not scripts/devtools/devServer.ts) because the bench
 // passes SQLite pragmas, the setting that bounds most figures here.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { searchAttributeRegistrations } from '../../src/contract';
-import { freePort, temporalCliPath } from '../../test/helpers/devServer';
+import { searchAttributeRegistrations } from '../../src/tokenExpiry/contract';
+import { freePort, temporalCliPath } from '../../scripts/devtools/devServer';
 
 /**
  * memory: SQLite in memory (the dev server's default). file: a SQLite file with the dev server's

@@ -3,8 +3,8 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { loadConfig, type Config } from '../../src/config';
-import { startFakePostmark, type FakePostmark } from '../../test/fakePostmark';
-import { createBenchDatabase, type BenchDatabase } from './database';
+import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
+import { createScratchDatabase, type ScratchDatabase } from '../../scripts/devtools/scratchDatabase';
 import type { BenchOptions } from './options';
 import { startBenchServer, type BenchServer } from './server';
 import { startWorker, type WorkerProcess } from './worker';
@@ -12,7 +12,7 @@ import { startWorker, type WorkerProcess } from './worker';
 export interface Stack {
   server: BenchServer;
   client: Client;
-  database: BenchDatabase;
+  database: ScratchDatabase;
   db: Pool;
   postmark: FakePostmark;
   worker: WorkerProcess;
@@ -36,7 +36,7 @@ export async function withStack<T>(options: BenchOptions, settings: StackSetting
     log(`starting the dev server (${options.serverStorage}), a database and the fake Postmark (${options.latencyMs} ms)`);
     const [server, database, postmark] = await Promise.all([
       startBenchServer(options.serverStorage, options.serverConfig),
-      createBenchDatabase(options.adminUrl, settings.scenario, settings.poolSize),
+      createScratchDatabase(options.adminUrl, `token_expiry_bench_${settings.scenario}`, settings.poolSize),
       startFakePostmark(),
     ]);
     cleanups.push(() => server.stop(), () => (options.keepDatabases ? Promise.resolve() : database.drop()), () => postmark.close());

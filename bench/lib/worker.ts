@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { SWEEP_SCHEDULE_ID } from '../../src/sweepContract';
+import { SWEEP_SCHEDULE_ID } from '../../src/sweep/contract';
 import { memoryOf, type Memory } from './proc';
 
 export interface WorkerProcess {

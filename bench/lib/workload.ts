@@ -2,8 +2,8 @@
 // sleep, wait for the emails, and reconcile the fake Postmark's log with expiry_notifications.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { runBackfill, type BackfillProgress, type BackfillSummary } from '../../src/backfill';
-import type { FakePostmark, SentMessage } from '../../test/fakePostmark';
+import { runBackfill, type BackfillProgress, type BackfillSummary } from '../../src/sweep/backfill';
+import type { FakePostmark, SentMessage } from '../../scripts/devtools/fakePostmark';
 import type { Stack } from './stack';
 
 const quiet = { info: () => undefined, warn: () => undefined };

@@ -1,7 +1,7 @@
 // backfill: how fast the sweep's code starts missing workflows. Tokens are inserted with no workflow
 // on record, then runBackfill (what `token-expiry backfill` and the scheduled sweep run, page by page)
 // starts them all and then describes each one, with the worker taking the new workflows meanwhile.
-import type { BackfillProgress } from '../../src/backfill';
+import type { BackfillProgress } from '../../src/sweep/backfill';
 import type { BenchOptions } from '../lib/options';
 import { cpuMeter } from '../lib/proc';
 import { callsPer, persistenceCalls } from '../lib/serverMetrics';

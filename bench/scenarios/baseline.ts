@@ -3,10 +3,10 @@
 // same table. (2) Its lateness: the same "many due in one second" load, found by a scan every
 // --baseline-interval seconds and sent one at a time; and what that means for their daily scan.
 import type { Pool } from 'pg';
-import { findTokensWithWorkflow, findTokensWithoutWorkflow } from '../../src/db/sweep';
+import { findStoppedCandidates, findTokensWithoutWorkflow } from '../../src/db/sweep';
 import { createPostmarkMailer } from '../../src/email/postmarkMailer';
-import { startFakePostmark } from '../../test/fakePostmark';
-import { createBenchDatabase } from '../lib/database';
+import { startFakePostmark } from '../../scripts/devtools/fakePostmark';
+import { createScratchDatabase } from '../../scripts/devtools/scratchDatabase';
 import type { BenchOptions } from '../lib/options';
 import { reported, type Figure } from '../lib/report';
 import type { ScenarioResult } from '../lib/scenario';
@@ -28,7 +28,7 @@ export async function baselineScenario(options: BenchOptions): Promise<ScenarioR
 
 async function scanCost(options: BenchOptions): Promise<ScenarioResult> {
   const log = (m: string) => options.log(`[baseline] ${m}`);
-  const database = await createBenchDatabase(options.adminUrl, 'baseline-scan');
+  const database = await createScratchDatabase(options.adminUrl, 'token_expiry_bench_baseline-scan');
   try {
     const db = database.pool;
     const rows = options.scanRows;
@@ -54,7 +54,7 @@ async function scanCost(options: BenchOptions): Promise<ScenarioResult> {
       let tokens = 0;
       const until = new Date(now.getTime() + RECHECK_HORIZON_MS);
       for (;;) {
-        const page = await findTokensWithWorkflow(db, { afterId, limit: 500, now, until, recordedBefore: null });
+        const page = await findStoppedCandidates(db, { afterId, limit: 500, now, until, recordedBefore: null });
         pages++;
         tokens += page.length;
         if (page.length < 500) return { pages, tokens };
@@ -164,7 +164,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
 
 async function scanLateness(options: BenchOptions): Promise<ScenarioResult> {
   const log = (m: string) => options.log(`[baseline] ${m}`);
-  const [database, postmark] = await Promise.all([createBenchDatabase(options.adminUrl, 'baseline-sim'), startFakePostmark()]);
+  const [database, postmark] = await Promise.all([createScratchDatabase(options.adminUrl, 'token_expiry_bench_baseline-sim'), startFakePostmark()]);
   try {
     const db = database.pool;
     postmark.latencyMs = options.latencyMs;

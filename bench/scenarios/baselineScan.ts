@@ -2,7 +2,7 @@
 // within 3 days and not yet notified, and for each one in turn looks up its owner, sends one email and
 // marks the token (rust-lang/crates.io, src/worker/jobs/expiry_notification.rs).
 import type { Pool } from 'pg';
-import { findReminderRecipient } from '../../src/db/tokens';
+import { findReminderRecipient } from '../../src/db/recipients';
 import type { Mailer } from '../../src/email/postmarkMailer';
 import { renderReminderEmail } from '../../src/email/reminderEmail';
 

@@ -3,8 +3,8 @@
 // one at a time, with the worker running, after a warm-up.
 import { performance } from 'node:perf_hooks';
 import { Client } from '@temporalio/client';
-import { insertUser } from '../../src/db/tokens';
-import { createTokenService } from '../../src/tokens';
+import { insertUser } from '../../src/db/users';
+import { createTokenService } from '../../src/tokens/service';
 import type { BenchOptions } from '../lib/options';
 import { judged, reported } from '../lib/report';
 import type { ScenarioResult } from '../lib/scenario';
@@ -24,7 +24,7 @@ const PAUSE_MS = 30;
 export async function createScenario(options: BenchOptions): Promise<ScenarioResult> {
   return withStack(options, { scenario: 'create' }, async (stack) => {
     const login = 'bench-create';
-    await insertUser(stack.db, { login, email: 'bench-create@example.com', verified: true });
+    const user = await insertUser(stack.db, { login, email: 'bench-create@example.com', verified: true });
     // A client of its own whose workflow starts are timed, to split the added time into start and bookkeeping.
     const client = new Client({ connection: stack.client.connection, namespace: 'default' });
     const startRpc: number[] = [];
@@ -40,7 +40,7 @@ export async function createScenario(options: BenchOptions): Promise<ScenarioRes
     let failures = 0;
     const createOne = async (withExpiry: boolean): Promise<number> => {
       const started = performance.now();
-      const created = await service.create(login, {
+      const created = await service.create(user, {
         name: withExpiry ? 'ci-publish' : 'laptop',
         expiresAt: withExpiry ? new Date(Date.now() + 90 * DAY_MS) : null,
         crateScopes: null,

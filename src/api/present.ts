@@ -1,8 +1,8 @@
 // Turns the token service's results into the API's wire shapes (src/api/schemas.ts).
 import type { NotificationRow } from '../db/notifications';
 import type { TokenRow } from '../db/tokens';
-import type { WorkflowView } from '../temporal';
-import type { CreatedToken, ExpiryWorkflowResult } from '../tokens';
+import type { WorkflowView } from '../tokenExpiry/client';
+import type { CreatedToken, ExpiryWorkflowResult } from '../tokens/service';
 import type { ApiTokenJson, CreatedTokenJson, ExpiryJson, ExpiryStartJson } from './schemas';
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);

@@ -2,9 +2,9 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
-import { findToken, listTokensOfUser, type TokenRow, type UserRow } from '../db/tokens';
-import { checkExpiry } from '../tokenInput';
-import { TokenError, type TokenService } from '../tokens';
+import { pingDatabase } from '../db/pool';
+import type { UserRow } from '../db/users';
+import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
 import { presentCreated, presentExpiry, presentExpiryStart, presentToken } from './present';
 import {
@@ -83,15 +83,23 @@ function within<T>(ms: number, work: Promise<T>): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-function notFound(id: string): ApiError {
-  return new ApiError(404, `no token with id ${JSON.stringify(id)}`);
-}
+/** The service's field names, as the wire spells them. */
+const WIRE_FIELDS: Record<string, string> = {
+  name: 'name',
+  expiresAt: 'expired_at',
+  crateScopes: 'crate_scopes',
+  endpointScopes: 'endpoint_scopes',
+};
 
 /** Service errors are the caller's mistakes; anything else is ours. */
-function asApiError(err: unknown): unknown {
+export function asApiError(err: unknown): unknown {
   if (!(err instanceof TokenError)) return err;
-  const status = { invalid: 422, 'not-found': 404, conflict: 409 }[err.kind];
-  return new ApiError(status, err.message);
+  if (err.kind !== 'invalid') return new ApiError(err.kind === 'not-found' ? 404 : 409, err.message);
+  const details = err.issues.map(({ path: [field, ...rest], message }) => {
+    const where = rest.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : `${at}.${key}`), `api_token.${WIRE_FIELDS[String(field)] ?? String(field)}`);
+    return `${where}: ${message}`;
+  });
+  return new ApiError(422, details.length > 0 ? details : [err.message]);
 }
 
 export function apiRoutes(deps: RouteDeps): Route[] {
@@ -105,13 +113,6 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     }
   }
 
-  async function ownToken(id: string, user: UserRow): Promise<TokenRow> {
-    const token = await findToken(deps.db, id);
-    // Another user's token is reported exactly like a missing one.
-    if (!token || token.userId !== user.id) throw notFound(id);
-    return token;
-  }
-
   async function health(): Promise<Reply> {
     const probe = async (work: () => Promise<unknown>): Promise<string> => {
       try {
@@ -122,7 +123,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       }
     };
     const [database, temporal] = await Promise.all([
-      probe(() => deps.db.query('SELECT 1')),
+      probe(() => pingDatabase(deps.db)),
       probe(async () => {
         const client = await deps.temporal();
         await client.withDeadline(Date.now() + HEALTH_TIMEOUT_MS, () => client.workflowService.getSystemInfo({}));
@@ -166,7 +167,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       async handle({ user, query }) {
         const parsed = listQuery.safeParse(Object.fromEntries(query));
         if (!parsed.success) throw new ApiError(400, describeIssues(parsed.error));
-        const tokens = await listTokensOfUser(deps.db, user.id, parsed.data.expired_days ?? 0);
+        const tokens = await deps.tokens.list(user, parsed.data.expired_days ?? 0);
         return { status: 200, body: { api_tokens: tokens.map(presentToken) } };
       },
     }),
@@ -183,13 +184,10 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       },
       async handle({ user, body }) {
         const { api_token: input } = body as z.output<typeof createTokenRequest>;
-        const expiresAt = input.expired_at ? new Date(input.expired_at) : null;
-        const problem = expiresAt && checkExpiry(expiresAt, new Date());
-        if (problem) throw new ApiError(422, `api_token.expired_at: ${problem}`);
         const created = await withTemporalDeadline(() =>
-          deps.tokens.create(user.login, {
+          deps.tokens.create(user, {
             name: input.name,
-            expiresAt,
+            expiresAt: input.expired_at ? new Date(input.expired_at) : null,
             crateScopes: input.crate_scopes ?? null,
             endpointScopes: input.endpoint_scopes ?? null,
           }),
@@ -210,7 +208,8 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         ...idParam,
       },
       async handle({ user, params }) {
-        return { status: 200, body: { api_token: presentToken(await ownToken(params.id as string, user)) } };
+        const token = await withTemporalDeadline(() => deps.tokens.get(params.id as string, user));
+        return { status: 200, body: { api_token: presentToken(token) } };
       },
     }),
     userRoute({
@@ -223,7 +222,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         ...idParam,
       },
       async handle({ user, params }) {
-        const revoked = await withTemporalDeadline(() => deps.tokens.revoke(params.id as string, user.id));
+        const revoked = await withTemporalDeadline(() => deps.tokens.revoke(params.id as string, user));
         return {
           status: 204,
           log: { workflowCancelled: revoked.workflowCancelled, workflowWarning: revoked.workflowError !== undefined },
@@ -242,7 +241,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         ...idParam,
       },
       async handle({ user, params }) {
-        const copy = await withTemporalDeadline(() => deps.tokens.duplicate(params.id as string, user.id));
+        const copy = await withTemporalDeadline(() => deps.tokens.duplicate(params.id as string, user));
         return {
           status: 200,
           body: presentCreated(copy, { id: Number(copy.from) }),
@@ -262,7 +261,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         errors: { ...idParam.errors, 409: 'The token is revoked: duplicate it instead.' },
       },
       async handle({ user, params }) {
-        const rotated = await withTemporalDeadline(() => deps.tokens.rotate(params.id as string, user.id));
+        const rotated = await withTemporalDeadline(() => deps.tokens.rotate(params.id as string, user));
         const from = { id: Number(rotated.from), revoked: true, expiry: presentExpiryStart(rotated.revoked) };
         return {
           status: 200,
@@ -285,9 +284,9 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       },
       async handle({ user, params }) {
         const id = params.id as string;
-        await ownToken(id, user);
+        await withTemporalDeadline(() => deps.tokens.get(id, user));
         try {
-          const status = await withTemporalDeadline(() => deps.tokens.status(id, user.id), STATUS_DEADLINE_MS);
+          const status = await withTemporalDeadline(() => deps.tokens.status(id, user), STATUS_DEADLINE_MS);
           return { status: 200, body: presentExpiry(status) };
         } catch (err) {
           if (err instanceof ApiError) throw err;

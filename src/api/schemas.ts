@@ -1,7 +1,13 @@
-// The API's wire shapes, in crates.io's snake_case. Requests are validated with these; the OpenAPI
-// document is generated from them; the presenters are typed by them.
+// The API's wire shapes, in crates.io's snake_case. Requests are parsed with these (types and formats; the
+// token service checks the rules); the OpenAPI document is generated from them; the presenters are typed by them.
 import { z } from 'zod';
-import { ENDPOINT_SCOPES, crateScope, endpointScope, tokenName } from '../tokenInput';
+import {
+  NOTIFICATION_STATUSES,
+  REMINDER_KINDS,
+  REMINDER_OUTCOMES,
+  TOKEN_EXPIRY_STATES,
+} from '../tokenExpiry/contract';
+import { ENDPOINT_SCOPES } from '../tokens/input';
 
 /** Schemas that become named components of the OpenAPI document, split by which side of the wire. */
 export const requestSchemas = z.registry<{ id: string }>();
@@ -13,19 +19,17 @@ const tokenId = z.int().positive().describe('The token id.');
 
 export const newApiToken = z
   .strictObject({
-    name: tokenName.describe('Shown to the user, and in the reminder emails. 1-200 characters, no control characters.'),
+    name: z.string().describe('Shown to the user, and in the reminder emails. 1-200 characters, no control characters.'),
     crate_scopes: z
-      .array(crateScope)
-      .max(100)
+      .array(z.string())
       .nullable()
       .optional()
-      .describe('Crate names, or prefixes ending in *; null or absent: every crate.'),
+      .describe('Up to 100 crate names, or prefixes ending in *; null or absent: every crate.'),
     endpoint_scopes: z
-      .array(endpointScope)
-      .max(ENDPOINT_SCOPES.length)
+      .array(z.string())
       .nullable()
       .optional()
-      .describe('What the token may do; null or absent: everything.'),
+      .describe(`What the token may do, of ${ENDPOINT_SCOPES.join(', ')}; null or absent: everything.`),
     expired_at: timestamp
       .nullable()
       .optional()
@@ -105,9 +109,9 @@ export const tokenResponse = z.object({ api_token: apiToken }).register(response
 
 const reminderStatus = z.object({
   key: z.string().describe('e.g. 7d, 1d, expired'),
-  kind: z.enum(['warning', 'expired']),
+  kind: z.enum(REMINDER_KINDS),
   due_at: timestamp,
-  outcome: z.enum(['sent', 'skipped', 'failed', 'suppressed']).optional(),
+  outcome: z.enum(REMINDER_OUTCOMES).optional(),
   reason: z.string().optional(),
   message_id: z.string().optional(),
   at: timestamp.optional(),
@@ -118,7 +122,7 @@ export const workflowStatus = z
     workflow_id: z.string(),
     execution: z.string().describe('Temporal\'s status: RUNNING, COMPLETED, CANCELLED, TERMINATED, ..., or NOT_FOUND.'),
     state: z
-      .enum(['waiting', 'sending', 'completed', 'cancelled'])
+      .enum(TOKEN_EXPIRY_STATES)
       .nullable()
       .describe('The workflow\'s own view; null when it could not be asked (no worker running, or it has closed).'),
     next_reminder: z.string().nullable(),
@@ -132,7 +136,7 @@ export const notification = z
   .object({
     reminder: z.string(),
     due_at: timestamp,
-    status: z.enum(['sending', 'sent', 'skipped', 'failed', 'suppressed']),
+    status: z.enum(NOTIFICATION_STATUSES),
     reason: z.string().nullable(),
     provider_message_id: z.string().nullable(),
     submitted_at: timestamp.nullable(),

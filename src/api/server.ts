@@ -6,12 +6,13 @@ import type { Logger } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { ConfigError, type Config } from '../config';
-import { findUserByLogin, isTokenId, type UserRow } from '../db/tokens';
+import { isTokenId } from '../db/tokens';
+import type { UserRow } from '../db/users';
 import { logger as defaultLogger } from '../log';
-import type { TokenService } from '../tokens';
+import type { TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
 import { openApiDocument } from './openapi';
-import { apiRoutes, type Route } from './routes';
+import { apiRoutes, asApiError, type Route } from './routes';
 
 export interface ApiDeps {
   tokens: TokenService;
@@ -133,8 +134,9 @@ export function createApiServer(deps: ApiDeps): Server {
     const body = await validBody(req, route);
     let user: UserRow | null = null;
     if (login !== undefined) {
-      user = await findUserByLogin(deps.db, login);
-      if (!user) throw new ApiError(404, `no user with login ${JSON.stringify(login)}`);
+      user = await deps.tokens.user(login).catch((err: unknown) => {
+        throw asApiError(err);
+      });
       logFields.userId = user.id;
     }
     const reply = await route.handle({ params, query: new URLSearchParams(search), body, user });

@@ -1,7 +1,7 @@
+// The notification log: one row per (token, reminder), the audit trail and the guard that makes each send happen once.
 import type { Pool } from 'pg';
-import type { Queryable } from './tokens';
-
-export type NotificationStatus = 'sending' | 'sent' | 'skipped' | 'failed' | 'suppressed';
+import type { NotificationStatus } from '../tokenExpiry/contract';
+import { withTransaction, type Queryable } from './transaction';
 
 export interface NotificationRow {
   reminder: string;
@@ -21,6 +21,7 @@ const NOTIFICATION_COLUMNS = `
   submitted_at AS "submittedAt", attempts, last_error AS "lastError", created_at AS "createdAt",
   updated_at AS "updatedAt"`;
 
+/** Which row: the token and the reminder's key (and its due time, for the dedupe key). */
 export interface ReminderRef {
   tokenId: string;
   reminder: string;
@@ -78,9 +79,7 @@ export async function markSent(
   ref: ReminderRef,
   delivery: { messageId: string; submittedAt: Date },
 ): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await client.query(
       `UPDATE expiry_notifications
           SET status = 'sent', provider_message_id = $3, submitted_at = $4, claimed_until = NULL, updated_at = now()
@@ -88,13 +87,7 @@ export async function markSent(
       [ref.tokenId, ref.reminder, delivery.messageId, delivery.submittedAt],
     );
     await client.query('UPDATE api_tokens SET expiry_notification_at = now() WHERE id = $1', [ref.tokenId]);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Records a reminder that will not be sent; a row that is already final keeps its outcome. */
@@ -111,18 +104,6 @@ export async function markUnsent(
        WHERE expiry_notifications.status = 'sending'`,
     [ref.tokenId, ref.reminder, ref.dueAt, dedupeKey(ref), outcome.status, outcome.reason],
   );
-}
-
-export async function findNotification(
-  db: Queryable,
-  tokenId: string,
-  reminder: string,
-): Promise<NotificationRow | null> {
-  const { rows } = await db.query<NotificationRow>(
-    `SELECT ${NOTIFICATION_COLUMNS} FROM expiry_notifications WHERE token_id = $1 AND reminder = $2`,
-    [tokenId, reminder],
-  );
-  return rows[0] ?? null;
 }
 
 export async function listNotifications(db: Queryable, tokenId: string): Promise<NotificationRow[]> {

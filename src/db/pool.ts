@@ -1,6 +1,11 @@
 import { Pool } from 'pg';
 import { logger } from '../log';
 
+/** Resolves when the database answers a query. */
+export async function pingDatabase(db: Pool): Promise<void> {
+  await db.query('SELECT 1');
+}
+
 export function createPool(databaseUrl: string, max = 10): Pool {
   // A host that drops packets must fail a query, not hold a pool slot forever.
   const pool = new Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 10_000 });

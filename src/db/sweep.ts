@@ -1,5 +1,6 @@
 // The sweep's queries: tokens that should have an expiry workflow, a page at a time in id order.
-import { TOKEN_COLUMNS, type Queryable, type TokenRow } from './tokens';
+import { TOKEN_COLUMNS, type TokenRow } from './tokens';
+import type { Queryable } from './transaction';
 
 export interface TokenPage {
   /** The last id of the previous page; null for the first page. */
@@ -12,7 +13,7 @@ export interface TokenPage {
 // Pages are ordered by api_tokens.id: a bare "id" would be the text column of the select list, where "10" < "9".
 // Matches the partial index api_tokens_expiry_workflow_missing, which serves it in id order.
 const MISSING = `expiry_workflow_started_at IS NULL AND expired_at IS NOT NULL AND NOT revoked AND expired_at > $1`;
-const RECORDED = `expiry_workflow_started_at IS NOT NULL AND NOT revoked AND expired_at > $1
+const STOPPED_CANDIDATES = `expiry_workflow_started_at IS NOT NULL AND NOT revoked AND expired_at > $1
   AND ($2::timestamptz IS NULL OR expired_at <= $2) AND ($3::timestamptz IS NULL OR expiry_workflow_started_at < $3)`;
 
 /** Active tokens with a future expiry whose workflow was never started (or never recorded as started). */
@@ -25,19 +26,19 @@ export async function findTokensWithoutWorkflow(db: Queryable, page: TokenPage):
   return rows;
 }
 
-export interface RecordedFilter {
+export interface StoppedFilter {
   /** Only tokens expiring by then; all future ones when null. */
   until: Date | null;
   /** Only tokens recorded as started before then; all when null. */
   recordedBefore: Date | null;
 }
 
-/** Active tokens with a future expiry whose workflow is on record as started. */
-export async function findTokensWithWorkflow(db: Queryable, page: TokenPage & RecordedFilter): Promise<TokenRow[]> {
+/** Active tokens with a future expiry whose workflow is on record as started: it may have been stopped since. */
+export async function findStoppedCandidates(db: Queryable, page: TokenPage & StoppedFilter): Promise<TokenRow[]> {
   // A scan of the primary key with a filter: over all pages of a sweep, one pass over the table.
   const { rows } = await db.query<TokenRow>(
     `SELECT ${TOKEN_COLUMNS} FROM api_tokens
-      WHERE ${RECORDED} AND id > $4 ORDER BY api_tokens.id LIMIT $5`,
+      WHERE ${STOPPED_CANDIDATES} AND id > $4 ORDER BY api_tokens.id LIMIT $5`,
     [page.now, page.until, page.recordedBefore, page.afterId ?? '0', page.limit],
   );
   return rows;
@@ -46,13 +47,13 @@ export async function findTokensWithWorkflow(db: Queryable, page: TokenPage & Re
 /** How many tokens each phase will look at, for the backfill's progress bar; tokens made meanwhile add to it. */
 export async function countSweepCandidates(
   db: Queryable,
-  { now, until, recordedBefore }: { now: Date } & RecordedFilter,
-): Promise<{ missing: number; recorded: number }> {
-  const [missing, recorded] = await Promise.all([
+  { now, until, recordedBefore }: { now: Date } & StoppedFilter,
+): Promise<{ missing: number; stopped: number }> {
+  const [missing, stopped] = await Promise.all([
     db.query<{ n: string }>(`SELECT count(*) AS n FROM api_tokens WHERE ${MISSING}`, [now]),
-    db.query<{ n: string }>(`SELECT count(*) AS n FROM api_tokens WHERE ${RECORDED}`, [now, until, recordedBefore]),
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM api_tokens WHERE ${STOPPED_CANDIDATES}`, [now, until, recordedBefore]),
   ]);
-  return { missing: Number(missing.rows[0]?.n ?? 0), recorded: Number(recorded.rows[0]?.n ?? 0) };
+  return { missing: Number(missing.rows[0]?.n ?? 0), stopped: Number(stopped.rows[0]?.n ?? 0) };
 }
 
 /**

@@ -1,11 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
-
-export type Queryable = Pool | PoolClient;
-
-export interface UserRow {
-  id: string;
-  login: string;
-}
+// The registry's API tokens (the builtin tables).
+import type { Queryable } from './transaction';
 
 export interface TokenRow {
   id: string;
@@ -31,49 +25,16 @@ export function isTokenId(id: string): boolean {
   return /^[1-9][0-9]{0,17}$/.test(id);
 }
 
-export async function insertUser(
-  db: Queryable,
-  user: { login: string; email: string; verified: boolean },
-): Promise<UserRow> {
-  const client = 'release' in db ? db : await db.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<UserRow>(
-      'INSERT INTO users (login) VALUES ($1) RETURNING id::text, login',
-      [user.login],
-    );
-    const row = rows[0] as UserRow;
-    await client.query('INSERT INTO emails (user_id, email, verified) VALUES ($1, $2, $3)', [
-      row.id,
-      user.email,
-      user.verified,
-    ]);
-    await client.query('COMMIT');
-    return row;
-  } catch (err) {
-    await client.query('ROLLBACK');
-    throw err;
-  } finally {
-    if (client !== db) client.release();
-  }
+export interface NewTokenRow {
+  userId: string;
+  hash: Buffer;
+  name: string;
+  expiredAt: Date | null;
+  crateScopes: string[] | null;
+  endpointScopes: string[] | null;
 }
 
-export async function findUserByLogin(db: Queryable, login: string): Promise<UserRow | null> {
-  const { rows } = await db.query<UserRow>('SELECT id::text, login FROM users WHERE login = $1', [login]);
-  return rows[0] ?? null;
-}
-
-export async function insertToken(
-  db: Queryable,
-  token: {
-    userId: string;
-    hash: Buffer;
-    name: string;
-    expiredAt: Date | null;
-    crateScopes: string[] | null;
-    endpointScopes: string[] | null;
-  },
-): Promise<TokenRow> {
+export async function insertToken(db: Queryable, token: NewTokenRow): Promise<TokenRow> {
   const { rows } = await db.query<TokenRow>(
     `INSERT INTO api_tokens (user_id, token, name, expired_at, crate_scopes, endpoint_scopes)
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${TOKEN_COLUMNS}`,
@@ -85,6 +46,16 @@ export async function insertToken(
 export async function findToken(db: Queryable, id: string): Promise<TokenRow | null> {
   if (!isTokenId(id)) return null;
   const { rows } = await db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+/** Marks an active token revoked; null when it was revoked already (or is not there). */
+export async function revokeActiveToken(db: Queryable, id: string): Promise<TokenRow | null> {
+  if (!isTokenId(id)) return null;
+  const { rows } = await db.query<TokenRow>(
+    `UPDATE api_tokens SET revoked = true WHERE id = $1 AND NOT revoked RETURNING ${TOKEN_COLUMNS}`,
+    [id],
+  );
   return rows[0] ?? null;
 }
 
@@ -104,28 +75,6 @@ export async function markExpiryWorkflowStarted(db: Queryable, id: string): Prom
     [id],
   );
   return rows[0]?.at as Date;
-}
-
-export interface ReminderRecipient {
-  token: TokenRow;
-  login: string;
-  /** Null when the owner has no verified address. */
-  email: string | null;
-}
-
-/** The token and its owner's verified address, read at send time so that a changed address is used. */
-export async function findReminderRecipient(db: Queryable, tokenId: string): Promise<ReminderRecipient | null> {
-  const { rows } = await db.query<TokenRow & { login: string; email: string | null }>(
-    `SELECT t.*, u.login, CASE WHEN e.verified THEN e.email END AS email
-       FROM (SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE id = $1) t
-       JOIN users u ON u.id = t."userId"::bigint
-       LEFT JOIN emails e ON e.user_id = u.id`,
-    [tokenId],
-  );
-  const row = rows[0];
-  if (!row) return null;
-  const { login, email, ...token } = row;
-  return { token, login, email };
 }
 
 /**

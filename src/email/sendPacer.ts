@@ -6,7 +6,7 @@ export type SendPacer = () => Promise<void>;
 export function createSendPacer(perSecond: number | undefined): SendPacer {
   if (!perSecond) return async () => undefined;
   // 10 % over the exact spacing: requests leave a loaded machine with jitter, and the cap is what
-  // Postmark sees. (At exactly 100 ms apart the bench saw 11 arrive within one second at a cap of 10.)
+  // Postmark sees (README, Performance).
   const spacingMs = Math.ceil((1000 / perSecond) * 1.1);
   let nextAt = 0;
   return async () => {

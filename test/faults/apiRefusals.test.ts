@@ -4,7 +4,7 @@
  * Nothing changes: not a row, not a sequence, not a workflow. The tokens' reminders then go out as usual.
  */
 import { temporal } from '@temporalio/proto';
-import { tokenExpiryWorkflowId } from '../../src/contract';
+import { tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';
 import { describeChanges, snapshotDatabase } from '../helpers/dbSnapshot';
 import { FaultStack, underTest, type TestToken, type TestUser } from '../helpers/faultStack';
 import { rawRequest, type RawResponse } from '../helpers/rawHttp';

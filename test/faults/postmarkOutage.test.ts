@@ -5,7 +5,7 @@
  * Meanwhile an address Postmark refuses for good (422, ErrorCode 406, naming the address) fails at once,
  * with the reason recorded and the address nowhere.
  */
-import { searchAttributes, tokenExpiryWorkflowId } from '../../src/contract';
+import { searchAttributes, tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';
 import { FaultStack, keyPrefix, underTest, type TestToken } from '../helpers/faultStack';
 import { eventually } from '../helpers/poll';
 import { inactiveRecipientAnswer } from '../helpers/postmarkTap';

@@ -11,14 +11,14 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { loadConfig, type Config } from '../../src/config';
-import { searchAttributes, tokenExpiryWorkflowId } from '../../src/contract';
+import { searchAttributes, tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';
 import { createPool } from '../../src/db/pool';
-import { insertUser } from '../../src/db/tokens';
-import { createTokenService, type TokenService } from '../../src/tokens';
-import { startFakePostmark, type FakePostmark } from '../fakePostmark';
+import { insertUser } from '../../src/db/users';
+import { createTokenService, type TokenService } from '../../src/tokens/service';
+import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { childEnv, CliProcess, requireBuiltCli } from './cliProcess';
 import { createTestDatabase, type TestDatabase } from './database';
-import { freePort, startDevServer, type DevServer } from './devServer';
+import { freePort, startDevServer, type DevServer } from '../../scripts/devtools/devServer';
 import { eventually } from './poll';
 import { startPostmarkTap, type PostmarkTap } from './postmarkTap';
 import { findNeedles, needlesFor, temporalCorpus } from './privacyScan';
@@ -198,7 +198,7 @@ export class FaultStack {
 
   /** A token through the token service, as the registry makes them: row, then workflow. */
   async createToken(user: TestUser, expiresInMs: number, name = 'publish from CI'): Promise<TestToken> {
-    const created = await this.tokens.create(user.login, {
+    const created = await this.tokens.create(user, {
       name,
       expiresAt: new Date(Date.now() + expiresInMs),
       crateScopes: null,

@@ -6,8 +6,8 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../../src/contract';
-import type { SentMessage } from '../fakePostmark';
+import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../../src/tokenExpiry/contract';
+import type { SentMessage } from '../../scripts/devtools/fakePostmark';
 
 export type Expectation =
   /**

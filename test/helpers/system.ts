@@ -1,16 +1,14 @@
 import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities, type Clock } from '../../activities';
+import type { Clock } from '../../src/tokenExpiry/contract';
 import { loadConfig, type Config } from '../../src/config';
-import { insertUser } from '../../src/db/tokens';
+import { insertUser, type UserRow } from '../../src/db/users';
 import { createPostmarkMailer, type Mailer } from '../../src/email/postmarkMailer';
-import { createTokenService, type TokenService } from '../../src/tokens';
-import { startFakePostmark, type FakePostmark } from '../fakePostmark';
+import { workerActivities, workerTuning } from '../../src/worker';
+import { createTokenService, type CreatedToken, type TokenService } from '../../src/tokens/service';
+import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
-import { startTimeSkippingEnv, workflowBundle } from './temporal';
-
-let queues = 0;
+import { WorkflowHarness } from './workflowHarness';
 
 /**
  * Everything real but the clock's speed: test server, PostgreSQL, postmark client, fake Postmark.
@@ -18,8 +16,9 @@ let queues = 0;
  * because a server that has skipped 90 days no longer agrees with the database's now().
  */
 export class TestSystem {
-  private server: TestWorkflowEnvironment | undefined;
+  private constructor(private readonly harness: WorkflowHarness) {}
   private opened: { database: TestDatabase; postmark: FakePostmark } | undefined;
+  private users = 0;
 
   /**
    * The server's notion of now: under the time-skipping server months pass in seconds, so "expires in
@@ -37,8 +36,7 @@ export class TestSystem {
   }
 
   get env(): TestWorkflowEnvironment {
-    if (!this.server) throw new Error('the test server runs only inside a test');
-    return this.server;
+    return this.harness.env;
   }
 
   get postmark(): FakePostmark {
@@ -56,19 +54,12 @@ export class TestSystem {
 
   /** Registers the hooks that start and stop everything; call at the top of a test file. */
   static use(): TestSystem {
-    const system = new TestSystem();
+    const system = new TestSystem(WorkflowHarness.use());
     beforeAll(async () => {
       const [database, postmark] = await Promise.all([createTestDatabase(), startFakePostmark()]);
       system.opened = { database, postmark };
     });
-    beforeEach(async () => {
-      system.postmark.reset();
-      system.server = await startTimeSkippingEnv();
-    });
-    afterEach(async () => {
-      await system.server?.teardown();
-      system.server = undefined;
-    });
+    beforeEach(() => system.postmark.reset());
     afterAll(async () => {
       await Promise.allSettled([system.opened?.postmark.close(), system.opened?.database.drop()]);
     });
@@ -87,7 +78,7 @@ export class TestSystem {
       REGISTRY_NAME: 'crates.io',
       REGISTRY_URL: 'https://crates.io',
       EMAIL_FROM: 'crates.io <noreply@crates.io>',
-      TEMPORAL_TASK_QUEUE: `token-expiry-test-${process.pid}-${++queues}`,
+      TEMPORAL_TASK_QUEUE: this.harness.unique('token-expiry-test'),
       ...env,
     });
   }
@@ -104,28 +95,35 @@ export class TestSystem {
     });
   }
 
-  /** Runs a worker with the real activities while `fn` runs. */
+  /** Runs a worker as src/worker.ts builds it (the real activities, the same tuning) while `fn` runs. */
   async withWorker<T>(config: Config, fn: () => Promise<T>, opts: { mailer?: Mailer; wrap?: WrapActivities } = {}): Promise<T> {
-    const activities = createActivities({
+    const activities = workerActivities({
       db: this.db,
       mailer: opts.mailer ?? this.mailer(config),
+      client: this.env.client,
       clock: this.clock,
       config,
     });
-    const worker = await Worker.create({
-      connection: this.env.nativeConnection,
-      namespace: this.env.namespace ?? 'default',
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      workflowBundle: await workflowBundle(),
-      activities: opts.wrap ? opts.wrap(activities) : activities,
-    });
-    return worker.runUntil(fn);
+    return this.harness.withWorker(config.TEMPORAL_TASK_QUEUE, opts.wrap ? opts.wrap(activities) : activities, fn, workerTuning(config));
   }
 
-  async addUser(login: string, email: string, verified = true): Promise<string> {
-    return (await insertUser(this.db, { login, email, verified })).id;
+  async addUser(login: string, email: string, verified = true): Promise<TestUser> {
+    return { ...(await insertUser(this.db, { login, email, verified })), email };
+  }
+
+  /** A token named "ci" with no scopes, through the token service, as the registry makes them. */
+  createToken(tokens: TokenService, user: UserRow, expiresInMs: number): Promise<CreatedToken> {
+    return tokens.create(user, { name: 'ci', expiresAt: new Date(Date.now() + expiresInMs), crateScopes: null, endpointScopes: null });
+  }
+
+  /** A user with a login of their own (user1, user2, ...) and the address <login>@example.com. */
+  newUser({ verified = true }: { verified?: boolean } = {}): Promise<TestUser> {
+    const login = `user${++this.users}`;
+    return this.addUser(login, `${login}@example.com`, verified);
   }
 }
 
-type Activities = ReturnType<typeof createActivities>;
+export type TestUser = UserRow & { email: string };
+
+export type Activities = ReturnType<typeof workerActivities>;
 export type WrapActivities = (activities: Activities) => Activities;

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { temporal } from '@temporalio/proto';
-import { searchAttributes } from '../../src/contract';
+import { addSearchAttributesRequest } from '../../src/temporal/connection';
 
 export function testServerPath(): string {
   return (
@@ -11,22 +10,13 @@ export function testServerPath(): string {
   );
 }
 
-const INDEXED_TYPE = {
-  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-} as const;
-
 /** The time-skipping test server, from the pinned binary, with our search attributes registered. */
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServerPath() } },
   });
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(
-      Object.values(searchAttributes).map(({ name, type }) => [name, INDEXED_TYPE[type as keyof typeof INDEXED_TYPE]]),
-    ),
-  });
+  // The test server has no listSearchAttributes, so ensureSearchAttributes cannot run here: register them all.
+  await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
   return env;
 }
 

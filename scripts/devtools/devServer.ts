@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { searchAttributeRegistrations } from '../../src/contract';
+import { searchAttributeRegistrations } from '../../src/tokenExpiry/contract';
 
 export interface DevServerOptions {
   /** SQLite file that keeps workflows across stop/start; in memory (lost on stop) when omitted. */

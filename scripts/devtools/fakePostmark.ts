@@ -1,7 +1,7 @@
 /**
  * A fake Postmark HTTP API (POST /email, GET /messages/outbound) on 127.0.0.1 that answers like the
  * real one, errors included, so the real `postmark` client can be tested against it. Also runnable
- * as a local mail sink for the dev stack: `node dist/test/fakePostmark.js --port 3100`.
+ * as a local mail sink for the dev stack: `node dist/scripts/devtools/fakePostmark.js --port 3100`.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';

@@ -1,9 +1,9 @@
 // The Temporal Schedule that runs the sweep every SWEEP_INTERVAL; made or brought up to date at worker start.
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import type { Config } from './config';
-import { parseDuration } from './duration';
-import { SWEEP_SCHEDULE_ID, SWEEP_WORKFLOW_ID, type SweepInput } from './sweepContract';
-import type { tokenExpirySweepWorkflow } from '../workflows/sweep';
+import type { Config } from '../config';
+import { parseDuration } from '../duration';
+import { SWEEP_SCHEDULE_ID, type SweepInput } from './contract';
+import type { tokenExpirySweepWorkflow } from '../../workflows/sweep';
 
 export type SweepScheduleConfig = Pick<
   Config,
@@ -38,7 +38,7 @@ export function sweepScheduleOptions(config: SweepScheduleConfig): ScheduleOptio
     action: {
       type: 'startWorkflow',
       workflowType: 'tokenExpirySweepWorkflow',
-      workflowId: SWEEP_WORKFLOW_ID,
+      workflowId: SWEEP_SCHEDULE_ID,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       args: [input],
     },

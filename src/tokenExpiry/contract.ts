@@ -1,9 +1,7 @@
-// What the workflow and its callers share. The workflow bundle imports this file, so it stays free
-// of Node built-ins and I/O.
+// What the token expiry workflow shares with its activities and its callers: ids, inputs, outcomes, the
+// status query and the search attributes. The workflow bundle imports this file: no Node built-ins, no I/O.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
-
-export const DEFAULT_TASK_QUEUE = 'token-expiry';
 
 export function tokenExpiryWorkflowId(tokenId: string): string {
   return `token-expiry-${tokenId}`;
@@ -26,9 +24,18 @@ export interface TokenExpiryInput {
   expiredNotice: boolean;
 }
 
-export type ReminderKind = 'warning' | 'expired';
-/** suppressed: rendered but held back on purpose (EXPIRY_EMAILS=dry-run, or not on the staging allowlist). */
-export type ReminderOutcome = 'sent' | 'skipped' | 'failed' | 'suppressed';
+export const REMINDER_KINDS = ['warning', 'expired'] as const;
+export type ReminderKind = (typeof REMINDER_KINDS)[number];
+
+/**
+ * Every state of a (token, reminder) row, in the notification log and the API. `sending` is a claim held
+ * by one attempt; the others are final. suppressed: rendered but held back on purpose (EXPIRY_EMAILS=dry-run,
+ * or not on the staging allowlist).
+ */
+export const REMINDER_OUTCOMES = ['sent', 'skipped', 'failed', 'suppressed'] as const;
+export type ReminderOutcome = (typeof REMINDER_OUTCOMES)[number];
+export const NOTIFICATION_STATUSES = ['sending', ...REMINDER_OUTCOMES] as const;
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 export interface ReminderStatus {
   key: string;
@@ -41,7 +48,8 @@ export interface ReminderStatus {
   at?: string;
 }
 
-export type TokenExpiryState = 'waiting' | 'sending' | 'completed' | 'cancelled';
+export const TOKEN_EXPIRY_STATES = ['waiting', 'sending', 'completed', 'cancelled'] as const;
+export type TokenExpiryState = (typeof TOKEN_EXPIRY_STATES)[number];
 
 export interface TokenExpiryStatus {
   tokenId: string;
@@ -53,6 +61,33 @@ export interface TokenExpiryStatus {
 }
 
 export const statusQuery = defineQuery<TokenExpiryStatus>('status');
+
+/** One reminder of one token: what the send activity is asked to deliver. */
+export interface SendReminderInput {
+  tokenId: string;
+  reminder: string;
+  kind: ReminderKind;
+  dueAt: string;
+  expiresAt: string;
+}
+
+/** A send that ended: delivered, or held back on purpose. A failure arrives as an ApplicationFailure. */
+export interface SendReminderResult {
+  outcome: Exclude<ReminderOutcome, 'failed'>;
+  reason?: string;
+  messageId?: string;
+}
+
+/** Reminders the workflow decided not to send, or gave up on. */
+export interface RecordOutcomesInput {
+  tokenId: string;
+  outcomes: { reminder: string; dueAt: string; status: 'skipped' | 'failed'; reason: string }[];
+}
+
+/** Where activities read the time: the system's, or in tests the time-skipping server's (a call away). */
+export interface Clock {
+  now(): Promise<Date>;
+}
 
 export const searchAttributes = {
   tokenId: defineSearchAttributeKey('TokenId', SearchAttributeType.KEYWORD),

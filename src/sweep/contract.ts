@@ -1,10 +1,8 @@
 // What the sweep workflow shares with its activities, its schedule and the backfill command. The
 // workflow bundle imports this file, so it stays free of Node built-ins and I/O.
-import { defineQuery } from '@temporalio/workflow';
 
+/** The schedule's id, and its workflows' (the schedule appends the start time: token-expiry-sweep-2026-01-31T00:00:00Z). */
 export const SWEEP_SCHEDULE_ID = 'token-expiry-sweep';
-/** The schedule appends the start time to it: token-expiry-sweep-2026-01-31T00:00:00Z. */
-export const SWEEP_WORKFLOW_ID = 'token-expiry-sweep';
 
 /** Tokens per activity call: one keyset-paginated query, then this many starts. */
 export const SWEEP_PAGE_SIZE = 500;
@@ -16,7 +14,7 @@ export const SWEEP_PAGES_PER_RUN = 100;
 
 /**
  * missing: active tokens with a future expiry and no workflow on record (expiry_workflow_started_at IS NULL).
- * stopped: tokens with a workflow on record, to find the ones terminated or lost in Temporal.
+ * stopped: tokens with a workflow on record, looked up to find the ones terminated or lost in Temporal.
  */
 export type SweepPhase = 'missing' | 'stopped';
 
@@ -74,14 +72,6 @@ export interface SweepPageResult {
   /** A few of the page's failures (token id and error), for logs and the backfill summary. */
   failures: { tokenId: string; error: string }[];
 }
-
-export interface SweepProgress {
-  cursor: SweepCursor;
-  totals: SweepCounts;
-  runs: number;
-}
-
-export const sweepProgressQuery = defineQuery<SweepProgress>('progress');
 
 export function noCounts(): SweepCounts {
   return { scanned: 0, started: 0, failed: 0, checked: 0, restarted: 0 };

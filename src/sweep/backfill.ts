@@ -1,7 +1,7 @@
 // `token-expiry backfill`: the sweep, run on demand from the command's own process, with its progress.
-import { countSweepCandidates } from './db/sweep';
-import { restartStoppedWorkflows, startMissingWorkflows, type SweepDeps } from './sweep';
-import { addCounts, noCounts, SWEEP_PAGE_SIZE, type SweepCounts, type SweepPhase } from './sweepContract';
+import { countSweepCandidates } from '../db/sweep';
+import { restartStoppedWorkflows, startMissingWorkflows, type SweepDeps } from './pages';
+import { addCounts, noCounts, SWEEP_PAGE_SIZE, type SweepCounts, type SweepPhase } from './contract';
 
 export interface BackfillOptions {
   pageSize?: number;
@@ -52,7 +52,7 @@ export async function runBackfill(
 
   for (const phase of ['missing', 'stopped'] as const) {
     const runPage = phase === 'missing' ? startMissingWorkflows : restartStoppedWorkflows;
-    const total = phase === 'missing' ? expected.missing : expected.recorded;
+    const total = expected[phase];
     const phaseStarted = Date.now();
     let afterId: string | null = null;
     do {

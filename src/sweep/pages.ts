@@ -1,16 +1,20 @@
 // One page of the sweep: start the expiry workflows that are missing, and start again the ones that were
 // stopped by hand. The sweep workflow's activities and the backfill command both call these.
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import {
-  findTokensWithWorkflow,
+  findStoppedCandidates,
   findTokensWithoutWorkflow,
   markExpiryWorkflowsStarted,
-} from './db/sweep';
-import type { TokenRow } from './db/tokens';
-import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './sweepContract';
-import { tokenExpiryWorkflowId } from './contract';
-import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow, type ReminderSettings } from './temporal';
+} from '../db/sweep';
+import type { TokenRow } from '../db/tokens';
+import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './contract';
+import {
+  cancelTokenExpiryWorkflow,
+  startTokenExpiryWorkflow,
+  tokenExpiryExecutionStatus,
+  type ReminderSettings,
+} from '../tokenExpiry/client';
 
 /** Temporal calls in flight at once within a page: enough for well over 500 starts a second. */
 export const SWEEP_CONCURRENCY = 50;
@@ -60,9 +64,9 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
   const now = deps.now();
   const until = page.recheckWithinMs === undefined ? null : new Date(now.getTime() + page.recheckWithinMs);
   const recordedBefore = page.recordedBefore === undefined ? null : new Date(page.recordedBefore);
-  const tokens = await findTokensWithWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now, until, recordedBefore });
+  const tokens = await findStoppedCandidates(deps.db, { afterId: page.afterId, limit: page.limit, now, until, recordedBefore });
   const outcomes = await forEachToken(deps, tokens, async (token) => {
-    const execution = await executionStatus(deps.client, token.id);
+    const execution = await tokenExpiryExecutionStatus(deps.client, token.id);
     if (!RESTART_WHEN.has(execution)) return false;
     await startTokenExpiryWorkflow(deps.client, token, deps.config);
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
@@ -70,17 +74,6 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
   });
   const restarted = await recordStarts(deps, outcomes.done);
   return pageResult(tokens, page.limit, outcomes, { checked: tokens.length, restarted });
-}
-
-/** Temporal's status of the token's latest run (RUNNING, TERMINATED, ...), or NOT_FOUND. */
-async function executionStatus(client: Client, tokenId: string): Promise<string> {
-  try {
-    const { status } = await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).describe();
-    return status.name;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return 'NOT_FOUND';
-    throw err;
-  }
 }
 
 interface Outcomes {

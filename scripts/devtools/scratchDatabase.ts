@@ -1,21 +1,20 @@
-// A fresh, migrated PostgreSQL database for one scenario, dropped afterwards.
+// A fresh, migrated PostgreSQL database for one test file or bench scenario, dropped afterwards.
 import { randomBytes } from 'node:crypto';
 import { Client, type Pool } from 'pg';
 import { migrate } from '../../src/db/migrate';
 import { createPool } from '../../src/db/pool';
 
-export interface BenchDatabase {
+export interface ScratchDatabase {
   name: string;
   url: string;
   pool: Pool;
+  /** Safe to call twice. */
   drop(): Promise<void>;
 }
 
-/** Scenario databases are named after the bench, so that one left behind by a killed run is easy to spot. */
-export const DATABASE_PREFIX = 'token_expiry_bench_';
-
-export async function createBenchDatabase(adminUrl: string, scenario: string, poolSize = 10): Promise<BenchDatabase> {
-  const name = `${DATABASE_PREFIX}${scenario.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+/** `prefix` names who made it, so that one left behind by a killed run is easy to spot. */
+export async function createScratchDatabase(adminUrl: string, prefix: string, poolSize = 10): Promise<ScratchDatabase> {
+  const name = `${prefix.replace(/[^a-z0-9]/g, '_')}_${randomBytes(6).toString('hex')}`;
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
@@ -35,6 +34,7 @@ export async function createBenchDatabase(adminUrl: string, scenario: string, po
   };
 }
 
+/** One statement on the admin connection; the first column of each row, as text. */
 export async function adminQuery(adminUrl: string, sql: string): Promise<string[]> {
   const client = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
   await client.connect();

@@ -1,7 +1,13 @@
 import { ApplicationFailure, log, metricMeter } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { Config } from '../src/config';
-import type { ReminderKind, ReminderOutcome } from '../src/contract';
+import type {
+  Clock,
+  RecordOutcomesInput,
+  ReminderOutcome,
+  SendReminderInput,
+  SendReminderResult,
+} from '../src/tokenExpiry/contract';
 import {
   claimReminder,
   dedupeKey,
@@ -10,17 +16,10 @@ import {
   releaseClaim,
   type ReminderRef,
 } from '../src/db/notifications';
-import { findReminderRecipient } from '../src/db/tokens';
+import { findReminderRecipient } from '../src/db/recipients';
 import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
 import type { SendPacer } from '../src/email/sendPacer';
-
-/** Where activities read the time: the system's, or in tests the time-skipping server's (a call away). */
-export interface Clock {
-  now(): Promise<Date>;
-}
-
-export const systemClock: Clock = { now: async () => new Date() };
 
 export interface ActivityDeps {
   db: Pool;
@@ -32,22 +31,6 @@ export interface ActivityDeps {
     Config,
     'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST' | 'EMAIL_MAX_PER_SECOND'
   >;
-}
-
-export interface SendReminderInput extends ReminderRef {
-  kind: ReminderKind;
-  expiresAt: string;
-}
-
-export interface SendReminderResult {
-  outcome: Exclude<ReminderOutcome, 'failed'>;
-  reason?: string;
-  messageId?: string;
-}
-
-export interface RecordOutcomesInput {
-  tokenId: string;
-  outcomes: { reminder: string; dueAt: string; status: 'skipped' | 'failed'; reason: string }[];
 }
 
 // Longer than the activity's 30 s start-to-close timeout: a stalled attempt keeps its claim until the
@@ -142,12 +125,9 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
     } catch (err) {
       const failure = asMailError(err);
       const reason = `${failure.type}: ${failure.message}`;
-      if (failure.kind === 'permanent') {
-        await markUnsent(db, ref, { status: 'failed', reason });
-        countEmail('failed', failure.type);
-        throw ApplicationFailure.nonRetryable(failure.message, failure.type);
-      }
+      // The workflow records the failure, permanent or out of retries, in one place (recordOutcomes).
       await releaseClaim(db, ref, reason);
+      if (failure.kind === 'permanent') throw ApplicationFailure.nonRetryable(failure.message, failure.type);
       throw asRetryable(failure);
     }
     // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.
@@ -172,6 +152,8 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
     async recordOutcomes({ tokenId, outcomes }: RecordOutcomesInput): Promise<void> {
       for (const { reminder, dueAt, status, reason } of outcomes) {
         await markUnsent(db, { tokenId, reminder, dueAt }, { status, reason });
+        // A failure's reason starts with its type: "PostmarkInactiveRecipient: ...".
+        if (status === 'failed') countEmail('failed', reason.split(':', 1)[0] as string);
       }
     },
   };

@@ -1,0 +1,180 @@
+// The workflow's own rules, with the activities replaced at the boundary: no database, no Postmark.
+// The end-to-end tests (tokenExpiry.workflow.test.ts) run the same workflow on the real activities.
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { createActivities } from '../activities/tokenExpiry';
+import {
+  searchAttributes,
+  tokenExpiryWorkflowId,
+  type RecordOutcomesInput,
+  type SendReminderInput,
+  type TokenExpiryInput,
+} from '../src/tokenExpiry/contract';
+import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
+import { WorkflowHarness } from './helpers/workflowHarness';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const DAY = 86_400_000;
+const harness = WorkflowHarness.use();
+
+interface Sent {
+  reminder: string;
+  /** Workflow time when the send was asked for. */
+  at: number;
+  local: boolean;
+}
+
+/** Activities that succeed and remember what they were asked, when; `firstTry` may throw instead. */
+function fakeActivities(firstTry?: (input: SendReminderInput) => Promise<void>) {
+  const sent: Sent[] = [];
+  const recorded: RecordOutcomesInput['outcomes'] = [];
+  const send = (local: boolean) => async (input: SendReminderInput) => {
+    sent.push({ reminder: input.reminder, at: await harness.env.currentTimeMs(), local });
+    return { outcome: 'sent' as const, messageId: `msg-${input.reminder}` };
+  };
+  const activities: Activities = {
+    sendReminderFirstTry: async (input) => {
+      await firstTry?.(input);
+      return send(true)(input);
+    },
+    sendReminder: send(false),
+    recordOutcomes: async ({ outcomes }) => {
+      recorded.push(...outcomes);
+    },
+  };
+  return { activities, sent, recorded };
+}
+
+/** A token created `agoMs` before now that expires `inMs` after now, with 7d and 1d warnings and the expired notice. */
+async function tokenInput(inMs: number, agoMs = 0): Promise<TokenExpiryInput> {
+  const now = await harness.env.currentTimeMs();
+  return {
+    tokenId: harness.unique('rules'),
+    createdAt: new Date(now - agoMs).toISOString(),
+    expiresAt: new Date(now + inMs).toISOString(),
+    reminders: [
+      { key: '7d', beforeExpiryMs: 7 * DAY },
+      { key: '1d', beforeExpiryMs: DAY },
+    ],
+    expiredNotice: true,
+  };
+}
+
+async function start(input: TokenExpiryInput, taskQueue: string) {
+  return harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
+    taskQueue,
+    workflowId: tokenExpiryWorkflowId(input.tokenId),
+    args: [input],
+  });
+}
+
+test('each reminder is sent at its due time, as a local first try, and the run completes', async () => {
+  const { activities, sent, recorded } = fakeActivities();
+  const queue = harness.unique('rules');
+  const input = await tokenInput(30 * DAY);
+  const result = await harness.withWorker(queue, activities, async () => (await start(input, queue)).result());
+
+  const expiresAt = Date.parse(input.expiresAt);
+  expect(sent.map((s) => [s.reminder, s.local])).toEqual([
+    ['7d', true],
+    ['1d', true],
+    ['expired', true],
+  ]);
+  const due = { '7d': expiresAt - 7 * DAY, '1d': expiresAt - DAY, expired: expiresAt } as Record<string, number>;
+  for (const { reminder, at } of sent) {
+    expect(at).toBeGreaterThanOrEqual(due[reminder] as number);
+    expect(at - (due[reminder] as number)).toBeLessThan(60_000);
+  }
+  expect(recorded).toEqual([]);
+  expect(result.state).toBe('completed');
+  expect(result.reminders.map((r) => [r.key, r.outcome, r.messageId])).toEqual([
+    ['7d', 'sent', 'msg-7d'],
+    ['1d', 'sent', 'msg-1d'],
+    ['expired', 'sent', 'msg-expired'],
+  ]);
+});
+
+test('a reminder due before the token was created is skipped as created-inside-window', async () => {
+  const { activities, sent, recorded } = fakeActivities();
+  const queue = harness.unique('rules');
+  const result = await harness.withWorker(queue, activities, async () => (await start(await tokenInput(3 * DAY), queue)).result());
+
+  expect(recorded).toEqual([expect.objectContaining({ reminder: '7d', status: 'skipped', reason: 'created-inside-window' })]);
+  expect(sent.map((s) => s.reminder)).toEqual(['1d', 'expired']);
+  expect(result.reminders[0]).toMatchObject({ key: '7d', outcome: 'skipped', reason: 'created-inside-window' });
+});
+
+test('a late start sends only the tightest reminder already due; the others are superseded', async () => {
+  const { activities, sent, recorded } = fakeActivities();
+  const queue = harness.unique('rules');
+  // Created 60 days ago, expires in 12 hours: both warnings are past due when the workflow first runs.
+  const result = await harness.withWorker(queue, activities, async () =>
+    (await start(await tokenInput(DAY / 2, 60 * DAY), queue)).result(),
+  );
+
+  expect(recorded).toEqual([expect.objectContaining({ reminder: '7d', status: 'skipped', reason: 'superseded-by-1d' })]);
+  expect(sent.map((s) => s.reminder)).toEqual(['1d', 'expired']);
+  expect(result.reminders.map((r) => [r.key, r.outcome, r.reason ?? null])).toEqual([
+    ['7d', 'skipped', 'superseded-by-1d'],
+    ['1d', 'sent', null],
+    ['expired', 'sent', null],
+  ]);
+});
+
+test('cancelled between reminders: the run ends Cancelled, later reminders are never sent', async () => {
+  const { activities, sent } = fakeActivities();
+  const queue = harness.unique('rules');
+  await harness.withWorker(queue, activities, async () => {
+    const handle = await start(await tokenInput(30 * DAY), queue);
+    await harness.env.sleep(25 * DAY);
+    expect(sent.map((s) => s.reminder)).toEqual(['7d']);
+    await handle.cancel();
+    const failure = await handle.result().catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    await harness.env.sleep(10 * DAY);
+    const { typedSearchAttributes } = await handle.describe();
+    expect(typedSearchAttributes.get(searchAttributes.state)).toBe('cancelled');
+  });
+  expect(sent.map((s) => s.reminder)).toEqual(['7d']);
+});
+
+test('a permanent rejection is recorded as failed once, and the next reminder still goes out', async () => {
+  const { activities, sent, recorded } = fakeActivities(async ({ reminder }) => {
+    if (reminder === '7d') throw ApplicationFailure.nonRetryable('inactive recipient', 'PostmarkInactiveRecipient');
+  });
+  const queue = harness.unique('rules');
+  const { result, failure } = await harness.withWorker(queue, activities, async () => {
+    const handle = await start(await tokenInput(30 * DAY), queue);
+    const result = await handle.result();
+    return { result, failure: (await handle.describe()).typedSearchAttributes.get(searchAttributes.lastFailure) };
+  });
+
+  expect(recorded).toEqual([
+    { reminder: '7d', dueAt: result.reminders[0]?.dueAt, status: 'failed', reason: 'PostmarkInactiveRecipient: inactive recipient' },
+  ]);
+  expect(sent.map((s) => s.reminder)).toEqual(['1d', 'expired']);
+  expect(result.reminders[0]).toMatchObject({ outcome: 'failed', reason: 'PostmarkInactiveRecipient: inactive recipient' });
+  expect(failure).toBe('PostmarkInactiveRecipient');
+});
+
+test('a retryable failure of the first try hands over to the queued activity, 10 s later', async () => {
+  const failedAt: number[] = [];
+  const { activities, sent, recorded } = fakeActivities(async ({ reminder }) => {
+    if (reminder !== '7d') return;
+    failedAt.push(await harness.env.currentTimeMs());
+    throw ApplicationFailure.retryable('Postmark answered 503', 'PostmarkUnavailable');
+  });
+  const queue = harness.unique('rules');
+  const result = await harness.withWorker(queue, activities, async () => (await start(await tokenInput(30 * DAY), queue)).result());
+
+  expect(sent.map((s) => [s.reminder, s.local])).toEqual([
+    ['7d', false],
+    ['1d', true],
+    ['expired', true],
+  ]);
+  expect((sent[0]?.at as number) - (failedAt[0] as number)).toBeGreaterThanOrEqual(10_000);
+  expect(recorded).toEqual([]);
+  expect(result.reminders.every((r) => r.outcome === 'sent')).toBe(true);
+});
