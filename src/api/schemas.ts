@@ -26,10 +26,11 @@ export const newApiToken = z
       .optional()
       .describe('Up to 100 crate names, or prefixes ending in *; null or absent: every crate.'),
     endpoint_scopes: z
-      .array(z.string())
+      // Checked by the token service with the other rules; the enum is for the OpenAPI document.
+      .array(z.string().meta({ enum: [...ENDPOINT_SCOPES] }))
       .nullable()
       .optional()
-      .describe(`What the token may do, of ${ENDPOINT_SCOPES.join(', ')}; null or absent: everything.`),
+      .describe('What the token may do; null or absent: everything.'),
     expired_at: timestamp
       .nullable()
       .optional()
