@@ -2,11 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import ts from 'typescript';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config';
 import { temporalCliPath } from './helpers/devServer';
 
-// No Docker engine runs here, so the compose file and the scripts it runs are checked
+// No Docker engine runs here, so the compose file, the Dockerfile and the scripts they run are checked
 // by reading them, and the scripts by running them against stand-ins for Temporal's tools.
 const root = path.resolve(__dirname, '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -105,6 +106,41 @@ function runEntrypoint(service: string, tools: Record<string, string>) {
   } finally {
     rmSync(bin, { recursive: true, force: true });
   }
+}
+
+/** Whether `docker build` would send a file to the daemon, by .dockerignore's rules (last match wins). */
+function inBuildContext(file: string): boolean {
+  const rules = read('.dockerignore')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const negated = line.startsWith('!');
+      const pattern = (negated ? line.slice(1) : line).replace(/^\/+|\/+$/g, '');
+      const regex = pattern
+        .split('**')
+        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .join('.*');
+      return { negated, regex: new RegExp(`^${regex}$`) };
+    });
+  // A rule that matches a directory applies to everything under it.
+  const prefixes = file.split('/').map((_part, i, parts) => parts.slice(0, i + 1).join('/'));
+  let included = true;
+  for (const rule of rules) if (prefixes.some((prefix) => rule.regex.test(prefix))) included = rule.negated;
+  return included;
+}
+
+/** The Dockerfile's stages, each a list of [instruction, arguments]. */
+function dockerfileStages(): [string, string][][] {
+  const stages: [string, string][][] = [];
+  for (const line of read('Dockerfile').replace(/\\\n/g, ' ').split('\n')) {
+    const match = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
+    if (!match || line.trim().startsWith('#')) continue;
+    const instruction = match[1]!.toUpperCase();
+    if (instruction === 'FROM') stages.push([]);
+    stages.at(-1)?.push([instruction, match[2]!.trim()]);
+  }
+  return stages;
 }
 
 test('the stack: the database, the Temporal schema step, server, namespace step and UI, migrations, the worker and the API', () => {
@@ -273,4 +309,48 @@ test('secrets come from the operator, never from the file', () => {
   expect(() => environmentOf('worker', { ...operatorEnv, POSTMARK_SERVER_TOKEN: undefined as never })).toThrow(
     /POSTMARK_SERVER_TOKEN is required/,
   );
+});
+
+test('the app image holds only what runs: no test/ in the build context or the image, production dependencies, not root', () => {
+  expect(inBuildContext('test/fakePostmark.ts')).toBe(false);
+  expect(inBuildContext('.env')).toBe(false);
+  for (const file of ['package-lock.json', 'tsconfig.build.json', 'src/cli.ts', 'workflows/index.ts', 'activities/index.ts']) {
+    expect([file, inBuildContext(file)]).toEqual([file, true]);
+  }
+  const stages = dockerfileStages();
+  const copies = stages.flat().filter(([instruction]) => instruction === 'COPY' || instruction === 'ADD');
+  for (const [, args] of copies.filter(([, args]) => !args.startsWith('--from'))) {
+    const sources = args.split(/\s+/).filter((word) => !word.startsWith('--')).slice(0, -1);
+    for (const source of sources) {
+      expect([source, inBuildContext(source)]).toEqual([source, true]);
+      expect(source).not.toMatch(/^(\.\/?|test\/?|\*)$/);
+    }
+  }
+  const final = stages.at(-1) ?? [];
+  const runs = final.filter(([instruction]) => instruction === 'RUN').map(([, args]) => args);
+  expect(runs.some((args) => /npm ci\b.*--omit=dev/.test(args))).toBe(true);
+  expect(final.filter(([instruction, args]) => instruction === 'COPY' && args.startsWith('--from'))).toEqual([
+    ['COPY', '--from=build /app/dist ./dist'],
+  ]);
+  const user = final.filter(([instruction]) => instruction === 'USER').at(-1)?.[1];
+  expect(user).toBeDefined();
+  expect(user).not.toMatch(/^(root|0)(:|$)/);
+  expect(stages[0]?.some(([instruction, args]) => instruction === 'RUN' && args.includes('-p tsconfig.build.json'))).toBe(true);
+});
+
+test('the image build compiles src/, workflows/ and activities/ only, and they import nothing from outside them', () => {
+  const configFile = ts.readConfigFile(path.join(root, 'tsconfig.build.json'), ts.sys.readFile);
+  const parsed = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root);
+  expect(parsed.errors).toEqual([]);
+  const shipped = ['src', 'workflows', 'activities'];
+  const within = (file: string) => shipped.includes(path.relative(root, file).split(path.sep)[0] ?? '');
+  expect(parsed.fileNames.length).toBeGreaterThan(10);
+  for (const file of parsed.fileNames) expect([file, within(file)]).toEqual([file, true]);
+  for (const file of parsed.fileNames) {
+    const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'));
+    for (const { fileName } of importedFiles.filter(({ fileName }) => fileName.startsWith('.'))) {
+      const target = path.resolve(path.dirname(file), fileName);
+      expect([path.relative(root, file), fileName, within(target)]).toEqual([path.relative(root, file), fileName, true]);
+    }
+  }
 });
