@@ -1,21 +1,20 @@
-# One image for the worker, the API and one-shot commands (migrate, backfill).
+# One image for the worker, the API and one-shot commands (migrate, backfill). It holds only what runs:
+# the compiled src/, workflows/ and activities/ (tsconfig.build.json) and the production dependencies.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
-COPY scripts ./scripts
-COPY test ./test
-RUN npm run build && npm prune --omit=dev
+RUN npx tsc -p tsconfig.build.json
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 USER node
 ENTRYPOINT ["node", "dist/src/cli.js"]
