@@ -4,6 +4,7 @@ import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/contract';
 import { listNotifications } from '../src/db/notifications';
 import { findToken } from '../src/db/tokens';
 import { startTokenExpiryWorkflow } from '../src/temporal';
+import { createTokenService } from '../src/tokens';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -137,6 +138,45 @@ describe('revoking the token', () => {
     expect(mailTo(user.email)).toHaveLength(1);
     const rows = await listNotifications(system.db, created.token.id);
     expect(rows.map((r) => [r.reminder, r.status])).toEqual([['7d', 'sent']]);
+  });
+
+  test('while Temporal is away, so the cancel fails: the revoke says so, and no reminder is sent', async () => {
+    const config = system.config();
+    const user = await newUser();
+    const created = await system.tokens(config).create(user.login, {
+      name: 'ci',
+      expiresAt: new Date(Date.now() + 30 * DAY),
+      crateScopes: null,
+      endpointScopes: null,
+    });
+    const temporalAway = createTokenService({
+      db: system.db,
+      temporal: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:7233');
+      },
+      config,
+    });
+
+    const revoked = await temporalAway.revoke(created.token.id);
+
+    expect(revoked).toMatchObject({ workflowCancelled: false, workflowError: expect.stringMatching(/^could not cancel: .*ECONNREFUSED/) });
+    expect(revoked.token.revoked).toBe(true);
+    // The workflow never heard of the revoke: it sleeps on, and each reminder falls due.
+    const result: TokenExpiryStatus = await system.withWorker(config, () =>
+      system.env.client.workflow.getHandle(created.workflowId as string).result(),
+    );
+    expect(mailTo(user.email)).toEqual([]);
+    expect(result.reminders.map((r) => [r.key, r.outcome, r.reason])).toEqual([
+      ['7d', 'skipped', 'token-revoked'],
+      ['1d', 'skipped', 'token-revoked'],
+      ['expired', 'skipped', 'token-revoked'],
+    ]);
+    const rows = await listNotifications(system.db, created.token.id);
+    expect(rows.map((r) => [r.reminder, r.status, r.reason])).toEqual([
+      ['7d', 'skipped', 'token-revoked'],
+      ['1d', 'skipped', 'token-revoked'],
+      ['expired', 'skipped', 'token-revoked'],
+    ]);
   });
 });
 
