@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tools/', '.data/', 'bench/results/'] },
+  { ignores: ['dist/', 'node_modules/', '.tools/', '.data/', 'bench/results/', '.stryker-tmp/', 'reports/'] },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],
