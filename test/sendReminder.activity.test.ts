@@ -334,6 +334,11 @@ test('recordOutcomes logs skipped and failed reminders, and leaves a row already
   expect(await findNotification(db(), input.tokenId, '7d')).toMatchObject({ status: 'skipped', reason: 'created-inside-window' });
 });
 
+/** Until the condition holds; gives up (failing the test, not hanging it) after 5 s. */
 async function waitFor(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
