@@ -125,9 +125,13 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
     } catch (err) {
       const failure = asMailError(err);
       const reason = `${failure.type}: ${failure.message}`;
-      // The workflow records the failure, permanent or out of retries, in one place (recordOutcomes).
+      if (failure.kind === 'permanent') {
+        // Final at once, here: a restarted or second workflow must find the row failed, not claimable again.
+        await markUnsent(db, ref, { status: 'failed', reason });
+        countEmail('failed', failure.type);
+        throw ApplicationFailure.nonRetryable(failure.message, failure.type);
+      }
       await releaseClaim(db, ref, reason);
-      if (failure.kind === 'permanent') throw ApplicationFailure.nonRetryable(failure.message, failure.type);
       throw asRetryable(failure);
     }
     // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.

@@ -190,9 +190,10 @@ describe('ambiguous failures', () => {
     const mailer = mailerFor({ timeoutSeconds: 1 });
     const email = anEmail();
 
-    const started = Date.now();
     const error = await sendError(mailer.send(email));
-    expect(Date.now() - started).toBeLessThan(2400);
+    // The client gave up on its own timeout: the fake had taken the message and not answered yet.
+    expect(emailAttempts()).toEqual([expect.objectContaining({ status: 0 })]);
+    expect(fake.sent).toHaveLength(1);
     expect(error).toMatchObject({ kind: 'ambiguous', type: 'PostmarkTimeout', httpStatus: 0 });
 
     const found = await mailer.findSent(email.dedupeKey);

@@ -221,3 +221,76 @@ describe('renderReminderEmail bodies', () => {
     expect(renderReminderEmail(input())).toEqual(renderReminderEmail(input()));
   });
 });
+
+describe('the whole email, as the owner reads it', () => {
+  const whole = (msAfterExpiry: number) =>
+    renderReminderEmail(input({ registryUrl: 'https://crates.io/', now: new Date(expiresAt.getTime() + msAfterExpiry) }, { crateScopes: ['serde', '', 'serde_*'], endpointScopes: null }));
+
+  it('a warning a week ahead: every line of the text and the HTML', () => {
+    const email = whole(-7 * DAY + lateness);
+    expect(email.textBody).toBe(`Hello ferris,
+
+Your crates.io API token "ci-publish" expires in 7 days. After that, requests that use it will be rejected.
+
+  Token:     ci-publish
+  Crates:    serde, serde_*
+  Endpoints: all endpoints
+  Expires:   2026-02-22T10:00:00Z (in 7 days)
+
+Still using it? Generate a replacement with the same name and scopes:
+https://crates.io/settings/tokens/new?from=42
+Then put the new token wherever the old one was used, such as CI secrets.
+
+No longer need it? There is nothing to do; it will simply stop working.
+
+Manage your API tokens:
+https://crates.io/settings/tokens
+
+-- The crates.io team
+`);
+    expect(email.htmlBody).toBe(`<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>crates.io: your API token &quot;ci-publish&quot; expires in 7 days</title></head>
+<body style="margin:0;padding:24px;background:#f4f4f4;">
+<div style="max-width:560px;margin:0 auto;padding:24px;background:#ffffff;border-radius:6px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#222222;">
+<p>Hello ferris,</p>
+<p><strong>Your crates.io API token &quot;ci-publish&quot; expires in 7 days.</strong> After that, requests that use it will be rejected.</p>
+<table style="border-collapse:collapse;margin:0 0 16px 0;">
+<tr><td style="padding:4px 12px 4px 0;vertical-align:top;color:#666;">Token</td><td style="padding:4px 12px 4px 0;vertical-align:top;">ci-publish</td></tr>
+<tr><td style="padding:4px 12px 4px 0;vertical-align:top;color:#666;">Crates</td><td style="padding:4px 12px 4px 0;vertical-align:top;">serde, serde_*</td></tr>
+<tr><td style="padding:4px 12px 4px 0;vertical-align:top;color:#666;">Endpoints</td><td style="padding:4px 12px 4px 0;vertical-align:top;">all endpoints</td></tr>
+<tr><td style="padding:4px 12px 4px 0;vertical-align:top;color:#666;">Expires</td><td style="padding:4px 12px 4px 0;vertical-align:top;">2026-02-22T10:00:00Z (in 7 days)</td></tr>
+</table>
+<p>Still using it? Generate a replacement with the same name and scopes:<br><a href="https://crates.io/settings/tokens/new?from=42" style="color:#1a5fb4;">https://crates.io/settings/tokens/new?from=42</a><br>Then put the new token wherever the old one was used, such as CI secrets.</p>
+<p>No longer need it? There is nothing to do; it will simply stop working.</p>
+<p><a href="https://crates.io/settings/tokens" style="color:#1a5fb4;">Manage your API tokens</a></p>
+<p style="color:#666666;">The crates.io team</p>
+</div>
+</body>
+</html>
+`);
+  });
+
+  it('the expired notice: every line of the text', () => {
+    expect(whole(lateness).textBody).toBe(`Hello ferris,
+
+Your crates.io API token "ci-publish" has expired. Requests that use it are now rejected.
+
+  Token:     ci-publish
+  Crates:    serde, serde_*
+  Endpoints: all endpoints
+  Expired:   2026-02-22T10:00:00Z
+
+Still need it? Generate a replacement with the same name and scopes:
+https://crates.io/settings/tokens/new?from=42
+Then put the new token wherever the old one was used, such as CI secrets.
+
+No longer need it? There is nothing to do.
+
+Manage your API tokens:
+https://crates.io/settings/tokens
+
+-- The crates.io team
+`);
+  });
+});

@@ -91,8 +91,13 @@ test('finds tokens by search-attribute queries, and shows when their next remind
     // The README's picture: every token still waiting, with its next reminder and expiry.
     await openWorkflowList(page, 'ExpiryState="waiting"');
     await expectRows(page, { 'token-expiry-101': 'Running', 'token-expiry-102': 'Running' });
-    for (const column of WORKFLOW_COLUMNS) {
-      await page.getByRole('columnheader', { name: column, exact: true }).waitFor();
+    await page.getByRole('columnheader', { name: WORKFLOW_COLUMNS[0], exact: true }).waitFor();
+    const headers = (await page.getByRole('columnheader').allTextContents()).map((text) => text.trim());
+    expect(headers).toEqual(expect.arrayContaining(WORKFLOW_COLUMNS));
+    // Each row shows its token, its state, and the next reminder and the expiry as times to come.
+    for (const id of WAITING) {
+      const cells = await rowOf(page, tokenExpiryWorkflowId(id)).innerText();
+      expect(cells.replace(/\s+/g, ' ')).toMatch(new RegExp(`token-expiry-${id} ${id} waiting \\d+ days from now \\d+ days from now`));
     }
     await page.screenshot({ path: path.join(DOCS, 'temporal-ui.png') });
   });
@@ -106,8 +111,10 @@ test("opens a waiting token's workflow and sees its state and search attributes"
     await expectWorkflowHeader(page, 'token-expiry-102', 'Running');
 
     await page.getByTestId('search-attributes-tab').click();
+    await page.getByRole('main').getByText('"TokenId"', { exact: true }).first().waitFor();
+    const attributes = await page.getByRole('main').innerText();
     for (const text of ['"TokenId"', '"102"', '"ExpiryState"', '"waiting"', '"NextReminderAt"', '"TokenExpiresAt"']) {
-      await page.getByRole('main').getByText(text, { exact: true }).first().waitFor();
+      expect(attributes).toContain(text);
     }
     await page.screenshot({ path: path.join(DOCS, 'temporal-ui-workflow.png') });
   });
@@ -255,17 +262,28 @@ async function openWorkflowList(page: Page, query: string): Promise<void> {
   await page.goto(`${server.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
 }
 
-/** Waits until the list shows exactly these workflows, each with its status badge. */
-async function expectRows(page: Page, expected: Record<string, string>): Promise<void> {
-  const rows = page.getByTestId('workflows-summary-configurable-table-row');
-  for (const [workflowId, status] of Object.entries(expected)) {
-    const row = rows.filter({ has: page.getByRole('link', { name: workflowId, exact: true }) });
-    await row.getByTestId('execution-status').filter({ hasText: status }).waitFor();
-  }
-  expect(await rows.count()).toBe(Object.keys(expected).length);
+function rowOf(page: Page, workflowId: string) {
+  return page
+    .getByTestId('workflows-summary-configurable-table-row')
+    .filter({ has: page.getByRole('link', { name: workflowId, exact: true }) });
 }
 
+/** Once the list has loaded: exactly these workflows, each with this status on its badge. */
+async function expectRows(page: Page, expected: Record<string, string>): Promise<void> {
+  const rows = page.getByTestId('workflows-summary-configurable-table-row');
+  for (const workflowId of Object.keys(expected)) await rowOf(page, workflowId).waitFor();
+  const shown: Record<string, string> = {};
+  for (const row of await rows.all()) {
+    const id = (await row.getByRole('link').first().textContent())?.trim() ?? '';
+    shown[id] = (await row.getByTestId('execution-status').textContent())?.trim() ?? '';
+  }
+  expect(shown).toEqual(expected);
+}
+
+/** The page's header (not the event history below it) names this workflow and shows this status. */
 async function expectWorkflowHeader(page: Page, workflowId: string, status: string): Promise<void> {
-  await page.getByTestId('workflow-id-heading').filter({ hasText: workflowId }).waitFor();
-  await page.getByTestId('execution-status').filter({ hasText: status }).waitFor();
+  const header = page.locator('header', { has: page.getByTestId('workflow-id-heading') });
+  await header.getByTestId('execution-status').waitFor();
+  expect((await header.getByTestId('workflow-id-heading').textContent())?.trim()).toMatch(new RegExp(`^${workflowId}\\b`));
+  expect((await header.getByTestId('execution-status').textContent())?.trim()).toBe(status);
 }

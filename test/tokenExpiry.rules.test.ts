@@ -140,7 +140,7 @@ test('cancelled between reminders: the run ends Cancelled, later reminders are n
   expect(sent.map((s) => s.reminder)).toEqual(['7d']);
 });
 
-test('a permanent rejection is recorded as failed once, and the next reminder still goes out', async () => {
+test('a permanent rejection fails that reminder only (the activity has recorded it); the next still goes out', async () => {
   const { activities, sent, recorded } = fakeActivities(async ({ reminder }) => {
     if (reminder === '7d') throw ApplicationFailure.nonRetryable('inactive recipient', 'PostmarkInactiveRecipient');
   });
@@ -151,12 +151,30 @@ test('a permanent rejection is recorded as failed once, and the next reminder st
     return { result, failure: (await handle.describe()).typedSearchAttributes.get(searchAttributes.lastFailure) };
   });
 
-  expect(recorded).toEqual([
-    { reminder: '7d', dueAt: result.reminders[0]?.dueAt, status: 'failed', reason: 'PostmarkInactiveRecipient: inactive recipient' },
-  ]);
+  expect(recorded).toEqual([]);
   expect(sent.map((s) => s.reminder)).toEqual(['1d', 'expired']);
   expect(result.reminders[0]).toMatchObject({ outcome: 'failed', reason: 'PostmarkInactiveRecipient: inactive recipient' });
   expect(failure).toBe('PostmarkInactiveRecipient');
+});
+
+test('a send still failing after every retry is recorded as failed by the workflow, and the next reminder goes out', async () => {
+  const { activities, sent, recorded } = fakeActivities(async ({ reminder }) => {
+    if (reminder === '7d') throw ApplicationFailure.retryable('Postmark answered 503', 'PostmarkUnavailable');
+  });
+  const failing: Activities = {
+    ...activities,
+    sendReminder: async (input) => {
+      if (input.reminder === '7d') throw ApplicationFailure.retryable('Postmark answered 503', 'PostmarkUnavailable');
+      return activities.sendReminder(input);
+    },
+  };
+  const queue = harness.unique('rules');
+  const result = await harness.withWorker(queue, failing, async () => (await start(await tokenInput(30 * DAY), queue)).result());
+
+  expect(recorded).toEqual([
+    { reminder: '7d', dueAt: result.reminders[0]?.dueAt, status: 'failed', reason: 'PostmarkUnavailable: Postmark answered 503' },
+  ]);
+  expect(sent.map((s) => s.reminder)).toEqual(['1d', 'expired']);
 });
 
 test('a retryable failure of the first try hands over to the queued activity, 10 s later', async () => {

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import { listNotifications } from '../src/db/notifications';
 import { findToken } from '../src/db/tokens';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
+import { createTokenService } from '../src/tokens/service';
+import { findNeedles, needlesFor, textsOf } from './helpers/privacyScan';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -117,6 +120,45 @@ describe('revoking the token', () => {
     expect(mailTo(user.email)).toHaveLength(1);
     const rows = await listNotifications(system.db, created.token.id);
     expect(rows.map((r) => [r.reminder, r.status])).toEqual([['7d', 'sent']]);
+  });
+
+  test('while Temporal is away, so the cancel fails: the revoke says so, and no reminder is sent', async () => {
+    const config = system.config();
+    const user = await system.newUser();
+    const created = await system.tokens(config).create(user, {
+      name: 'ci',
+      expiresAt: new Date(Date.now() + 30 * DAY),
+      crateScopes: null,
+      endpointScopes: null,
+    });
+    const temporalAway = createTokenService({
+      db: system.db,
+      temporal: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:7233');
+      },
+      config,
+    });
+
+    const revoked = await temporalAway.revoke(created.token.id);
+
+    expect(revoked).toMatchObject({ workflowCancelled: false, workflowError: expect.stringMatching(/^could not cancel: .*ECONNREFUSED/) });
+    expect(revoked.token.revoked).toBe(true);
+    // The workflow never heard of the revoke: it sleeps on, and each reminder falls due.
+    const result: TokenExpiryStatus = await system.withWorker(config, () =>
+      system.env.client.workflow.getHandle(created.workflowId as string).result(),
+    );
+    expect(mailTo(user.email)).toEqual([]);
+    expect(result.reminders.map((r) => [r.key, r.outcome, r.reason])).toEqual([
+      ['7d', 'skipped', 'token-revoked'],
+      ['1d', 'skipped', 'token-revoked'],
+      ['expired', 'skipped', 'token-revoked'],
+    ]);
+    const rows = await listNotifications(system.db, created.token.id);
+    expect(rows.map((r) => [r.reminder, r.status, r.reason])).toEqual([
+      ['7d', 'skipped', 'token-revoked'],
+      ['1d', 'skipped', 'token-revoked'],
+      ['expired', 'skipped', 'token-revoked'],
+    ]);
   });
 });
 
@@ -289,10 +331,14 @@ describe('the owner and their address', () => {
   });
 });
 
-test('the history of a full run holds neither the address nor the secret', async () => {
+test('the workflow id, its history and its description hold no address, login or secret', async () => {
   const config = system.config({ EXPIRY_REMINDERS: '7d,1d' });
   const tokens = system.tokens(config);
-  const user = await system.newUser();
+  // Distinct values, so that finding any of them anywhere means it leaked (not a coincidence with an id).
+  const tag = randomBytes(4).toString('hex');
+  const login = `ferris-${tag}`;
+  const email = `inbox.${tag}@mail.example`;
+  const user = await system.addUser(login, email);
   const created = await tokens.create(user, {
     name: 'release',
     expiresAt: new Date(Date.now() + 30 * DAY),
@@ -303,31 +349,22 @@ test('the history of a full run holds neither the address nor the secret', async
 
   await system.withWorker(config, () => handle.result());
 
-  expect(mailTo(user.email)).toHaveLength(3);
-  const history = readable(await handle.fetchHistory());
-  const description = readable(await handle.describe());
+  expect(mailTo(email)).toHaveLength(3);
+  const description = await handle.describe();
+  const sources = [
+    { label: 'workflow id', text: description.workflowId },
+    { label: 'history', text: textsOf(await handle.fetchHistory()).join('\n') },
+    { label: 'description (memo, search attributes)', text: textsOf([description.memo, description.typedSearchAttributes, description.raw]).join('\n') },
+  ];
+  const needles = [...needlesFor({ emails: [email], secrets: [created.secret] }), { label: 'login', value: login }];
   // Payloads are decoded: the workflow input and the activities' results are there to read.
-  expect(history).toContain(`"tokenId":"${created.token.id}"`);
-  expect(history).toContain('"outcome":"sent"');
-  for (const text of [history, description, created.workflowId as string]) {
-    expect(text).not.toContain(user.email);
-    expect(text).not.toContain(created.secret);
-    expect(text).not.toContain(created.secret.slice(3, 19));
+  expect(sources[1]!.text).toContain(`"tokenId":"${created.token.id}"`);
+  expect(sources[1]!.text).toContain('"outcome":"sent"');
+  expect(findNeedles(sources, needles)).toEqual([]);
+  // The scan would catch each of them, in any case, in any of the places it reads.
+  for (const { label, value } of needles) {
+    for (const source of sources) {
+      expect(findNeedles([{ ...source, text: `${source.text} ${value.toUpperCase()}` }], needles)).toContain(`${label} in ${source.label}`);
+    }
   }
 });
-
-/** Every string in a history or description, with payloads (base64 or bytes) decoded, one per line. */
-function readable(value: unknown): string {
-  const texts: string[] = [];
-  const seen = new Set<object>();
-  const walk = (v: unknown, key: string): void => {
-    if (v instanceof Uint8Array) texts.push(Buffer.from(v).toString('utf8'));
-    else if (typeof v === 'string') texts.push(key === 'data' ? Buffer.from(v, 'base64').toString('utf8') : v);
-    else if (v && typeof v === 'object' && !seen.has(v)) {
-      seen.add(v);
-      for (const [k, child] of Object.entries(v)) walk(child, k);
-    }
-  };
-  walk(value, '');
-  return texts.join('\n');
-}

@@ -138,8 +138,8 @@ async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<
     const reason = `${type}: ${cause?.message ?? err.message}`;
     Object.assign(reminder, { outcome: 'failed', reason, at: new Date().toISOString() });
     upsertSearchAttributes([{ key: searchAttributes.lastFailure, value: type }]);
-    // Every failure is recorded here. Runs from before this patch had the activity record permanent ones.
-    if (patched('record-failures-in-workflow') || !cause?.nonRetryable) {
+    if (!cause?.nonRetryable) {
+      // The activity records permanent failures itself, the moment they happen; retries that ran out are recorded here.
       await recordOutcomes({
         tokenId: input.tokenId,
         outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],

@@ -4,7 +4,7 @@
  * before the outages fire after them, and every email goes out once.
  */
 import { FaultStack, keyPrefix, underTest, type TestToken } from '../helpers/faultStack';
-import { eventually, pause } from '../helpers/poll';
+import { eventually } from '../helpers/poll';
 
 const SECOND = 1_000;
 const stack = FaultStack.use('dev-server-restart', { reminders: '20s,10s' });
@@ -18,10 +18,16 @@ test('stop and restart the dev server while workflows sleep: their timers still 
   const ids = tokens.map((t) => t.id);
   await stack.waitUntilWaiting(ids);
 
-  // 1. A clean stop while every workflow sleeps towards its first reminder; down for a few seconds.
+  // 1. A clean stop while every workflow sleeps towards its first reminder; down until the worker's
+  // polls have run into the outage (its client logs each retry against the missing server).
+  const linesBeforeStop = stack.worker.lines.length;
   await stack.server.stop();
   stack.note('dev server stopped (SIGTERM)');
-  await pause(3 * SECOND);
+  await eventually(
+    "the worker's polls failing against the stopped server",
+    () => stack.worker.lines.slice(linesBeforeStop).some((l) => /poll_(workflow|activity)_task_queue retried .*Unavailable/.test(l.text)),
+    { timeoutMs: 60_000, abort: () => stack.crashes()[0] },
+  );
   expect(stack.worker.running).toBe(true);
   // Taken before start(): nothing can fire before the server runs, and a timer may fire as soon as it does.
   const firstRestart = new Date();

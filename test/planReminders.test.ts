@@ -1,0 +1,42 @@
+/**
+ * The workflow's reminder plan on its own (planReminders is plain code): which reminders a token gets,
+ * when each falls due, and in what order. The workflow test runs it on the server; this one is quick
+ * enough to run for every mutant (npm run mutate).
+ */
+import { loadConfig } from '../src/config';
+import { planReminders } from '../workflows/tokenExpiry';
+
+const DAY = 86_400_000;
+const expiresAt = '2026-03-01T12:00:00.000Z';
+const input = (EXPIRY_REMINDERS: string, expiredNotice: boolean) => ({
+  tokenId: '7',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  expiresAt,
+  reminders: loadConfig({ EXPIRY_REMINDERS }).EXPIRY_REMINDERS,
+  expiredNotice,
+});
+
+test('each warning falls due its offset before the expiry, and the expired notice at it, earliest first', () => {
+  expect(planReminders(input('1d,7d,12h', true))).toEqual([
+    { key: '7d', kind: 'warning', dueAt: new Date(Date.parse(expiresAt) - 7 * DAY).toISOString() },
+    { key: '1d', kind: 'warning', dueAt: '2026-02-28T12:00:00.000Z' },
+    { key: '12h', kind: 'warning', dueAt: '2026-03-01T00:00:00.000Z' },
+    { key: 'expired', kind: 'expired', dueAt: expiresAt },
+  ]);
+});
+
+test('without the expired notice there is none, and the warnings keep their order', () => {
+  expect(planReminders(input('30d,1d', false)).map((r) => [r.key, r.kind, r.dueAt])).toEqual([
+    ['30d', 'warning', '2026-01-30T12:00:00.000Z'],
+    ['1d', 'warning', '2026-02-28T12:00:00.000Z'],
+  ]);
+});
+
+test('sorted by due time even when the reminders come smallest first', () => {
+  const reminders = [
+    { key: '1h', beforeExpiryMs: 3_600_000 },
+    { key: '2d', beforeExpiryMs: 2 * DAY },
+    { key: '3h', beforeExpiryMs: 3 * 3_600_000 },
+  ];
+  expect(planReminders({ ...input('1d', true), reminders }).map((r) => r.key)).toEqual(['2d', '3h', '1h', 'expired']);
+});
