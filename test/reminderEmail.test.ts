@@ -23,6 +23,7 @@ function input(overrides: Partial<ReminderEmailInput> = {}, token: Partial<Remin
       crateScopes: ['serde', 'serde_*'],
       endpointScopes: ['publish-update', 'yank'],
       expiresAt,
+      lastUsedAt: new Date(expiresAt.getTime() - 10 * DAY),
       ...token,
     },
   };
@@ -148,6 +149,33 @@ describe('renderReminderEmail bodies', () => {
     const { textBody, htmlBody } = renderReminderEmail(input());
     expect(textBody).toContain('No longer need it? There is nothing to do');
     expect(htmlBody).toContain('No longer need it? There is nothing to do');
+  });
+
+  it('says when the token was last used, in whole days or hours, with the date', () => {
+    const now = sentBefore(7 * DAY);
+    const lastUsedAt = new Date('2026-02-12T05:00:07.250Z'); // 3 days and 5 hours before `now`
+    const threeDays = renderReminderEmail(input({ now }, { lastUsedAt }));
+    for (const body of [threeDays.textBody, threeDays.htmlBody]) {
+      expect(body).toContain('Last used 3 days ago (2026-02-12T05:00:07Z).');
+      expect(body).not.toContain('never been used');
+    }
+    const oneDay = renderReminderEmail(input({ now }, { lastUsedAt: new Date(now.getTime() - DAY) }));
+    expect(oneDay.textBody).toContain('Last used 1 day ago');
+    const hours = renderReminderEmail(input({ now }, { lastUsedAt: new Date(now.getTime() - 5 * HOUR - MINUTE) }));
+    expect(hours.textBody).toContain('Last used 5 hours ago');
+    const recent = renderReminderEmail(input({ now }, { lastUsedAt: new Date(now.getTime() + MINUTE) }));
+    expect(recent.textBody).toContain('Last used within the last hour');
+  });
+
+  it('says a never-used token can be let expire, in both bodies', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input({}, { lastUsedAt: null }));
+    for (const body of [textBody, htmlBody]) {
+      expect(body).toContain('This token has never been used: if nothing needs it, you can let it expire.');
+      expect(body).not.toContain('Last used');
+    }
+    const expired = renderReminderEmail(input({ now: sentBefore(0) }, { lastUsedAt: null }));
+    expect(expired.textBody).toContain('This token was never used: nothing should need a replacement.');
+    expect(expired.textBody).not.toContain('you can let it expire');
   });
 
   it('lists crate and endpoint scopes', () => {
