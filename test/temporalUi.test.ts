@@ -1,41 +1,24 @@
 /**
  * Ops in the Temporal UI, end to end: token workflows on a real dev server, found through the Web UI
  * in headless Chromium by workflow ID and by search-attribute query, with their state on the page.
- * Takes the README's screenshots: into docs/ with UPDATE_SCREENSHOTS=1, else into .data/ (so a test run
- * leaves the tree clean).
+ * Takes the README's screenshots (test/helpers/chromium.ts says where they go).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { loadConfig } from '../src/config';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import type { TokenRow } from '../src/db/tokens';
 import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
+import { launchChromium, SCREENSHOTS as DOCS, type Chromium } from './helpers/chromium';
 import { workflowBundle } from './helpers/temporal';
 
 // Starting the dev server, bundling the workflows and launching Chromium take a while.
 jest.setTimeout(120_000);
 
-const DOCS = path.resolve(__dirname, process.env.UPDATE_SCREENSHOTS === '1' ? '../docs' : '../.data');
-const FAILURES = path.resolve(__dirname, '../.data');
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The network is closed: without these Chromium keeps trying to reach Google's services.
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // The columns an operator would pick in the UI's column chooser, seeded where the UI keeps that choice
 // (its localStorage key as of UI 2.54): who the token is, where it stands, when the next email goes out.
 const WORKFLOW_COLUMNS = [
@@ -55,20 +38,18 @@ const REVOKED = '103';
 let server: DevServer;
 let connection: Connection;
 let client: Client;
-let browser: BrowserContext;
-let profileDir: string;
+let browser: Chromium;
 
 beforeAll(async () => {
   server = await startDevServer();
   connection = await Connection.connect({ address: server.address });
   client = new Client({ connection });
   await startTokens();
-  browser = await launchChromium();
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
   await connection?.close();
   await server?.stop();
 });
@@ -202,29 +183,10 @@ function sameIds(found: WorkflowExecutionInfo[], ids: string[]): boolean {
   return got.length === ids.length && [...ids].sort().every((id, i) => got[i] === id);
 }
 
-async function launchChromium(): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(
-      `no Chromium at ${CHROMIUM_PATH}: run ./scripts/test (it installs Debian's chromium), ` +
-        'or apt-get install chromium, or set CHROMIUM_PATH',
-    );
-  }
-  profileDir = await mkdtemp(path.join(tmpdir(), 'token-expiry-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1400, height: 900 },
-    timezoneId: 'UTC',
-    locale: 'en-US',
-  });
-  context.setDefaultTimeout(30_000);
-  // Everything the UI needs is on the dev server; anything else would only hang on the closed network.
-  await context.route(
-    (url) => url.hostname !== '127.0.0.1' && url.hostname !== 'localhost',
-    (route) => route.abort(),
-  );
-  await context.addInitScript((columns: string[]) => {
+/** Chromium with the UI's column choice seeded where the UI keeps it. */
+async function launchBrowser(): Promise<Chromium> {
+  const chromium = await launchChromium('temporal-ui');
+  await chromium.context.addInitScript((columns: string[]) => {
     // Runs in the page; this project's tsconfig has no DOM types.
     const { localStorage } = globalThis as unknown as { localStorage: { setItem(key: string, value: string): void } };
     localStorage.setItem(
@@ -233,22 +195,11 @@ async function launchChromium(): Promise<BrowserContext> {
     );
     localStorage.setItem('relativeTime', 'true');
   }, WORKFLOW_COLUMNS);
-  await mkdir(DOCS, { recursive: true });
-  return context;
+  return chromium;
 }
 
-/** A fresh page for one test; on failure its last state is saved to .data/ for whoever debugs it. */
-async function withPage(name: string, fn: (page: Page) => Promise<void>): Promise<void> {
-  const page = await browser.newPage();
-  try {
-    await fn(page);
-  } catch (err) {
-    await mkdir(FAILURES, { recursive: true });
-    await page.screenshot({ path: path.join(FAILURES, `temporal-ui-failure-${name}.png`) }).catch(() => undefined);
-    throw err;
-  } finally {
-    await page.close();
-  }
+function withPage(name: string, fn: (page: Page) => Promise<void>): Promise<void> {
+  return browser.withPage(name, fn);
 }
 
 async function openWorkflowList(page: Page, query: string): Promise<void> {
