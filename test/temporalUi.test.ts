@@ -5,13 +5,13 @@
  */
 import path from 'node:path';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Page } from 'playwright-core';
 import { loadConfig } from '../src/config';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import type { TokenRow } from '../src/db/tokens';
 import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
+import type { createActivities } from '../activities/tokenExpiry';
 import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
 import { launchChromium, SCREENSHOTS as DOCS, type Chromium } from './helpers/chromium';
 import { workflowBundle } from './helpers/temporal';
@@ -32,8 +32,12 @@ const WORKFLOW_COLUMNS = [
 ];
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const WAITING = ['101', '102'];
+type Activities = ReturnType<typeof createActivities>;
+const WAITING = ['101', '102', '104'];
 const REVOKED = '103';
+// Created 10 days ago, expiring in 3: its 7d warning is already due when it starts, so it sends that first.
+const LATE = '104';
+const lateToken = tokenRow(LATE, 3, 10);
 
 let server: DevServer;
 let connection: Connection;
@@ -71,7 +75,7 @@ test('finds tokens by search-attribute queries, and shows when their next remind
 
     // The README's picture: every token still waiting, with its next reminder and expiry.
     await openWorkflowList(page, 'ExpiryState="waiting"');
-    await expectRows(page, { 'token-expiry-101': 'Running', 'token-expiry-102': 'Running' });
+    await expectRows(page, { 'token-expiry-101': 'Running', 'token-expiry-102': 'Running', 'token-expiry-104': 'Running' });
     for (const column of WORKFLOW_COLUMNS) {
       await page.getByRole('columnheader', { name: column, exact: true }).waitFor();
     }
@@ -94,6 +98,26 @@ test("opens a waiting token's workflow and sees its state and search attributes"
   });
 });
 
+test("shows a token's run in words: which token, expiry and plan, and what each timer and activity is for", async () => {
+  const seconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const expiresAt = lateToken.expiredAt!.getTime();
+  await withPage('user-metadata', async (page) => {
+    await page.goto(`${server.uiUrl}/namespaces/default/workflows/${tokenExpiryWorkflowId(LATE)}`);
+    await expectWorkflowHeader(page, tokenExpiryWorkflowId(LATE), 'Running');
+    // The timeline: the timer waiting for the next reminder, and the send of the late one, in words.
+    const main = page.getByRole('main');
+    await main.getByText(`1d warning, due ${seconds(expiresAt - DAY_MS)}`).first().waitFor();
+    await main.getByText('send 7d warning').first().waitFor();
+    await page.screenshot({ path: path.join(DOCS, 'temporal-ui-timeline.png') });
+
+    // The workflow's summary and details: the UI renders their markdown in frames of their own.
+    await page.getByText('User Metadata', { exact: true }).click();
+    await expectTextInAFrame(page, `token ${LATE} expires ${seconds(expiresAt)}; plan 7d, 1d, expired`);
+    await expectTextInAFrame(page, `expired notice, due ${seconds(expiresAt)}`);
+    await page.screenshot({ path: path.join(DOCS, 'temporal-ui-metadata.png') });
+  });
+});
+
 test("opens a revoked token's workflow and sees it Canceled", async () => {
   await withPage('revoked', async (page) => {
     await openWorkflowList(page, `TokenId="${REVOKED}"`);
@@ -103,8 +127,9 @@ test("opens a revoked token's workflow and sees it Canceled", async () => {
 });
 
 /**
- * Two tokens waiting for their first reminder, one revoked. A worker runs just long enough for the
- * workflows to upsert their state; no reminder falls due for weeks, so its activities are stubs.
+ * Two tokens waiting for their first reminder, one revoked, one that sends a late reminder and waits for
+ * the next. A worker runs just long enough for the workflows to upsert their state; its activities are
+ * stubs (the send is "suppressed"), since the UI is what this test looks at.
  */
 async function startTokens(): Promise<void> {
   const settings = loadConfig({ TEMPORAL_TASK_QUEUE: `token-expiry-ui-test-${process.pid}` });
@@ -114,12 +139,13 @@ async function startTokens(): Promise<void> {
       connection: workerConnection,
       taskQueue: settings.TEMPORAL_TASK_QUEUE,
       workflowBundle: await workflowBundle(),
-      activities: { sendReminder: noActivities, recordOutcomes: noActivities },
+      activities: stubActivities,
     });
     await worker.runUntil(async () => {
       await startTokenExpiryWorkflow(client, tokenRow('101', 30), settings);
       await startTokenExpiryWorkflow(client, tokenRow('102', 90), settings);
       await startTokenExpiryWorkflow(client, tokenRow(REVOKED, 60), settings);
+      await startTokenExpiryWorkflow(client, lateToken, settings);
       expect(await cancelTokenExpiryWorkflow(client, REVOKED)).toBe(true);
       await client.workflow
         .getHandle(tokenExpiryWorkflowId(REVOKED))
@@ -129,6 +155,7 @@ async function startTokens(): Promise<void> {
       await waitForVisibility('ExpiryState="waiting" AND NextReminderAt IS NOT NULL', (found) =>
         sameIds(found, WAITING.map(tokenExpiryWorkflowId)),
       );
+      await waitForVisibility(`TokenId="${LATE}" AND NextReminderAt > "${new Date().toISOString()}"`, (found) => found.length === 1);
       await waitForVisibility(
         'ExpiryState="cancelled"',
         (found) => sameIds(found, [tokenExpiryWorkflowId(REVOKED)]) && found[0]?.status.name === 'CANCELLED',
@@ -139,12 +166,15 @@ async function startTokens(): Promise<void> {
   }
 }
 
-async function noActivities(): Promise<never> {
-  throw ApplicationFailure.nonRetryable('the Temporal UI test runs no activities', 'NotInThisTest');
-}
+const stubActivities: Pick<Activities, 'sendReminder' | 'sendReminderFirstTry' | 'recordOutcomes'> = {
+  sendReminder: async () => ({ outcome: 'suppressed', reason: 'temporal-ui-test' }),
+  // As under a send cap: the queued activity, which the UI shows with its summary, does the send.
+  sendReminderFirstTry: async () => null,
+  recordOutcomes: async () => undefined,
+};
 
-function tokenRow(id: string, expiresInDays: number): TokenRow {
-  const createdAt = new Date();
+function tokenRow(id: string, expiresInDays: number, createdDaysAgo = 0): TokenRow {
+  const createdAt = new Date(Date.now() - createdDaysAgo * DAY_MS);
   return {
     id,
     userId: '1',
@@ -154,7 +184,7 @@ function tokenRow(id: string, expiresInDays: number): TokenRow {
     revoked: false,
     crateScopes: null,
     endpointScopes: null,
-    expiredAt: new Date(createdAt.getTime() + expiresInDays * DAY_MS),
+    expiredAt: new Date(Date.now() + expiresInDays * DAY_MS),
     expiryNotificationAt: null,
     expiryWorkflowStartedAt: null,
   };
@@ -214,6 +244,17 @@ async function expectRows(page: Page, expected: Record<string, string>): Promise
     await row.getByTestId('execution-status').filter({ hasText: status }).waitFor();
   }
   expect(await rows.count()).toBe(Object.keys(expected).length);
+}
+
+async function expectTextInAFrame(page: Page, text: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if ((await frame.getByText(text).count().catch(() => 0)) > 0) return;
+    }
+    if (Date.now() > deadline) throw new Error(`no frame of the page shows "${text}" after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 async function expectWorkflowHeader(page: Page, workflowId: string, status: string): Promise<void> {
