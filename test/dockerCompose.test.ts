@@ -34,7 +34,7 @@ const operatorEnv = {
 };
 
 test('the stack has the database, Temporal, its UI, migrations, the worker and the API', () => {
-  expect(Object.keys(services).sort()).toEqual(['api', 'migrate', 'postgres', 'temporal', 'temporal-ui', 'worker']);
+  expect(Object.keys(services).sort()).toEqual(['api', 'grafana', 'migrate', 'postgres', 'prometheus', 'temporal', 'temporal-ui', 'worker']);
   for (const app of ['migrate', 'worker', 'api']) expect(services[app]?.build).toBe('.');
   expect(readFileSync(path.join(root, 'Dockerfile'), 'utf8')).toContain('ENTRYPOINT ["node", "dist/src/cli.js"]');
 });
