@@ -11,6 +11,7 @@ import { lazyClient } from './temporal/connection';
 import { progressReporter, runBackfill } from './sweep/backfill';
 import { recheckHorizonMs } from './sweep/schedule';
 import { createTokenService, TokenError } from './tokens/service';
+import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
 
 const USAGE = `usage:
   token-expiry migrate
@@ -20,7 +21,8 @@ const USAGE = `usage:
   token-expiry tokens create --user L --name N [--expires-in 90d | --expires-at ISO]
                              [--crate-scope P]... [--endpoint-scope S]...
   token-expiry tokens revoke|duplicate|rotate|status ID
-  token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]`;
+  token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]
+  token-expiry forecast [--days 30]`;
 
 /** The user's mistake: printed without a stack trace, exit code 2. */
 class UsageError extends Error {}
@@ -134,6 +136,15 @@ async function run(argv: string[]): Promise<void> {
         if (summary.failed > 0) {
           process.stderr.write(`token-expiry: ${summary.failed} token(s) failed (see "failures"); run backfill again\n`);
         }
+        return;
+      }
+      case 'forecast': {
+        // Reminders and emails due per UTC day, from the database; a bar chart beside it on a terminal.
+        const { values } = parse([action, ...rest].filter((a): a is string => a !== undefined), { days: { type: 'string' } }, 0);
+        const days = check(z.coerce.number().int().min(1).max(FORECAST_MAX_DAYS), values.days ?? '30', '--days');
+        const result = await forecast(db, config, { now: new Date(), days });
+        print(result);
+        if (process.stderr.isTTY) process.stderr.write(forecastChart(result));
         return;
       }
       case 'users':

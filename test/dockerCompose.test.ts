@@ -146,8 +146,10 @@ function dockerfileStages(): [string, string][][] {
 test('the stack: the database, the Temporal schema step, server, namespace step and UI, migrations, the worker and the API', () => {
   expect(Object.keys(services).sort()).toEqual([
     'api',
+    'grafana',
     'migrate',
     'postgres',
+    'prometheus',
     'temporal',
     'temporal-namespace',
     'temporal-schema',
@@ -202,7 +204,7 @@ test('Temporal runs on supported images, pinned, on the release line of the dev 
   }
   expect(imageOf('temporal-ui').name).toBe('temporalio/ui');
   for (const service of Object.keys(services).filter((name) => services[name]?.image)) {
-    expect([service, imageOf(service).tag]).toEqual([service, expect.stringMatching(/^\d+(\.\d+)*$/)]);
+    expect([service, imageOf(service).tag]).toEqual([service, expect.stringMatching(/^v?\d+(\.\d+)*$/)]);
   }
   const readme = read('README.md');
   for (const service of ['temporal', 'temporal-schema', 'temporal-ui']) {

@@ -23,6 +23,7 @@ function input(overrides: Partial<ReminderEmailInput> = {}, token: Partial<Remin
       crateScopes: ['serde', 'serde_*'],
       endpointScopes: ['publish-update', 'yank'],
       expiresAt,
+      lastUsedAt: new Date(expiresAt.getTime() - 10 * DAY),
       ...token,
     },
   };
@@ -150,6 +151,33 @@ describe('renderReminderEmail bodies', () => {
     expect(htmlBody).toContain('No longer need it? There is nothing to do');
   });
 
+  it('says when the token was last used, in whole days or hours, with the date', () => {
+    const now = sentBefore(7 * DAY);
+    const lastUsedAt = new Date('2026-02-12T05:00:07.250Z'); // 3 days and 5 hours before `now`
+    const threeDays = renderReminderEmail(input({ now }, { lastUsedAt }));
+    for (const body of [threeDays.textBody, threeDays.htmlBody]) {
+      expect(body).toContain('Last used 3 days ago (2026-02-12T05:00:07Z).');
+      expect(body).not.toContain('never been used');
+    }
+    const oneDay = renderReminderEmail(input({ now }, { lastUsedAt: new Date(now.getTime() - DAY) }));
+    expect(oneDay.textBody).toContain('Last used 1 day ago');
+    const hours = renderReminderEmail(input({ now }, { lastUsedAt: new Date(now.getTime() - 5 * HOUR - MINUTE) }));
+    expect(hours.textBody).toContain('Last used 5 hours ago');
+    const recent = renderReminderEmail(input({ now }, { lastUsedAt: new Date(now.getTime() + MINUTE) }));
+    expect(recent.textBody).toContain('Last used within the last hour');
+  });
+
+  it('says a never-used token can be let expire, in both bodies', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input({}, { lastUsedAt: null }));
+    for (const body of [textBody, htmlBody]) {
+      expect(body).toContain('This token has never been used: if nothing needs it, you can let it expire.');
+      expect(body).not.toContain('Last used');
+    }
+    const expired = renderReminderEmail(input({ now: sentBefore(0) }, { lastUsedAt: null }));
+    expect(expired.textBody).toContain('This token was never used: nothing should need a replacement.');
+    expect(expired.textBody).not.toContain('you can let it expire');
+  });
+
   it('lists crate and endpoint scopes', () => {
     const { textBody, htmlBody } = renderReminderEmail(input());
     expect(textBody).toMatch(/Crates: +serde, serde_\*/);
@@ -237,6 +265,8 @@ Your crates.io API token "ci-publish" expires in 7 days. After that, requests th
   Endpoints: all endpoints
   Expires:   2026-02-22T10:00:00Z (in 7 days)
 
+Last used 3 days ago (2026-02-12T10:00:00Z).
+
 Still using it? Generate a replacement with the same name and scopes:
 https://crates.io/settings/tokens/new?from=42
 Then put the new token wherever the old one was used, such as CI secrets.
@@ -261,6 +291,7 @@ https://crates.io/settings/tokens
 <tr><td style="padding:4px 12px 4px 0;vertical-align:top;color:#666;">Endpoints</td><td style="padding:4px 12px 4px 0;vertical-align:top;">all endpoints</td></tr>
 <tr><td style="padding:4px 12px 4px 0;vertical-align:top;color:#666;">Expires</td><td style="padding:4px 12px 4px 0;vertical-align:top;">2026-02-22T10:00:00Z (in 7 days)</td></tr>
 </table>
+<p>Last used 3 days ago (2026-02-12T10:00:00Z).</p>
 <p>Still using it? Generate a replacement with the same name and scopes:<br><a href="https://crates.io/settings/tokens/new?from=42" style="color:#1a5fb4;">https://crates.io/settings/tokens/new?from=42</a><br>Then put the new token wherever the old one was used, such as CI secrets.</p>
 <p>No longer need it? There is nothing to do; it will simply stop working.</p>
 <p><a href="https://crates.io/settings/tokens" style="color:#1a5fb4;">Manage your API tokens</a></p>
@@ -280,6 +311,8 @@ Your crates.io API token "ci-publish" has expired. Requests that use it are now 
   Crates:    serde, serde_*
   Endpoints: all endpoints
   Expired:   2026-02-22T10:00:00Z
+
+Last used 10 days ago (2026-02-12T10:00:00Z).
 
 Still need it? Generate a replacement with the same name and scopes:
 https://crates.io/settings/tokens/new?from=42

@@ -1,41 +1,24 @@
 /**
  * Ops in the Temporal UI, end to end: token workflows on a real dev server, found through the Web UI
  * in headless Chromium by workflow ID and by search-attribute query, with their state on the page.
- * Takes the README's screenshots: into docs/ with UPDATE_SCREENSHOTS=1, else into .data/ (so a test run
- * leaves the tree clean).
+ * Takes the README's screenshots (test/helpers/chromium.ts says where they go).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { loadConfig } from '../src/config';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import type { TokenRow } from '../src/db/tokens';
 import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
+import type { createActivities } from '../activities/tokenExpiry';
 import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
+import { launchChromium, SCREENSHOTS as DOCS, type Chromium } from './helpers/chromium';
 import { workflowBundle } from './helpers/temporal';
 
 // Starting the dev server, bundling the workflows and launching Chromium take a while.
 jest.setTimeout(120_000);
 
-const DOCS = path.resolve(__dirname, process.env.UPDATE_SCREENSHOTS === '1' ? '../docs' : '../.data');
-const FAILURES = path.resolve(__dirname, '../.data');
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The network is closed: without these Chromium keeps trying to reach Google's services.
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // The columns an operator would pick in the UI's column chooser, seeded where the UI keeps that choice
 // (its localStorage key as of UI 2.54): who the token is, where it stands, when the next email goes out.
 const WORKFLOW_COLUMNS = [
@@ -49,26 +32,28 @@ const WORKFLOW_COLUMNS = [
 ];
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const WAITING = ['101', '102'];
+type Activities = ReturnType<typeof createActivities>;
+const WAITING = ['101', '102', '104'];
 const REVOKED = '103';
+// Created 10 days ago, expiring in 3: its 7d warning is already due when it starts, so it sends that first.
+const LATE = '104';
+const lateToken = tokenRow(LATE, 3, 10);
 
 let server: DevServer;
 let connection: Connection;
 let client: Client;
-let browser: BrowserContext;
-let profileDir: string;
+let browser: Chromium;
 
 beforeAll(async () => {
   server = await startDevServer();
   connection = await Connection.connect({ address: server.address });
   client = new Client({ connection });
   await startTokens();
-  browser = await launchChromium();
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
   await connection?.close();
   await server?.stop();
 });
@@ -90,14 +75,14 @@ test('finds tokens by search-attribute queries, and shows when their next remind
 
     // The README's picture: every token still waiting, with its next reminder and expiry.
     await openWorkflowList(page, 'ExpiryState="waiting"');
-    await expectRows(page, { 'token-expiry-101': 'Running', 'token-expiry-102': 'Running' });
+    await expectRows(page, { 'token-expiry-101': 'Running', 'token-expiry-102': 'Running', 'token-expiry-104': 'Running' });
     await page.getByRole('columnheader', { name: WORKFLOW_COLUMNS[0], exact: true }).waitFor();
     const headers = (await page.getByRole('columnheader').allTextContents()).map((text) => text.trim());
     expect(headers).toEqual(expect.arrayContaining(WORKFLOW_COLUMNS));
     // Each row shows its token, its state, and the next reminder and the expiry as times to come.
     for (const id of WAITING) {
       const cells = await rowOf(page, tokenExpiryWorkflowId(id)).innerText();
-      expect(cells.replace(/\s+/g, ' ')).toMatch(new RegExp(`token-expiry-${id} ${id} waiting \\d+ days from now \\d+ days from now`));
+      expect(cells.replace(/\s+/g, ' ')).toMatch(new RegExp(`token-expiry-${id} ${id} waiting \\S+ \\w+ from now \\S+ \\w+ from now`));
     }
     await page.screenshot({ path: path.join(DOCS, 'temporal-ui.png') });
   });
@@ -120,6 +105,26 @@ test("opens a waiting token's workflow and sees its state and search attributes"
   });
 });
 
+test("shows a token's run in words: which token, expiry and plan, and what each timer and activity is for", async () => {
+  const seconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const expiresAt = lateToken.expiredAt!.getTime();
+  await withPage('user-metadata', async (page) => {
+    await page.goto(`${server.uiUrl}/namespaces/default/workflows/${tokenExpiryWorkflowId(LATE)}`);
+    await expectWorkflowHeader(page, tokenExpiryWorkflowId(LATE), 'Running');
+    // The timeline: the timer waiting for the next reminder, and the send of the late one, in words.
+    const main = page.getByRole('main');
+    await main.getByText(`1d warning, due ${seconds(expiresAt - DAY_MS)}`).first().waitFor();
+    await main.getByText('send 7d warning').first().waitFor();
+    await page.screenshot({ path: path.join(DOCS, 'temporal-ui-timeline.png') });
+
+    // The workflow's summary and details: the UI renders their markdown in frames of their own.
+    await page.getByText('User Metadata', { exact: true }).click();
+    await expectTextInAFrame(page, `token ${LATE} expires ${seconds(expiresAt)}; plan 7d, 1d, expired`);
+    await expectTextInAFrame(page, `expired notice, due ${seconds(expiresAt)}`);
+    await page.screenshot({ path: path.join(DOCS, 'temporal-ui-metadata.png') });
+  });
+});
+
 test("opens a revoked token's workflow and sees it Canceled", async () => {
   await withPage('revoked', async (page) => {
     await openWorkflowList(page, `TokenId="${REVOKED}"`);
@@ -129,8 +134,9 @@ test("opens a revoked token's workflow and sees it Canceled", async () => {
 });
 
 /**
- * Two tokens waiting for their first reminder, one revoked. A worker runs just long enough for the
- * workflows to upsert their state; no reminder falls due for weeks, so its activities are stubs.
+ * Two tokens waiting for their first reminder, one revoked, one that sends a late reminder and waits for
+ * the next. A worker runs just long enough for the workflows to upsert their state; its activities are
+ * stubs (the send is "suppressed"), since the UI is what this test looks at.
  */
 async function startTokens(): Promise<void> {
   const settings = loadConfig({ TEMPORAL_TASK_QUEUE: `token-expiry-ui-test-${process.pid}` });
@@ -140,12 +146,13 @@ async function startTokens(): Promise<void> {
       connection: workerConnection,
       taskQueue: settings.TEMPORAL_TASK_QUEUE,
       workflowBundle: await workflowBundle(),
-      activities: { sendReminder: noActivities, recordOutcomes: noActivities },
+      activities: stubActivities,
     });
     await worker.runUntil(async () => {
       await startTokenExpiryWorkflow(client, tokenRow('101', 30), settings);
       await startTokenExpiryWorkflow(client, tokenRow('102', 90), settings);
       await startTokenExpiryWorkflow(client, tokenRow(REVOKED, 60), settings);
+      await startTokenExpiryWorkflow(client, lateToken, settings);
       expect(await cancelTokenExpiryWorkflow(client, REVOKED)).toBe(true);
       await client.workflow
         .getHandle(tokenExpiryWorkflowId(REVOKED))
@@ -155,6 +162,7 @@ async function startTokens(): Promise<void> {
       await waitForVisibility('ExpiryState="waiting" AND NextReminderAt IS NOT NULL', (found) =>
         sameIds(found, WAITING.map(tokenExpiryWorkflowId)),
       );
+      await waitForVisibility(`TokenId="${LATE}" AND NextReminderAt > "${new Date().toISOString()}"`, (found) => found.length === 1);
       await waitForVisibility(
         'ExpiryState="cancelled"',
         (found) => sameIds(found, [tokenExpiryWorkflowId(REVOKED)]) && found[0]?.status.name === 'CANCELLED',
@@ -165,12 +173,15 @@ async function startTokens(): Promise<void> {
   }
 }
 
-async function noActivities(): Promise<never> {
-  throw ApplicationFailure.nonRetryable('the Temporal UI test runs no activities', 'NotInThisTest');
-}
+const stubActivities: Pick<Activities, 'sendReminder' | 'sendReminderFirstTry' | 'recordOutcomes'> = {
+  sendReminder: async () => ({ outcome: 'suppressed', reason: 'temporal-ui-test' }),
+  // As under a send cap: the queued activity, which the UI shows with its summary, does the send.
+  sendReminderFirstTry: async () => null,
+  recordOutcomes: async () => undefined,
+};
 
-function tokenRow(id: string, expiresInDays: number): TokenRow {
-  const createdAt = new Date();
+function tokenRow(id: string, expiresInDays: number, createdDaysAgo = 0): TokenRow {
+  const createdAt = new Date(Date.now() - createdDaysAgo * DAY_MS);
   return {
     id,
     userId: '1',
@@ -180,7 +191,7 @@ function tokenRow(id: string, expiresInDays: number): TokenRow {
     revoked: false,
     crateScopes: null,
     endpointScopes: null,
-    expiredAt: new Date(createdAt.getTime() + expiresInDays * DAY_MS),
+    expiredAt: new Date(Date.now() + expiresInDays * DAY_MS),
     expiryNotificationAt: null,
     expiryWorkflowStartedAt: null,
   };
@@ -209,29 +220,10 @@ function sameIds(found: WorkflowExecutionInfo[], ids: string[]): boolean {
   return got.length === ids.length && [...ids].sort().every((id, i) => got[i] === id);
 }
 
-async function launchChromium(): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(
-      `no Chromium at ${CHROMIUM_PATH}: run ./scripts/test (it installs Debian's chromium), ` +
-        'or apt-get install chromium, or set CHROMIUM_PATH',
-    );
-  }
-  profileDir = await mkdtemp(path.join(tmpdir(), 'token-expiry-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1400, height: 900 },
-    timezoneId: 'UTC',
-    locale: 'en-US',
-  });
-  context.setDefaultTimeout(30_000);
-  // Everything the UI needs is on the dev server; anything else would only hang on the closed network.
-  await context.route(
-    (url) => url.hostname !== '127.0.0.1' && url.hostname !== 'localhost',
-    (route) => route.abort(),
-  );
-  await context.addInitScript((columns: string[]) => {
+/** Chromium with the UI's column choice seeded where the UI keeps it. */
+async function launchBrowser(): Promise<Chromium> {
+  const chromium = await launchChromium('temporal-ui');
+  await chromium.context.addInitScript((columns: string[]) => {
     // Runs in the page; this project's tsconfig has no DOM types.
     const { localStorage } = globalThis as unknown as { localStorage: { setItem(key: string, value: string): void } };
     localStorage.setItem(
@@ -240,22 +232,11 @@ async function launchChromium(): Promise<BrowserContext> {
     );
     localStorage.setItem('relativeTime', 'true');
   }, WORKFLOW_COLUMNS);
-  await mkdir(DOCS, { recursive: true });
-  return context;
+  return chromium;
 }
 
-/** A fresh page for one test; on failure its last state is saved to .data/ for whoever debugs it. */
-async function withPage(name: string, fn: (page: Page) => Promise<void>): Promise<void> {
-  const page = await browser.newPage();
-  try {
-    await fn(page);
-  } catch (err) {
-    await mkdir(FAILURES, { recursive: true });
-    await page.screenshot({ path: path.join(FAILURES, `temporal-ui-failure-${name}.png`) }).catch(() => undefined);
-    throw err;
-  } finally {
-    await page.close();
-  }
+function withPage(name: string, fn: (page: Page) => Promise<void>): Promise<void> {
+  return browser.withPage(name, fn);
 }
 
 async function openWorkflowList(page: Page, query: string): Promise<void> {
@@ -286,4 +267,15 @@ async function expectWorkflowHeader(page: Page, workflowId: string, status: stri
   await header.getByTestId('execution-status').waitFor();
   expect((await header.getByTestId('workflow-id-heading').textContent())?.trim()).toMatch(new RegExp(`^${workflowId}\\b`));
   expect((await header.getByTestId('execution-status').textContent())?.trim()).toBe(status);
+}
+
+async function expectTextInAFrame(page: Page, text: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if ((await frame.getByText(text).count().catch(() => 0)) > 0) return;
+    }
+    if (Date.now() > deadline) throw new Error(`no frame of the page shows "${text}" after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

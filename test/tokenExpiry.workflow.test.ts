@@ -44,6 +44,8 @@ test('a 90-day token gets each configured email at its due time, once', async ()
     expect(message.TextBody).toContain(`https://crates.io/settings/tokens/new?from=${created.token.id}`);
     expect(message.HtmlBody).toContain('&lt;b&gt;deploy&lt;/b&gt; &amp; &quot;ci&quot;');
     expect(message.HtmlBody).not.toContain('<b>deploy</b>');
+    // The token row's last_used_at reaches the email: this one was never used.
+    expect(message.TextBody).toMatch(/This token (has never been|was never) used/);
     expect(message.Metadata?.dedupe_key).toMatch(new RegExp(`^token-expiry:${created.token.id}:`));
   }
 

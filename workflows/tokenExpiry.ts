@@ -23,6 +23,7 @@ import {
   type TokenExpiryState,
   type TokenExpiryStatus,
 } from '../src/tokenExpiry/contract';
+import { dueTimerSummary, recordSummary, reminderLabel, retryPauseSummary, sendSummary } from '../src/tokenExpiry/summaries';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -78,10 +79,12 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     if (reminders.length === 0) return;
     const at = new Date().toISOString();
     for (const reminder of reminders) Object.assign(reminder, { outcome: 'skipped', reason, at });
-    await recordOutcomes({
-      tokenId: input.tokenId,
-      outcomes: reminders.map(({ key, dueAt }) => ({ reminder: key, dueAt, status: 'skipped' as const, reason })),
-    });
+    await recordOutcomes.executeWithOptions({ summary: recordSummary(reminders.map(reminderLabel), reason) }, [
+      {
+        tokenId: input.tokenId,
+        outcomes: reminders.map(({ key, dueAt }) => ({ reminder: key, dueAt, status: 'skipped' as const, reason })),
+      },
+    ]);
   };
 
   try {
@@ -100,7 +103,8 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       const waitMs = Date.parse(next.dueAt) - now;
       if (waitMs > 0) {
         setState('waiting', next);
-        await sleep(waitMs);
+        // User metadata (the UI's summaries) is not part of the commands replay compares: no patch needed.
+        await sleep(waitMs, { summary: dueTimerSummary(next) });
         continue;
       }
       // Late (a backfill, an outage): of the reminders already due, only the tightest still says something true.
@@ -140,27 +144,31 @@ async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<
     upsertSearchAttributes([{ key: searchAttributes.lastFailure, value: type }]);
     if (!cause?.nonRetryable) {
       // The activity records permanent failures itself, the moment they happen; retries that ran out are recorded here.
-      await recordOutcomes({
-        tokenId: input.tokenId,
-        outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],
-      });
+      await recordOutcomes.executeWithOptions({ summary: recordSummary([reminderLabel(reminder)], reason) }, [
+        {
+          tokenId: input.tokenId,
+          outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],
+        },
+      ]);
     }
   }
 }
 
 async function deliver(args: SendReminderInput): Promise<SendReminderResult> {
+  const reminder = { key: args.reminder, kind: args.kind, dueAt: args.dueAt };
+  const summary = sendSummary(reminder);
   // Workflows that reached a send before the local first try existed replay without it.
   if (patched('send-first-try-locally')) {
     try {
-      const result = await sendReminderFirstTry(args);
+      const result = await sendReminderFirstTry.executeWithOptions({ summary }, [args]);
       if (result) return result;
     } catch (err) {
       if (isCancellation(err) || applicationFailure(err)?.nonRetryable) throw err;
       // Paced like a retry, so a struggling Postmark is not asked twice at once.
-      await sleep(SEND_RETRY_INTERVAL);
+      await sleep(SEND_RETRY_INTERVAL, { summary: retryPauseSummary(reminder) });
     }
   }
-  return sendReminder(args);
+  return sendReminder.executeWithOptions({ summary }, [args]);
 }
 
 /** What an activity threw: a local activity's failure arrives as is, a queued one's as the cause. */

@@ -1,11 +1,13 @@
 /**
  * A fake Postmark HTTP API (POST /email, GET /messages/outbound) on 127.0.0.1 that answers like the
  * real one, errors included, so the real `postmark` client can be tested against it. Also runnable
- * as a local mail sink for the dev stack: `node dist/scripts/devtools/fakePostmark.js --port 3100`.
+ * as a local mail sink for the dev stack: `node dist/scripts/devtools/fakePostmark.js --port 3100`,
+ * whose messages a browser reads at its root (mailViewer.ts).
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAIL_VIEWER_CSP, mailViewerPage, type ViewerPage } from './mailViewer';
 
 export interface SentMessage {
   MessageID: string;
@@ -145,6 +147,12 @@ export async function startFakePostmark(opts: FakePostmarkOptions = {}): Promise
   const answerError = (res: http.ServerResponse, log: RequestLogEntry, status: number, errorCode: number, message: string) =>
     answer(res, log, status, { ErrorCode: errorCode, Message: message });
 
+  async function showPage(res: http.ServerResponse, log: RequestLogEntry, { status, html }: ViewerPage) {
+    log.status = status;
+    res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': MAIL_VIEWER_CSP });
+    res.end(html);
+  }
+
   function checkToken(req: http.IncomingMessage): PostmarkRejection | null {
     const supplied = req.headers['x-postmark-server-token'];
     const token = Array.isArray(supplied) ? supplied[0] : supplied;
@@ -229,8 +237,10 @@ export async function startFakePostmark(opts: FakePostmarkOptions = {}): Promise
       const rawBody = Buffer.concat(chunks).toString('utf8');
       const route = `${req.method} ${url.pathname.replace(/\/+$/, '').toLowerCase()}`;
       let handled: Promise<void>;
+      let viewer: ViewerPage | null = null;
       if (route === 'POST /email') handled = handleSendEmail(req, res, log, rawBody);
       else if (route === 'GET /messages/outbound') handled = handleSearchOutbound(req, res, log, url);
+      else if (req.method === 'GET' && (viewer = mailViewerPage(url.pathname, fake.sent))) handled = showPage(res, log, viewer);
       else handled = answerError(res, log, 404, 0, `The fake Postmark API has no ${req.method} ${url.pathname}.`);
       handled.catch((err: unknown) => {
         // A bug in the fake must show up as a failing request, not as a hung test.
@@ -468,7 +478,7 @@ if (require.main === module) {
     onAccepted: (m) => console.log(JSON.stringify({ at: m.receivedAt.toISOString(), MessageID: m.MessageID, To: m.To, Subject: m.Subject })),
   })
     .then((fake) => {
-      console.log(JSON.stringify({ fakePostmark: fake.url }));
+      console.log(JSON.stringify({ fakePostmark: fake.url, mailViewer: `${fake.url}/` }));
       const shutdown = () => void fake.close().then(() => process.exit(0));
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);

@@ -1,9 +1,11 @@
 // The API's endpoints: what each one accepts, does and answers, and how the OpenAPI document describes it.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import type { Config } from '../config';
 import type { z } from 'zod';
 import { pingDatabase } from '../db/pool';
 import type { UserRow } from '../db/users';
+import { FORECAST_MAX_DAYS, forecast } from '../tokenExpiry/forecast';
 import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
 import { presentCreated, presentExpiry, presentExpiryStart, presentToken } from './present';
@@ -12,6 +14,8 @@ import {
   createTokenRequest,
   emptyRequest,
   expiryResponse,
+  forecastQuery,
+  forecastResponse,
   healthResponse,
   listQuery,
   tokenListResponse,
@@ -23,6 +27,7 @@ export interface RouteDeps {
   tokens: TokenService;
   db: Pool;
   temporal: () => Promise<Client>;
+  config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
 }
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -50,8 +55,8 @@ export interface Route {
   method: Method;
   /** e.g. /api/v1/me/tokens/:id; also the `route` field of the request's log line. */
   path: string;
-  /** 'user': needs the registry's service token, and acts for the user named in X-Registry-User. */
-  access: 'public' | 'user';
+  /** 'service': needs the registry's service token; 'user': that, and acts for the user named in X-Registry-User. */
+  access: 'public' | 'service' | 'user';
   /** Validates the JSON body; without one, the endpoint takes no body. */
   body?: { schema: z.ZodType; optional: boolean };
   doc: RouteDoc;
@@ -148,6 +153,22 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         errors: { 503: { description: 'One or both do not answer; the body names which.', schema: healthResponse } },
       },
       handle: health,
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/expiry/forecast',
+      access: 'service',
+      doc: {
+        summary: 'Reminders and emails due per UTC day',
+        description: 'As `token-expiry forecast`: for each day from today, the warnings and expired notices still to go out, and the emails they make.',
+        success: { status: 200, description: 'One entry per day.', schema: forecastResponse },
+        query: [{ name: 'days', description: 'How many days, from today (default 30).', schema: { type: 'integer', minimum: 1, maximum: FORECAST_MAX_DAYS } }],
+      },
+      async handle({ query }) {
+        const parsed = forecastQuery.safeParse(Object.fromEntries(query));
+        if (!parsed.success) throw new ApiError(400, describeIssues(parsed.error));
+        return { status: 200, body: await forecast(deps.db, deps.config, { now: new Date(), days: parsed.data.days ?? 30 }) };
+      },
     },
     userRoute({
       method: 'GET',

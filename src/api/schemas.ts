@@ -47,6 +47,26 @@ export const createTokenRequest = z
 /** duplicate and rotate take no parameters: no body, or an empty object. */
 export const emptyRequest = z.strictObject({}).describe('No parameters.').register(requestSchemas, { id: 'EmptyRequest' });
 
+export const forecastQuery = z.object({
+  days: z
+    .string()
+    .regex(/^\d{1,3}$/, 'must be a whole number of days (1-366)')
+    .transform(Number)
+    .refine((days) => days >= 1 && days <= 366, 'must be a whole number of days (1-366)')
+    .optional(),
+});
+
+export const forecastResponse = z
+  .array(
+    z.object({
+      date: z.string().describe('UTC day, YYYY-MM-DD'),
+      warnings: z.number().int(),
+      expired: z.number().int(),
+      emails: z.number().int().describe('the emails these reminders make'),
+    }),
+  )
+  .register(responseSchemas, { id: 'ExpiryForecast' });
+
 export const listQuery = z.object({
   expired_days: z
     .string()

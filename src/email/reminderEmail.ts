@@ -11,6 +11,8 @@ export interface ReminderEmailInput {
     crateScopes: string[] | null;
     endpointScopes: string[] | null;
     expiresAt: Date;
+    /** Null when the token was never used. */
+    lastUsedAt: Date | null;
   };
   now: Date; // when the email is sent; the "in words" phrase is computed from expiresAt - now
 }
@@ -69,6 +71,27 @@ function truncate(value: string, maxChars: number): string {
   return chars.length <= maxChars ? value : `${chars.slice(0, maxChars - 1).join('').trimEnd()}…`;
 }
 
+// "Last used 3 days ago (2026-02-19T10:00:00Z)": whole units, rounded down, so "3 days" means at least 3.
+// A last use stamped after `now` (another machine's clock) reads as within the hour.
+function lastUsedInWords(lastUsedAt: Date, now: Date): string {
+  const ago = Math.max(0, now.getTime() - lastUsedAt.getTime());
+  const when =
+    ago >= DAY_MS
+      ? `${plural(Math.floor(ago / DAY_MS), 'day')} ago`
+      : ago >= HOUR_MS
+        ? `${plural(Math.floor(ago / HOUR_MS), 'hour')} ago`
+        : 'within the last hour';
+  return `Last used ${when} (${rfc3339Utc(lastUsedAt)}).`;
+}
+
+/** Whether the token is in use: the hint that tells a user if a replacement is worth making. */
+function usageLine(lastUsedAt: Date | null, now: Date, expired: boolean): string {
+  if (lastUsedAt) return lastUsedInWords(lastUsedAt, now);
+  return expired
+    ? 'This token was never used: nothing should need a replacement.'
+    : 'This token has never been used: if nothing needs it, you can let it expire.';
+}
+
 function displayTokenName(name: string): string {
   return oneLine(name) || '(unnamed)';
 }
@@ -105,6 +128,7 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
   const { token, now } = input;
   assertValidDate(token.expiresAt, 'renderReminderEmail: token.expiresAt');
   assertValidDate(now, 'renderReminderEmail: now');
+  if (token.lastUsedAt !== null) assertValidDate(token.lastUsedAt, 'renderReminderEmail: token.lastUsedAt');
 
   const registry = oneLine(input.registryName);
   const login = oneLine(input.login);
@@ -134,6 +158,7 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
   const notNeeded = expired
     ? 'No longer need it? There is nothing to do.'
     : 'No longer need it? There is nothing to do; it will simply stop working.';
+  const usage = usageLine(token.lastUsedAt, now, expired);
   const signature = `The ${registry} team`;
 
   const textBody = [
@@ -145,6 +170,8 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
     `  Crates:    ${crates}`,
     `  Endpoints: ${endpoints}`,
     `  ${expiryLabel}:   ${expiryValue}`,
+    '',
+    usage,
     '',
     stillNeeded,
     replaceUrl,
@@ -181,6 +208,7 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
     row('Endpoints', endpoints),
     row(expiryLabel, expiryValue),
     '</table>',
+    `<p>${e(usage)}</p>`,
     `<p>${e(stillNeeded)}<br>${link(replaceUrl, replaceUrl)}<br>${e(afterReplace)}</p>`,
     `<p>${e(notNeeded)}</p>`,
     `<p>${link(settingsUrl, 'Manage your API tokens')}</p>`,

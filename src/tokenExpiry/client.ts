@@ -11,6 +11,7 @@ import {
   type TokenExpiryInput,
   type TokenExpiryStatus,
 } from './contract';
+import { workflowDetails, workflowSummary } from './summaries';
 
 export type ReminderSettings = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
 
@@ -38,6 +39,9 @@ export async function startTokenExpiryWorkflow(
     workflowId: tokenExpiryWorkflowId(token.id),
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    // What the Temporal UI shows of the run: ids and dates, like the input.
+    staticSummary: workflowSummary(input),
+    staticDetails: workflowDetails(input),
     typedSearchAttributes: [
       { key: searchAttributes.tokenId, value: token.id },
       { key: searchAttributes.expiresAt, value: new Date(input.expiresAt) },

@@ -1,0 +1,140 @@
+// `token-expiry forecast`: reminders due per UTC day from the database, as the workflows would send them.
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { createApiServer } from '../src/api/server';
+import { loadConfig } from '../src/config';
+import { JsonLogger } from '../src/log';
+import { createTokenService } from '../src/tokens/service';
+import { claimReminder, markSent, markUnsent } from '../src/db/notifications';
+import { insertToken, type TokenRow } from '../src/db/tokens';
+import { insertUser } from '../src/db/users';
+import { forecast, forecastChart } from '../src/tokenExpiry/forecast';
+import { CLI_PATH, requireBuiltCli } from './helpers/cliProcess';
+import { createTestDatabase, type TestDatabase } from './helpers/database';
+
+const execFileAsync = promisify(execFile);
+let database: TestDatabase;
+let userId: string;
+let tokens = 0;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  userId = (await insertUser(database.pool, { login: 'forecaster', email: 'f@example.com', verified: true })).id;
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+async function token(expiresAt: string | null, { createdAt, revoked }: { createdAt?: string; revoked?: boolean } = {}): Promise<TokenRow> {
+  const row = await insertToken(database.pool, {
+    userId,
+    hash: Buffer.from(`forecast-${++tokens}`),
+    name: 'ci',
+    expiredAt: expiresAt ? new Date(expiresAt) : null,
+    crateScopes: null,
+    endpointScopes: null,
+  });
+  if (createdAt) await database.pool.query('UPDATE api_tokens SET created_at = $2 WHERE id = $1', [row.id, createdAt]);
+  if (revoked) await database.pool.query('UPDATE api_tokens SET revoked = true WHERE id = $1', [row.id]);
+  return row;
+}
+
+const NOW = new Date('2030-06-10T12:00:00Z');
+const settings = (env: Record<string, string> = {}) => loadConfig({ EXPIRY_REMINDERS: '7d,1d', EXPIRED_NOTICE: 'true', ...env });
+
+test('counts each day the warnings and expired notices still to go out, by the rules the workflow sends by', async () => {
+  await token('2030-06-12T08:00:00Z'); // 1d on 06-11, expired on 06-12 (its 7d was due before the range)
+  await token('2030-06-18T10:00:00Z'); // 7d on 06-11
+  await token('2030-06-12T08:00:00Z', { revoked: true }); // nothing: revoked
+  const sentOne = await token('2030-06-12T09:00:00Z'); // its 1d is already sent: only the expired notice, 06-12
+  await claimReminder(database.pool, { tokenId: sentOne.id, reminder: '1d', dueAt: '2030-06-11T09:00:00.000Z' }, 45_000);
+  await markSent(database.pool, { tokenId: sentOne.id, reminder: '1d', dueAt: '2030-06-11T09:00:00.000Z' }, { messageId: 'm-1', submittedAt: new Date() });
+  const inFlight = await token('2030-06-17T23:30:00Z'); // 7d on 06-10, being sent: still counted
+  await claimReminder(database.pool, { tokenId: inFlight.id, reminder: '7d', dueAt: '2030-06-10T23:30:00.000Z' }, 45_000);
+  await token('2030-06-12T06:00:00Z', { createdAt: '2030-06-11T12:00:00Z' }); // its 1d was due before it existed: only expired
+  await token('2030-06-15T00:00:00Z'); // 1d on 06-14; expired at the range's end, outside it
+  await token(null); // no expiry, no reminders
+  const skipped = await token('2030-06-13T15:00:00Z'); // both reminders already final (skipped, suppressed)
+  await markUnsent(database.pool, { tokenId: skipped.id, reminder: '1d', dueAt: '2030-06-12T15:00:00.000Z' }, { status: 'skipped', reason: 'token-revoked' });
+  await markUnsent(database.pool, { tokenId: skipped.id, reminder: 'expired', dueAt: '2030-06-13T15:00:00.000Z' }, { status: 'suppressed', reason: 'dry-run' });
+
+  expect(await forecast(database.pool, settings(), { now: NOW, days: 5 })).toEqual([
+    { date: '2030-06-10', warnings: 1, expired: 0, emails: 1 },
+    { date: '2030-06-11', warnings: 2, expired: 0, emails: 2 },
+    { date: '2030-06-12', warnings: 0, expired: 3, emails: 3 },
+    { date: '2030-06-13', warnings: 0, expired: 0, emails: 0 },
+    { date: '2030-06-14', warnings: 1, expired: 0, emails: 1 },
+  ]);
+
+  // Another plan counts other reminders: no expired notices, a 3-day warning.
+  const other = await forecast(database.pool, settings({ EXPIRY_REMINDERS: '3d', EXPIRED_NOTICE: 'false' }), { now: NOW, days: 5 });
+  expect(other.map((d) => [d.date, d.warnings, d.expired])).toEqual([
+    ['2030-06-10', 1, 0], // 06-13T15:00 (its 3d has no row)
+    ['2030-06-11', 0, 0],
+    ['2030-06-12', 1, 0], // 06-15T00:00
+    ['2030-06-13', 0, 0],
+    ['2030-06-14', 1, 0], // 06-17T23:30
+  ]);
+});
+
+test('draws a bar per day, scaled to the busiest', () => {
+  const chart = forecastChart(
+    [
+      { date: '2030-06-10', warnings: 1, expired: 0, emails: 1 },
+      { date: '2030-06-11', warnings: 8, expired: 2, emails: 10 },
+      { date: '2030-06-12', warnings: 0, expired: 0, emails: 0 },
+    ],
+    10,
+  );
+  expect(chart).toBe(`2030-06-10  1 █\n2030-06-11 10 ██████████\n2030-06-12  0 \n`);
+});
+
+test('the command prints one entry per day from today, and refuses a range it cannot give', async () => {
+  requireBuiltCli();
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', DATABASE_URL: database.url };
+  const { stdout } = await execFileAsync(process.execPath, [CLI_PATH, 'forecast', '--days', '3'], { env });
+  const days = JSON.parse(stdout) as { date: string; warnings: number; expired: number; emails: number }[];
+  const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+  expect(days.map((d) => d.date)).toEqual([0, 1, 2].map((i) => new Date(today + i * 86_400_000).toISOString().slice(0, 10)));
+  expect(Object.keys(days[0]!)).toEqual(['date', 'warnings', 'expired', 'emails']);
+
+  const refused = await execFileAsync(process.execPath, [CLI_PATH, 'forecast', '--days', '0'], { env }).catch((err: unknown) => err);
+  expect(refused).toMatchObject({ code: 2, stdout: '' });
+  expect((refused as { stderr: string }).stderr).toContain('--days');
+});
+
+
+test('the API answers the same forecast to the service token alone, and refuses a bad range or no token', async () => {
+  const config = settings({ API_AUTH_TOKEN: 'forecast-service-token-0123456789' });
+  const noTemporal = async (): Promise<Client> => {
+    throw new Error('the forecast needs no Temporal');
+  };
+  const server = createApiServer({
+    db: database.pool,
+    temporal: noTemporal,
+    tokens: createTokenService({ db: database.pool, temporal: noTemporal, config }),
+    config,
+    logger: new JsonLogger('WARN', () => undefined),
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/expiry/forecast`;
+  const auth = { Authorization: `Bearer ${config.API_AUTH_TOKEN}` };
+  try {
+    const answer = await fetch(`${base}?days=4`, { headers: auth });
+    expect(answer.status).toBe(200);
+    const days = (await answer.json()) as { date: string }[];
+    expect(days).toEqual(await forecast(database.pool, config, { now: new Date(), days: 4 }));
+    expect((await fetch(base, { headers: auth }).then((r) => r.json())) as unknown[]).toHaveLength(30);
+
+    expect((await fetch(`${base}?days=0`, { headers: auth })).status).toBe(400);
+    expect((await fetch(`${base}?days=400`, { headers: auth })).status).toBe(400);
+    expect((await fetch(base)).status).toBe(401);
+  } finally {
+    server.close();
+  }
+});
