@@ -23,6 +23,7 @@ import {
   type TokenExpiryState,
   type TokenExpiryStatus,
 } from '../src/tokenExpiry/contract';
+import { warningOffsetMs } from '../src/tokenExpiry/spread';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -60,7 +61,8 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     state: 'waiting',
     nextReminder: null,
     nextDueAt: null,
-    reminders: planReminders(input),
+    // Runs from before the spread, or replayed from a worker that had none, keep their due times.
+    reminders: planReminders(input, input.spreadMs && patched('expiry-spread') ? input.spreadMs : 0),
   };
   setHandler(statusQuery, () => status);
 
@@ -169,13 +171,16 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
-/** Every reminder with its due time, earliest first; the "expired" notice falls due at expiry. */
-export function planReminders(input: TokenExpiryInput): ReminderStatus[] {
+/**
+ * Every reminder with its due time, earliest first; a warning goes out up to `spreadMs` early (spread.ts),
+ * the "expired" notice at expiry.
+ */
+export function planReminders(input: TokenExpiryInput, spreadMs = 0): ReminderStatus[] {
   const expiresAt = Date.parse(input.expiresAt);
   const plan: ReminderStatus[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
     key,
     kind: 'warning',
-    dueAt: new Date(expiresAt - beforeExpiryMs).toISOString(),
+    dueAt: new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs)).toISOString(),
   }));
   if (input.expiredNotice) {
     plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: new Date(expiresAt).toISOString() });
