@@ -66,13 +66,16 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   };
   setHandler(statusQuery, () => status);
 
-  const setState = (state: TokenExpiryState, next: ReminderStatus | undefined): void => {
+  const setState = (state: TokenExpiryState, next: ReminderStatus | undefined, visible = true): void => {
     status.state = state;
     status.nextReminder = next?.key ?? null;
     status.nextDueAt = next?.dueAt ?? null;
+    if (visible) publishState();
+  };
+  const publishState = (): void => {
     upsertSearchAttributes([
-      { key: searchAttributes.state, value: state },
-      { key: searchAttributes.nextReminderAt, value: next ? new Date(next.dueAt) : null },
+      { key: searchAttributes.state, value: status.state },
+      { key: searchAttributes.nextReminderAt, value: status.nextDueAt ? new Date(status.nextDueAt) : null },
     ]);
   };
 
@@ -109,8 +112,11 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       const due = pending.filter((r) => Date.parse(r.dueAt) <= now);
       const tightest = due[due.length - 1] as ReminderStatus;
       await settle(due.slice(0, -1), `superseded-by-${tightest.key}`);
-      setState('sending', tightest);
-      await send(input, tightest);
+      // A send that succeeds at its first try (the common case) is over within this workflow task: ops see
+      // "sending" only once it needs retries, one visibility update per reminder instead of two.
+      const quietSend = patched('one-upsert-per-reminder');
+      setState('sending', tightest, !quietSend);
+      await send(input, tightest, quietSend ? publishState : () => undefined);
     }
     setState('completed', undefined);
     return status;
@@ -122,15 +128,18 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   }
 }
 
-async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<void> {
+async function send(input: TokenExpiryInput, reminder: ReminderStatus, onRetries: () => void): Promise<void> {
   try {
-    const result = await deliver({
-      tokenId: input.tokenId,
-      reminder: reminder.key,
-      kind: reminder.kind,
-      dueAt: reminder.dueAt,
-      expiresAt: input.expiresAt,
-    });
+    const result = await deliver(
+      {
+        tokenId: input.tokenId,
+        reminder: reminder.key,
+        kind: reminder.kind,
+        dueAt: reminder.dueAt,
+        expiresAt: input.expiresAt,
+      },
+      onRetries,
+    );
     Object.assign(reminder, result, { at: new Date().toISOString() });
   } catch (err) {
     if (isCancellation(err) || !(err instanceof TemporalFailure)) throw err;
@@ -150,7 +159,8 @@ async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<
   }
 }
 
-async function deliver(args: SendReminderInput): Promise<SendReminderResult> {
+/** `onRetries` runs before the send goes on to the queued activity, whose retries may take hours. */
+async function deliver(args: SendReminderInput, onRetries: () => void): Promise<SendReminderResult> {
   // Workflows that reached a send before the local first try existed replay without it.
   if (patched('send-first-try-locally')) {
     try {
@@ -158,10 +168,13 @@ async function deliver(args: SendReminderInput): Promise<SendReminderResult> {
       if (result) return result;
     } catch (err) {
       if (isCancellation(err) || applicationFailure(err)?.nonRetryable) throw err;
+      onRetries();
       // Paced like a retry, so a struggling Postmark is not asked twice at once.
       await sleep(SEND_RETRY_INTERVAL);
+      return sendReminder(args);
     }
   }
+  onRetries();
   return sendReminder(args);
 }
 
