@@ -67,7 +67,7 @@ export function printModel(file: string): string {
     `Capacity model from ${file} (${report.startedAt ?? '?'}, ${report.git?.commit?.slice(0, 12) ?? '?'}): measured per token at ${life.tokens} tokens,`,
     `server ${life.wholeLife.serverCpuMs} ms and worker ${life.wholeLife.workerCpuMs} ms of CPU over a whole life, ${n((life.sleeping.storageBytesPerWorkflow ?? Number.NaN) / 1024)} KiB`,
     `of server storage while asleep (history ${life.sleeping.historyBytes} bytes); the sweep's pass ${life.sweepPass.serverCpuMs} ms of server CPU per token.`,
-    `Assumed: ${TOKEN_LIFETIME_DAYS}-day tokens, ${EMAILS_PER_TOKEN} emails each (7d, 1d, expired), a daily sweep over every token; costs scale linearly.`,
+    `Assumed: ${TOKEN_LIFETIME_DAYS}-day tokens, ${EMAILS_PER_TOKEN} emails each (7d, 1d, expired), a daily sweep describing every token (an upper bound: it rechecks only tokens with a reminder within its horizon); costs scale linearly.`,
     '',
     '| tokens | created/day | emails/day (Postmark calls) | server CPU/day | worker CPU/day | sweep server CPU/day | server storage | crates.io scan/day (no index / partial index), its emails | worst-day peak | cores (server / worker) | history shards / workers |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
