@@ -5,7 +5,13 @@ import tseslint from 'typescript-eslint';
  * Every file the workflow bundle imports (workflows/index.ts and what it reaches): replayed code, so no
  * Node built-ins, no I/O packages and no clients. test/lint.test.ts checks that this list covers the bundle.
  */
-export const WORKFLOW_BUNDLE_FILES = ['workflows/**/*.ts', 'src/tokenExpiry/contract.ts', 'src/tokenExpiry/summaries.ts', 'src/sweep/contract.ts'];
+export const WORKFLOW_BUNDLE_FILES = [
+  'workflows/**/*.ts',
+  'src/tokenExpiry/contract.ts',
+  'src/tokenExpiry/summaries.ts',
+  'src/tokenExpiry/spread.ts',
+  'src/sweep/contract.ts',
+];
 
 const NODE_BUILTINS = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)];
 

@@ -12,6 +12,8 @@ import { baselineScenario } from './scenarios/baseline';
 import { createScenario } from './scenarios/create';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
+import { lifeScenario } from './scenarios/life';
+import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
@@ -21,6 +23,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   idle: idleScenario,
   'rate-cap': rateCapScenario,
   baseline: baselineScenario,
+  life: lifeScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */
@@ -32,6 +35,10 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
   const options = parseOptions(process.argv.slice(2), log);
+  if (options.model) {
+    process.stdout.write(printModel(options.modelFrom));
+    return 0;
+  }
   const machine = await describeMachine(options.adminUrl);
   const loadBefore = loadAverage();
   log(`${options.quick ? 'quick' : 'full'} run of ${options.scenarios.join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);

@@ -47,6 +47,19 @@ const envSchema = z.object({
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),
+  // Moves each token's warnings earlier by a per-token amount up to this (never over 1 % of the lead time),
+  // so that tokens sharing an expiry do not all fall due in the same second; 0 turns it off.
+  EXPIRY_SPREAD: z
+    .string()
+    .transform((text, ctx) => {
+      const ms = text.trim() === '0' ? 0 : parseDuration(text);
+      if (ms === null) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT}, or 0)` });
+      return ms ?? z.NEVER;
+    })
+    .prefault('15m'),
+  // Start a token's workflow with a delay until its first reminder, so that nothing runs while it sleeps.
+  // false starts it at once, as before: kept for the benchmark's side-by-side comparison.
+  EXPIRY_START_DELAY: booleanFlag.default(true),
 
   // send: deliver; dry-run: render and record as suppressed, no Postmark call; off: record as skipped.
   EXPIRY_EMAILS: z.enum(['send', 'dry-run', 'off'], { error: 'expected send, dry-run or off' }).default('send'),

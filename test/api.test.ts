@@ -9,6 +9,7 @@ import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { createPool } from '../src/db/pool';
 import { JsonLogger } from '../src/log';
 import { createTokenService } from '../src/tokens/service';
+import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -220,7 +221,8 @@ test('expiry: the workflow\'s state, its next reminder and when it is due', asyn
       execution: 'RUNNING',
       state: 'waiting',
       next_reminder: '7d',
-      next_due_at: new Date(expiredAt.getTime() - 7 * DAY).toISOString(),
+      // Up to EXPIRY_SPREAD early, by the token's own offset.
+      next_due_at: new Date(expiredAt.getTime() - 7 * DAY - warningOffsetMs(String(token.id), 7 * DAY, config.EXPIRY_SPREAD)).toISOString(),
     },
     notifications: [],
   });

@@ -139,7 +139,8 @@ test("opens a revoked token's workflow and sees it Canceled", async () => {
  * stubs (the send is "suppressed"), since the UI is what this test looks at.
  */
 async function startTokens(): Promise<void> {
-  const settings = loadConfig({ TEMPORAL_TASK_QUEUE: `token-expiry-ui-test-${process.pid}` });
+  // No spread: the timeline is checked against the nominal due times (test/tokenExpiry.spread.test.ts checks the spread).
+  const settings = loadConfig({ TEMPORAL_TASK_QUEUE: `token-expiry-ui-test-${process.pid}`, EXPIRY_SPREAD: '0' });
   const workerConnection = await NativeConnection.connect({ address: server.address });
   try {
     const worker = await Worker.create({

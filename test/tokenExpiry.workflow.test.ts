@@ -7,6 +7,7 @@ import { findToken } from '../src/db/tokens';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { createTokenService } from '../src/tokens/service';
 import { findNeedles, needlesFor, textsOf } from './helpers/privacyScan';
+import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -49,7 +50,7 @@ test('a 90-day token gets each configured email at its due time, once', async ()
     expect(message.Metadata?.dedupe_key).toMatch(new RegExp(`^token-expiry:${created.token.id}:`));
   }
 
-  // Each went out at its due workflow time (the activity's round trip aside).
+  // Each went out at its due workflow time (the activity's round trip aside), a warning up to EXPIRY_SPREAD early.
   expect(result.state).toBe('completed');
   expect(result.reminders.map((r) => [r.key, r.outcome])).toEqual([
     ['7d', 'sent'],
@@ -59,7 +60,8 @@ test('a 90-day token gets each configured email at its due time, once', async ()
   const expiresAt = created.token.expiredAt!.getTime();
   const offsets = { '7d': 7 * DAY, '1d': DAY, expired: 0 } as Record<string, number>;
   for (const reminder of result.reminders) {
-    const due = expiresAt - offsets[reminder.key]!;
+    const lead = offsets[reminder.key]!;
+    const due = expiresAt - lead - (lead > 0 ? warningOffsetMs(created.token.id, lead, config.EXPIRY_SPREAD) : 0);
     expect(Date.parse(reminder.dueAt)).toBe(due);
     const lateness = Date.parse(reminder.at!) - due;
     expect(lateness).toBeGreaterThanOrEqual(0);

@@ -24,6 +24,7 @@ import {
   type TokenExpiryStatus,
 } from '../src/tokenExpiry/contract';
 import { dueTimerSummary, recordSummary, reminderLabel, retryPauseSummary, sendSummary } from '../src/tokenExpiry/summaries';
+import { warningOffsetMs } from '../src/tokenExpiry/spread';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -61,17 +62,21 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     state: 'waiting',
     nextReminder: null,
     nextDueAt: null,
-    reminders: planReminders(input),
+    // Runs from before the spread, or replayed from a worker that had none, keep their due times.
+    reminders: planReminders(input, input.spreadMs && patched('expiry-spread') ? input.spreadMs : 0),
   };
   setHandler(statusQuery, () => status);
 
-  const setState = (state: TokenExpiryState, next: ReminderStatus | undefined): void => {
+  const setState = (state: TokenExpiryState, next: ReminderStatus | undefined, visible = true): void => {
     status.state = state;
     status.nextReminder = next?.key ?? null;
     status.nextDueAt = next?.dueAt ?? null;
+    if (visible) publishState();
+  };
+  const publishState = (): void => {
     upsertSearchAttributes([
-      { key: searchAttributes.state, value: state },
-      { key: searchAttributes.nextReminderAt, value: next ? new Date(next.dueAt) : null },
+      { key: searchAttributes.state, value: status.state },
+      { key: searchAttributes.nextReminderAt, value: status.nextDueAt ? new Date(status.nextDueAt) : null },
     ]);
   };
 
@@ -111,8 +116,11 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       const due = pending.filter((r) => Date.parse(r.dueAt) <= now);
       const tightest = due[due.length - 1] as ReminderStatus;
       await settle(due.slice(0, -1), `superseded-by-${tightest.key}`);
-      setState('sending', tightest);
-      await send(input, tightest);
+      // A send that succeeds at its first try (the common case) is over within this workflow task: ops see
+      // "sending" only once it needs retries, one visibility update per reminder instead of two.
+      const quietSend = patched('one-upsert-per-reminder');
+      setState('sending', tightest, !quietSend);
+      await send(input, tightest, quietSend ? publishState : () => undefined);
     }
     setState('completed', undefined);
     return status;
@@ -124,15 +132,18 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   }
 }
 
-async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<void> {
+async function send(input: TokenExpiryInput, reminder: ReminderStatus, onRetries: () => void): Promise<void> {
   try {
-    const result = await deliver({
-      tokenId: input.tokenId,
-      reminder: reminder.key,
-      kind: reminder.kind,
-      dueAt: reminder.dueAt,
-      expiresAt: input.expiresAt,
-    });
+    const result = await deliver(
+      {
+        tokenId: input.tokenId,
+        reminder: reminder.key,
+        kind: reminder.kind,
+        dueAt: reminder.dueAt,
+        expiresAt: input.expiresAt,
+      },
+      onRetries,
+    );
     Object.assign(reminder, result, { at: new Date().toISOString() });
   } catch (err) {
     if (isCancellation(err) || !(err instanceof TemporalFailure)) throw err;
@@ -154,7 +165,8 @@ async function send(input: TokenExpiryInput, reminder: ReminderStatus): Promise<
   }
 }
 
-async function deliver(args: SendReminderInput): Promise<SendReminderResult> {
+/** `onRetries` runs before the send goes on to the queued activity, whose retries may take hours. */
+async function deliver(args: SendReminderInput, onRetries: () => void): Promise<SendReminderResult> {
   const reminder = { key: args.reminder, kind: args.kind, dueAt: args.dueAt };
   const summary = sendSummary(reminder);
   // Workflows that reached a send before the local first try existed replay without it.
@@ -164,10 +176,13 @@ async function deliver(args: SendReminderInput): Promise<SendReminderResult> {
       if (result) return result;
     } catch (err) {
       if (isCancellation(err) || applicationFailure(err)?.nonRetryable) throw err;
+      onRetries();
       // Paced like a retry, so a struggling Postmark is not asked twice at once.
       await sleep(SEND_RETRY_INTERVAL, { summary: retryPauseSummary(reminder) });
+      return sendReminder.executeWithOptions({ summary }, [args]);
     }
   }
+  onRetries();
   return sendReminder.executeWithOptions({ summary }, [args]);
 }
 
@@ -177,13 +192,16 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
-/** Every reminder with its due time, earliest first; the "expired" notice falls due at expiry. */
-export function planReminders(input: TokenExpiryInput): ReminderStatus[] {
+/**
+ * Every reminder with its due time, earliest first; a warning goes out up to `spreadMs` early (spread.ts),
+ * the "expired" notice at expiry.
+ */
+export function planReminders(input: TokenExpiryInput, spreadMs = 0): ReminderStatus[] {
   const expiresAt = Date.parse(input.expiresAt);
   const plan: ReminderStatus[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
     key,
     kind: 'warning',
-    dueAt: new Date(expiresAt - beforeExpiryMs).toISOString(),
+    dueAt: new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs)).toISOString(),
   }));
   if (input.expiredNotice) {
     plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: new Date(expiresAt).toISOString() });

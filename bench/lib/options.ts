@@ -1,9 +1,14 @@
 // The bench's flags: sizes for a full run (the default) or a quick one (--quick, for CI), each overridable.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVER_STORAGES, type ServerStorage } from './server';
 
-export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline'] as const;
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */
+export const START_PATHS = ['delayed', 'immediate'] as const;
+export type StartPath = (typeof START_PATHS)[number];
 
 export interface BenchOptions {
   quick: boolean;
@@ -27,6 +32,12 @@ export interface BenchOptions {
   scanRows: number;
   baselineTokens: number;
   baselineIntervalSeconds: number;
+  /** life: tokens whose whole life is measured, and the start paths measured side by side. */
+  lifeTokens: number;
+  startPaths: StartPath[];
+  /** --model: print the capacity model from a results file (--from) instead of running scenarios. */
+  model: boolean;
+  modelFrom: string;
   /** Milliseconds the fake Postmark waits before each answer. */
   latencyMs: number;
   serverStorage: ServerStorage;
@@ -45,7 +56,8 @@ export interface BenchOptions {
 const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline]
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
-  [--baseline-tokens 2000] [--baseline-interval 30] [--latency 50] [--server-db wal|file|memory]
+  [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
+  [--model [--from bench/results/latest.json]] [--latency 50] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
 
@@ -72,6 +84,10 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         'scan-rows': { type: 'string' },
         'baseline-tokens': { type: 'string' },
         'baseline-interval': { type: 'string' },
+        'life-tokens': { type: 'string' },
+        'start-paths': { type: 'string' },
+        model: { type: 'boolean' },
+        from: { type: 'string' },
         latency: { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
@@ -128,6 +144,12 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('WORKER_')) as [string, string][]),
     ...Object.fromEntries(pairs('worker-env').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
   };
+  const startPaths = String(values['start-paths'] ?? START_PATHS.join(',')).split(',').map((p) => p.trim());
+  for (const name of startPaths) {
+    if (!(START_PATHS as readonly string[]).includes(name)) {
+      throw new UsageError(`--start-paths: "${name}" is not a start path (use ${START_PATHS.join(', ')})`);
+    }
+  }
   const tokens = count('tokens', 10_000, 300);
   const rateCap = count('rate-cap', 20, 10);
   return {
@@ -145,6 +167,10 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     scanRows: count('scan-rows', 1_000_000, 50_000),
     baselineTokens: count('baseline-tokens', 2_000, 100),
     baselineIntervalSeconds: count('baseline-interval', 30, 5),
+    lifeTokens: count('life-tokens', 1_000, 200),
+    startPaths: startPaths as StartPath[],
+    model: values.model === true,
+    modelFrom: (values.from as string | undefined) ?? path.join((values.out as string | undefined) ?? 'bench/results', 'latest.json'),
     latencyMs: count('latency', 50, 50, 0),
     serverStorage,
     serverConfig,

@@ -1,7 +1,6 @@
 // The notification log: one row per (token, reminder), the audit trail and the guard that makes each send happen once.
-import type { Pool } from 'pg';
 import type { NotificationStatus } from '../tokenExpiry/contract';
-import { withTransaction, type Queryable } from './transaction';
+import type { Queryable } from './transaction';
 
 export interface NotificationRow {
   reminder: string;
@@ -74,20 +73,21 @@ export async function releaseClaim(db: Queryable, ref: ReminderRef, error: strin
   );
 }
 
+/** The row and the token's expiry_notification_at in one statement: one round trip, atomic, instead of four. */
 export async function markSent(
-  pool: Pool,
+  db: Queryable,
   ref: ReminderRef,
   delivery: { messageId: string; submittedAt: Date },
 ): Promise<void> {
-  await withTransaction(pool, async (client) => {
-    await client.query(
-      `UPDATE expiry_notifications
+  await db.query(
+    `WITH sent AS (
+       UPDATE expiry_notifications
           SET status = 'sent', provider_message_id = $3, submitted_at = $4, claimed_until = NULL, updated_at = now()
-        WHERE token_id = $1 AND reminder = $2`,
-      [ref.tokenId, ref.reminder, delivery.messageId, delivery.submittedAt],
-    );
-    await client.query('UPDATE api_tokens SET expiry_notification_at = now() WHERE id = $1', [ref.tokenId]);
-  });
+        WHERE token_id = $1 AND reminder = $2
+     )
+     UPDATE api_tokens SET expiry_notification_at = now() WHERE id = $1`,
+    [ref.tokenId, ref.reminder, delivery.messageId, delivery.submittedAt],
+  );
 }
 
 /** Records a reminder that will not be sent; a row that is already final keeps its outcome. */

@@ -11,7 +11,7 @@ export function createPool(databaseUrl: string, max = 10): Pool {
   const pool = new Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 10_000 });
   // An idle client whose connection dies (a restart, pg_terminate_backend) must not crash the process.
   pool.on('error', (err) => logger.warn('idle database connection lost', { error: err.message }));
-  // So must one that dies while checked out (inside markSent's transaction): pg-pool listens only while a
+  // So must one that dies while checked out (markSent waiting on a lock): pg-pool listens only while a
   // client is idle, and an 'error' event with no listener kills the process. The query fails with it anyway.
   pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;

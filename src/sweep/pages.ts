@@ -49,7 +49,7 @@ const FAILURES_KEPT = 5;
 export async function startMissingWorkflows(deps: SweepDeps, page: SweepPageInput): Promise<SweepPageResult> {
   const tokens = await findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
   const outcomes = await forEachToken(deps, tokens, async (token) => {
-    await startTokenExpiryWorkflow(deps.client, token, deps.config);
+    await startTokenExpiryWorkflow(deps.client, token, deps.config, deps.now());
     return true;
   });
   const started = await recordStarts(deps, outcomes.done);
@@ -68,7 +68,7 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     const execution = await tokenExpiryExecutionStatus(deps.client, token.id);
     if (!RESTART_WHEN.has(execution)) return false;
-    await startTokenExpiryWorkflow(deps.client, token, deps.config);
+    await startTokenExpiryWorkflow(deps.client, token, deps.config, now);
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
     return true;
   });

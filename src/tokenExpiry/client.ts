@@ -1,9 +1,11 @@
 // Every call this service makes to a token's expiry workflow: start, cancel and describe.
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { Config } from '../config';
 import type { TokenRow } from '../db/tokens';
 import { executionStatus } from '../temporal/connection';
-import type { tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
+// The workflow's own plan (pure code), so that a start delay and a waiting run's status agree with it.
+import { planReminders, type tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
 import {
   searchAttributes,
   statusQuery,
@@ -13,7 +15,10 @@ import {
 } from './contract';
 import { workflowDetails, workflowSummary } from './summaries';
 
-export type ReminderSettings = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
+export type ReminderSettings = Pick<
+  Config,
+  'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY'
+>;
 
 /** The workflow's input: ids, dates and the reminder plan, nothing personal. */
 export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings): TokenExpiryInput {
@@ -24,16 +29,39 @@ export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings): T
     expiresAt: token.expiredAt.toISOString(),
     reminders: settings.EXPIRY_REMINDERS,
     expiredNotice: settings.EXPIRED_NOTICE,
+    ...(settings.EXPIRY_SPREAD > 0 ? { spreadMs: settings.EXPIRY_SPREAD } : {}),
   };
 }
 
-/** Starts the token's workflow; starting it again while it runs is harmless (USE_EXISTING). */
+/**
+ * When the workflow first has something to do: its earliest reminder that the user was not already inside
+ * (those are only recorded as skipped), as planReminders in the workflow computes it; null when none.
+ */
+export function firstReminderDue(input: TokenExpiryInput): Date | null {
+  const createdAt = Date.parse(input.createdAt);
+  const first = planReminders(input, input.spreadMs ?? 0).find((reminder) => Date.parse(reminder.dueAt) >= createdAt);
+  return first ? new Date(first.dueAt) : null;
+}
+
+/** A delay shorter than this is not worth it: start at once. */
+const MIN_START_DELAY_MS = 1_000;
+
+/**
+ * Starts the token's workflow; starting it again while it runs is harmless (USE_EXISTING, which also
+ * returns a run still in its start delay). With EXPIRY_START_DELAY the server runs nothing until the
+ * first reminder is due (no first workflow task, one history event); the search attributes say
+ * "waiting" and when, as the workflow itself would.
+ */
 export async function startTokenExpiryWorkflow(
   client: Client,
   token: TokenRow,
   settings: ReminderSettings,
+  now: Date = new Date(),
 ): Promise<string> {
   const input = tokenExpiryInput(token, settings);
+  const firstDue = firstReminderDue(input);
+  const delayMs = settings.EXPIRY_START_DELAY && firstDue ? firstDue.getTime() - now.getTime() : 0;
+  const delayed = delayMs >= MIN_START_DELAY_MS;
   const handle = await client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
     taskQueue: settings.TEMPORAL_TASK_QUEUE,
     workflowId: tokenExpiryWorkflowId(token.id),
@@ -42,10 +70,12 @@ export async function startTokenExpiryWorkflow(
     // What the Temporal UI shows of the run: ids and dates, like the input.
     staticSummary: workflowSummary(input),
     staticDetails: workflowDetails(input),
+    ...(delayed ? { startDelay: delayMs } : {}),
     typedSearchAttributes: [
       { key: searchAttributes.tokenId, value: token.id },
       { key: searchAttributes.expiresAt, value: new Date(input.expiresAt) },
       { key: searchAttributes.state, value: 'waiting' },
+      ...(delayed && firstDue ? [{ key: searchAttributes.nextReminderAt, value: firstDue }] : []),
     ],
   });
   return handle.workflowId;
@@ -79,7 +109,34 @@ export async function describeTokenExpiryWorkflow(client: Client, tokenId: strin
     handle.query(statusQuery),
     new Promise<null>((resolve) => setTimeout(resolve, STATUS_QUERY_TIMEOUT_MS, null).unref()),
   ]).catch(() => null);
-  return { workflowId, execution, status };
+  if (status || execution !== 'RUNNING') return { workflowId, execution, status };
+  // In its start delay the server refuses queries ("workflow task not scheduled yet"): answer from its input.
+  return { workflowId, execution, status: await statusBeforeFirstTask(handle).catch(() => null) };
+}
+
+/**
+ * What the workflow's status query will say once it runs, for a run none of whose workflow tasks has run
+ * yet (in its start delay): its plan from the start input, waiting for the first reminder. Null otherwise.
+ */
+async function statusBeforeFirstTask(handle: WorkflowHandle): Promise<TokenExpiryStatus | null> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  if (events.some((event) => event.workflowTaskStartedEventAttributes)) return null;
+  const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) return null;
+  const input = defaultPayloadConverter.fromPayload<TokenExpiryInput>(payload);
+  const createdAt = Date.parse(input.createdAt);
+  const reminders = planReminders(input, input.spreadMs ?? 0).map((reminder) =>
+    Date.parse(reminder.dueAt) < createdAt ? { ...reminder, outcome: 'skipped' as const, reason: 'created-inside-window' } : reminder,
+  );
+  const next = reminders.find((reminder) => reminder.outcome === undefined);
+  return {
+    tokenId: input.tokenId,
+    expiresAt: input.expiresAt,
+    state: 'waiting',
+    nextReminder: next?.key ?? null,
+    nextDueAt: next?.dueAt ?? null,
+    reminders,
+  };
 }
 
 /** Temporal's status of the token's latest run, or NOT_FOUND. */

@@ -22,6 +22,8 @@ export interface TokenExpiryInput {
   expiresAt: string;
   reminders: ReminderSpec[];
   expiredNotice: boolean;
+  /** EXPIRY_SPREAD in ms: how much earlier a warning may go out (see spread.ts); absent in older runs. */
+  spreadMs?: number;
 }
 
 export const REMINDER_KINDS = ['warning', 'expired'] as const;

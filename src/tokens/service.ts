@@ -21,6 +21,7 @@ import {
   cancelTokenExpiryWorkflow,
   describeTokenExpiryWorkflow,
   startTokenExpiryWorkflow,
+  type ReminderSettings,
   type WorkflowView,
 } from '../tokenExpiry/client';
 import { tokenExpiryWorkflowId } from '../tokenExpiry/contract';
@@ -30,7 +31,7 @@ export interface TokenServiceDeps {
   db: Pool;
   /** Connected on first use, so that commands that never touch Temporal don't need it. */
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'TOKEN_PREFIX' | 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
+  config: Pick<Config, 'TOKEN_PREFIX'> & ReminderSettings;
   now?: () => Date;
 }
 
@@ -115,7 +116,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   async function startWorkflow(token: TokenRow): Promise<ExpiryWorkflowResult> {
     if (!token.expiredAt || token.revoked) return { workflowId: null };
     try {
-      const workflowId = await startTokenExpiryWorkflow(await deps.temporal(), token, deps.config);
+      const workflowId = await startTokenExpiryWorkflow(await deps.temporal(), token, deps.config, now());
       token.expiryWorkflowStartedAt = await markExpiryWorkflowStarted(deps.db, token.id);
       return { workflowId };
     } catch (err) {

@@ -1,0 +1,165 @@
+// A token's workflow starts with a delay until its first reminder (EXPIRY_START_DELAY): nothing runs on
+// the server while it sleeps. What a user or ops still see during that delay, on a real dev server (the
+// time-skipping server does not model a start delay the same way) with the real activities.
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { loadConfig, type Config } from '../src/config';
+import { listNotifications } from '../src/db/notifications';
+import { findToken } from '../src/db/tokens';
+import { insertUser, type UserRow } from '../src/db/users';
+import { createPostmarkMailer } from '../src/email/postmarkMailer';
+import { firstReminderDue, startTokenExpiryWorkflow, tokenExpiryInput } from '../src/tokenExpiry/client';
+import { searchAttributes, statusQuery, tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
+import { warningOffsetMs } from '../src/tokenExpiry/spread';
+import { createTokenService, type TokenService } from '../src/tokens/service';
+import { workerActivities, workerTuning } from '../src/worker';
+import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
+import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
+import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { eventually } from './helpers/poll';
+import { workflowBundle } from './helpers/temporal';
+import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
+
+const SECOND = 1_000;
+const HOUR = 3_600_000;
+
+let server: DevServer;
+let database: TestDatabase;
+let postmark: FakePostmark;
+let client: Client;
+let workerConnection: NativeConnection;
+let worker: Worker;
+let running: Promise<void>;
+let config: Config;
+let tokens: TokenService;
+let user: UserRow & { email: string };
+
+beforeAll(async () => {
+  [server, database, postmark] = await Promise.all([startDevServer({ ui: false }), createTestDatabase(), startFakePostmark()]);
+  client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  // Reminders in seconds, so that one falls due within the test: 5 s before expiry, and the expired notice.
+  config = loadConfig({
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_TASK_QUEUE: `start-delay-${process.pid}`,
+    POSTMARK_SERVER_TOKEN: postmark.serverToken,
+    POSTMARK_API_URL: postmark.url,
+    EXPIRY_REMINDERS: '5s',
+  });
+  tokens = createTokenService({ db: database.pool, temporal: async () => client, config });
+  workerConnection = await NativeConnection.connect({ address: server.address });
+  const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 5 });
+  worker = await Worker.create({
+    connection: workerConnection,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: workerActivities({ db: database.pool, mailer, client, clock: { now: async () => new Date() }, config }),
+    ...workerTuning(config),
+  });
+  running = worker.run();
+  const email = 'delay@example.com';
+  user = { ...(await insertUser(database.pool, { login: 'delay', email, verified: true })), email };
+}, 120_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running?.catch(() => undefined);
+  await Promise.allSettled([workerConnection?.close(), client?.connection.close()]);
+  await Promise.allSettled([server?.stop(), postmark?.close(), database?.drop()]);
+}, 60_000);
+
+function create(expiresInMs: number) {
+  return tokens.create(user, { name: 'ci', expiresAt: new Date(Date.now() + expiresInMs), crateScopes: null, endpointScopes: null });
+}
+
+async function historyEvents(tokenId: string): Promise<string[]> {
+  const { events } = await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).fetchHistory();
+  return (events ?? []).map((event) => Object.keys(event).find((key) => key.endsWith('EventAttributes')) ?? '?');
+}
+
+test('a waiting token: no workflow task runs, yet its status, search attributes and a second start are truthful', async () => {
+  const created = await create(2 * HOUR);
+  const id = created.token.id;
+  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(id));
+  const due = firstReminderDue(tokenExpiryInput(created.token, config))!;
+  expect(due.getTime()).toBe(created.token.expiredAt!.getTime() - 5 * SECOND - warningOffsetMs(id, 5 * SECOND, config.EXPIRY_SPREAD));
+
+  // The server holds the start and nothing else: the first task waits for the reminder.
+  expect(await historyEvents(id)).toEqual(['workflowExecutionStartedEventAttributes']);
+  await expect(handle.query(statusQuery)).rejects.toThrow(); // "workflow task not scheduled yet"
+
+  // `tokens status` and the API's expiry view answer from the start input instead of going blank.
+  const { workflow } = await tokens.status(id);
+  expect(workflow?.execution).toBe('RUNNING');
+  expect(workflow?.status).toMatchObject({ tokenId: id, state: 'waiting', nextReminder: '5s', nextDueAt: due.toISOString() });
+  expect(workflow?.status?.reminders.map((r) => [r.key, r.dueAt, r.outcome])).toEqual([
+    ['5s', due.toISOString(), undefined],
+    ['expired', created.token.expiredAt!.toISOString(), undefined],
+  ]);
+
+  // The Temporal UI and `workflow list` show it waiting, with its next reminder.
+  const attributes = (await handle.describe()).typedSearchAttributes;
+  expect(attributes.get(searchAttributes.state)).toBe('waiting');
+  expect(attributes.get(searchAttributes.nextReminderAt)?.toISOString()).toBe(due.toISOString());
+
+  // The sweep or a backfill starting it again (USE_EXISTING) finds the waiting run and leaves it be.
+  const runId = (await handle.describe()).runId;
+  await startTokenExpiryWorkflow(client, created.token, config);
+  expect((await handle.describe()).runId).toBe(runId);
+  expect(await historyEvents(id)).toEqual(['workflowExecutionStartedEventAttributes']);
+});
+
+test('revoked while waiting: the workflow ends Cancelled at once, nothing is sent, and its status reads', async () => {
+  const created = await create(2 * HOUR);
+  const id = created.token.id;
+  await tokens.revoke(id);
+
+  const err = await client.workflow.getHandle(tokenExpiryWorkflowId(id)).result().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+  expect(postmark.sent.filter((m) => m.Metadata.token_id === id)).toEqual([]);
+  expect(await listNotifications(database.pool, id)).toEqual([]);
+  const { workflow } = await tokens.status(id);
+  expect(workflow?.execution).toBe('CANCELLED');
+  expect(workflow?.status).toMatchObject({ state: 'cancelled', nextReminder: null });
+});
+
+test('terminated while waiting: it closes, and its status says so', async () => {
+  const created = await create(2 * HOUR);
+  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(created.token.id));
+  await handle.terminate('by hand');
+  expect((await handle.describe()).status.name).toBe('TERMINATED');
+  expect((await tokens.status(created.token.id)).workflow).toMatchObject({ execution: 'TERMINATED', status: null });
+});
+
+test('when the delay ends the reminder goes out on time, once, and the run goes on to the expired notice', async () => {
+  const created = await create(9 * SECOND);
+  const id = created.token.id;
+  const due = firstReminderDue(tokenExpiryInput(created.token, config))!;
+  expect(await historyEvents(id)).toEqual(['workflowExecutionStartedEventAttributes']);
+
+  const result = await client.workflow.getHandle<typeof tokenExpiryWorkflow>(tokenExpiryWorkflowId(id)).result();
+  expect(result.reminders.map((r) => [r.key, r.outcome])).toEqual([
+    ['5s', 'sent'],
+    ['expired', 'sent'],
+  ]);
+  const mail = postmark.sent.filter((m) => m.Metadata.token_id === id);
+  expect(mail.map((m) => m.Metadata.reminder)).toEqual(['5s', 'expired']);
+  expect(mail[0]!.receivedAt.getTime()).toBeGreaterThanOrEqual(due.getTime());
+  expect((await findToken(database.pool, id))?.expiryNotificationAt).toBeInstanceOf(Date);
+}, 60_000);
+
+test('a token whose reminder is already due (a late backfill) starts at once and is sent', async () => {
+  // Made an hour ago, expiring in 3 s: its 5 s warning is past due when the backfill finds it.
+  const { rows } = await database.pool.query<{ id: string }>(
+    `INSERT INTO api_tokens (user_id, token, name, created_at, expired_at)
+     VALUES ($1, 'late-backfill', 'legacy', now() - interval '1 hour', now() + interval '3 seconds') RETURNING id::text`,
+    [user.id],
+  );
+  const token = (await findToken(database.pool, rows[0]!.id))!;
+  await startTokenExpiryWorkflow(client, token, config);
+  await eventually('the late warning sent', () => postmark.sent.some((m) => m.Metadata.token_id === token.id && m.Metadata.reminder === '5s'), {
+    timeoutMs: 30_000,
+  });
+  expect(await historyEvents(token.id)).toContain('workflowTaskStartedEventAttributes');
+});
