@@ -47,6 +47,18 @@ const envSchema = z.object({
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),
+  // One email covers a user's tokens whose same reminder falls due within this long (README, Digests); 0: one per token.
+  EXPIRY_DIGEST_WINDOW: z
+    .string()
+    .transform((text, ctx) => {
+      const ms = text.trim() === '0' ? 0 : parseDuration(text);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT}, or 0 for no digests)` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault('1h'),
 
   // send: deliver; dry-run: render and record as suppressed, no Postmark call; off: record as skipped.
   EXPIRY_EMAILS: z.enum(['send', 'dry-run', 'off'], { error: 'expected send, dry-run or off' }).default('send'),
