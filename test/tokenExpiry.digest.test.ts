@@ -1,6 +1,7 @@
 // Digests (EXPIRY_DIGEST_WINDOW, default 1h): one email per user for their tokens falling due together.
 // Real PostgreSQL, the time-skipping server, the real postmark client against the fake.
 import type { TokenExpiryStatus } from '../src/tokenExpiry/contract';
+import { presentExpiry } from '../src/api/present';
 import { listNotifications, type NotificationRow } from '../src/db/notifications';
 import type { Mailer } from '../src/email/postmarkMailer';
 import type { CreatedToken, TokenService } from '../src/tokens/service';
@@ -89,6 +90,12 @@ test('five tokens of one user created in the same minute with one lifetime: one 
       mail.map((m) => ['sent', m.MessageID, leader!.token.id]),
     );
   }
+
+  // What ops see: `tokens status` and the API's expiry view name the email and the sending token per row.
+  const view = presentExpiry(await tokens.status(created[3]!.token.id));
+  expect(view.notifications.map((n) => [n.reminder, n.digest, n.sent_by_token_id, n.provider_message_id])).toEqual(
+    mail.map((m, j) => [['7d', '1d', 'expired'][j], m.Metadata.dedupe_key, leader!.token.id, m.MessageID]),
+  );
 
   // The email's time is the leader's (workflow time). No warning later than its own due time, none more than
   // the window early; the expired notice never early, and sent when the last of the five expired.
