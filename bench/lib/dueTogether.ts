@@ -1,11 +1,12 @@
 // Tokens whose one reminder ("1d" before expiry) falls due within the same second, each with its
-// workflow started and asleep before then. The worker runs with EXPIRY_REMINDERS=1d, EXPIRED_NOTICE=false.
+// workflow started and asleep before then. The worker runs with EXPIRY_REMINDERS=1d, EXPIRED_NOTICE=false,
+// and one email per token (EXPIRY_DIGEST_WINDOW=0): these scenarios measure sends; the digest one, digests.
 import type { SentMessage } from '../../scripts/devtools/fakePostmark';
 import { insertTokens, seedUsers } from './seed';
 import type { Stack } from './stack';
 import { startMissingWorkflows, waitUntilSleeping } from './workload';
 
-export const DUE_TOGETHER_ENV = { EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false' };
+export const DUE_TOGETHER_ENV = { EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false', EXPIRY_DIGEST_WINDOW: '0' };
 const REMINDER_MS = 86_400_000;
 export const SPREAD_MS = 1_000;
 

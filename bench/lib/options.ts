@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { SERVER_STORAGES, type ServerStorage } from './server';
 
-export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline'] as const;
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'digest'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -27,6 +27,9 @@ export interface BenchOptions {
   scanRows: number;
   baselineTokens: number;
   baselineIntervalSeconds: number;
+  /** digest: users, each with this many tokens falling due within the same minute (EXPIRY_DIGEST_WINDOW on). */
+  digestUsers: number;
+  digestTokensPerUser: number;
   /** Milliseconds the fake Postmark waits before each answer. */
   latencyMs: number;
   serverStorage: ServerStorage;
@@ -42,10 +45,10 @@ export interface BenchOptions {
   log(message: string): void;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline]
+const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline,digest]
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
-  [--baseline-tokens 2000] [--baseline-interval 30] [--latency 50] [--server-db wal|file|memory]
+  [--baseline-tokens 2000] [--baseline-interval 30] [--digest-users 1000] [--digest-tokens-per-user 5] [--latency 50] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
 
@@ -72,6 +75,8 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         'scan-rows': { type: 'string' },
         'baseline-tokens': { type: 'string' },
         'baseline-interval': { type: 'string' },
+        'digest-users': { type: 'string' },
+        'digest-tokens-per-user': { type: 'string' },
         latency: { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
@@ -145,6 +150,8 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     scanRows: count('scan-rows', 1_000_000, 50_000),
     baselineTokens: count('baseline-tokens', 2_000, 100),
     baselineIntervalSeconds: count('baseline-interval', 30, 5),
+    digestUsers: count('digest-users', 1_000, 40),
+    digestTokensPerUser: count('digest-tokens-per-user', 5, 5),
     latencyMs: count('latency', 50, 50, 0),
     serverStorage,
     serverConfig,
