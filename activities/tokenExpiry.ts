@@ -43,7 +43,7 @@ export interface ActivityDeps {
 
 // Longer than the activity's 30 s start-to-close timeout: a stalled attempt keeps its claim until the
 // server has given up on it, so a retry never sends beside it.
-const CLAIM_LEASE_MS = 45_000;
+export const CLAIM_LEASE_MS = 45_000;
 
 export function createActivities(deps: ActivityDeps) {
   const { db, mailer, pace = async () => undefined, clock, config } = deps;

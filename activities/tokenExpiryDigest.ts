@@ -17,10 +17,7 @@ import {
 import { findReminderRecipient, findReminderRecipients, findTokensOfUserExpiringBetween } from '../src/db/recipients';
 import { DIGEST_MAX_TOKENS, renderDigestEmail } from '../src/email/digestEmail';
 import type { Delivery } from '../src/email/postmarkMailer';
-import { asMailError, asRetryable, countEmail, isAllowed, type ActivityDeps } from './tokenExpiry';
-
-// As the single send's: longer than the activity's 30 s start-to-close timeout.
-const CLAIM_LEASE_MS = 45_000;
+import { asMailError, asRetryable, CLAIM_LEASE_MS, countEmail, isAllowed, type ActivityDeps } from './tokenExpiry';
 
 export function createDigestSender(
   { db, mailer, pace = async () => undefined, clock, config }: ActivityDeps,

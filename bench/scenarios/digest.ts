@@ -19,8 +19,8 @@ export async function digestScenario(options: BenchOptions): Promise<ScenarioRes
   return withStack(options, { scenario: 'digest', env }, async (stack) => {
     const users = await seedUsers(stack.db, options.digestUsers);
     const n = options.digestUsers * options.digestTokensPerUser;
-    // Room to start every workflow before the first falls due (about 7 ms each on the dev server), and more.
-    const lead = 20_000 + n * 15;
+    // Room to start every workflow before the first falls due: about 7 ms each on a quiet dev server, 20+ on a busy machine.
+    const lead = 20_000 + n * 40;
     const dueAt = Math.ceil((Date.now() + lead) / 1000) * 1000;
     await insertTokens(stack.db, { count: n, users, firstExpiry: new Date(dueAt + REMINDER_MS), spreadMs: SPREAD_MS });
     stack.log(`${options.digestUsers} users x ${options.digestTokensPerUser} tokens due from ${new Date(dueAt).toISOString()} within a minute`);
@@ -56,7 +56,7 @@ export async function digestScenario(options: BenchOptions): Promise<ScenarioRes
         reported('digest', 'emails per token', emails / n, '', `${emails} emails for ${n} tokens of ${options.digestUsers} users (${usersWithOneEmail} users got exactly one)`),
         judged('digest', 'tokens covered', offsets.length, '', '=', n, `of ${n}`),
         reported('digest', 'lateness p50', lateness.p50, 's'),
-        judged('digest', 'lateness p99', lateness.p99, 's', '<', 45),
+        judged('digest', 'lateness p99', lateness.p99, 's', '<', 45, asleepAt ? undefined : 'NOT all workflows were asleep before the due time'),
         reported('digest', 'lateness max', lateness.max, 's'),
         judged('digest', 'earliest, before its own due time', earliest, 's', '<', 3_600, 'the allowance: min(window, lead / 7)'),
         judged('digest', 'duplicate emails', check.duplicates, '', '=', 0),
