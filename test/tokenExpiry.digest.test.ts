@@ -57,7 +57,11 @@ test('five tokens of one user created in the same minute with one lifetime: one 
   const created = await createTokens(tokens, user, 90 * DAY, [0, 10_000, 20_000, 30_000, 40_000]);
   const [leader] = created;
 
-  const statuses = await system.withWorker(config, () => results(created));
+  // What ops see, asked while the worker runs: `tokens status` and the API's expiry view.
+  const [statuses, view] = await system.withWorker(config, async () => {
+    const done = await results(created);
+    return [done, presentExpiry(await tokens.status(created[3]!.token.id))] as const;
+  });
 
   const mail = mailTo(user.email);
   expect(mail.map((m) => m.Subject)).toEqual([
@@ -91,8 +95,10 @@ test('five tokens of one user created in the same minute with one lifetime: one 
     );
   }
 
-  // What ops see: `tokens status` and the API's expiry view name the email and the sending token per row.
-  const view = presentExpiry(await tokens.status(created[3]!.token.id));
+  // Both name, per row and per reminder, the email and the token whose workflow sent it.
+  expect(view.workflow?.reminders.map((r) => [r.key, r.digest, r.sent_by_token_id])).toEqual(
+    mail.map((m, j) => [['7d', '1d', 'expired'][j], m.Metadata.dedupe_key, leader!.token.id]),
+  );
   expect(view.notifications.map((n) => [n.reminder, n.digest, n.sent_by_token_id, n.provider_message_id])).toEqual(
     mail.map((m, j) => [['7d', '1d', 'expired'][j], m.Metadata.dedupe_key, leader!.token.id, m.MessageID]),
   );
