@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../src/config';
 import type {
   Clock,
+  DeliverResult,
   RecordOutcomesInput,
   ReminderOutcome,
   SendReminderInput,
@@ -20,6 +21,7 @@ import { findReminderRecipient } from '../src/db/recipients';
 import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
 import type { SendPacer } from '../src/email/sendPacer';
+import { createDigestSender } from './tokenExpiryDigest';
 
 export interface ActivityDeps {
   db: Pool;
@@ -29,15 +31,22 @@ export interface ActivityDeps {
   clock: Clock;
   config: Pick<
     Config,
-    'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST' | 'EMAIL_MAX_PER_SECOND'
+    | 'EMAIL_FROM'
+    | 'REGISTRY_NAME'
+    | 'REGISTRY_URL'
+    | 'EXPIRY_EMAILS'
+    | 'EXPIRY_EMAIL_ALLOWLIST'
+    | 'EMAIL_MAX_PER_SECOND'
+    | 'EXPIRY_DIGEST_WINDOW'
   >;
 }
 
 // Longer than the activity's 30 s start-to-close timeout: a stalled attempt keeps its claim until the
 // server has given up on it, so a retry never sends beside it.
-const CLAIM_LEASE_MS = 45_000;
+export const CLAIM_LEASE_MS = 45_000;
 
-export function createActivities({ db, mailer, pace = async () => undefined, clock, config }: ActivityDeps) {
+export function createActivities(deps: ActivityDeps) {
+  const { db, mailer, pace = async () => undefined, clock, config } = deps;
   async function holdBack(
     ref: ReminderRef,
     outcome: 'skipped' | 'suppressed',
@@ -51,7 +60,7 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
   const skip = (ref: ReminderRef, reason: string) => holdBack(ref, 'skipped', reason);
 
   /** Sends one reminder at most once, however often it is retried or by how many workers. */
-  async function sendReminder(input: SendReminderInput): Promise<SendReminderResult> {
+  async function sendOne(input: SendReminderInput): Promise<SendReminderResult> {
     const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
     const claim = await claimReminder(db, ref, CLAIM_LEASE_MS);
     if (claim.kind === 'busy') {
@@ -141,6 +150,11 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
     return { outcome: 'sent', messageId: delivery.messageId };
   }
 
+  const sendDigest = createDigestSender(deps, config.EXPIRY_DIGEST_WINDOW, sendOne);
+  /** With digests on (EXPIRY_DIGEST_WINDOW), one email may cover the user's other tokens falling due together. */
+  const sendReminder = (input: SendReminderInput): Promise<DeliverResult> =>
+    config.EXPIRY_DIGEST_WINDOW > 0 ? sendDigest(input) : sendOne(input);
+
   return {
     sendReminder,
 
@@ -148,7 +162,7 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
      * The first attempt, run as a local activity. Null when sends are capped: only the queued activity
      * goes through Temporal's limit across all workers.
      */
-    async sendReminderFirstTry(input: SendReminderInput): Promise<SendReminderResult | null> {
+    async sendReminderFirstTry(input: SendReminderInput): Promise<DeliverResult | null> {
       return config.EMAIL_MAX_PER_SECOND ? null : sendReminder(input);
     },
 
@@ -164,22 +178,22 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
 }
 
 /** token_expiry_emails{outcome,type} on the worker's Prometheus endpoint (METRICS_PORT). */
-function countEmail(outcome: ReminderOutcome, type: string): void {
+export function countEmail(outcome: ReminderOutcome, type: string): void {
   metricMeter.createCounter('token_expiry_emails', 'emails', 'Reminder emails by outcome and type').add(1, { outcome, type });
 }
 
 /** Allowlist entries are addresses or @domains; no allowlist lets everyone through. */
-function isAllowed(email: string, allowlist: string[] | undefined): boolean {
+export function isAllowed(email: string, allowlist: string[] | undefined): boolean {
   if (!allowlist) return true;
   const address = email.toLowerCase();
   const domain = address.slice(address.lastIndexOf('@'));
   return allowlist.includes(address) || allowlist.includes(domain);
 }
 
-function asMailError(err: unknown): MailError {
+export function asMailError(err: unknown): MailError {
   return err instanceof MailError ? err : classifyPostmarkError(err);
 }
 
-function asRetryable(failure: { message: string; type: string }): ApplicationFailure {
+export function asRetryable(failure: { message: string; type: string }): ApplicationFailure {
   return ApplicationFailure.retryable(failure.message, failure.type);
 }

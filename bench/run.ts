@@ -10,6 +10,7 @@ import type { Scenario } from './lib/scenario';
 import { backfillScenario } from './scenarios/backfill';
 import { baselineScenario } from './scenarios/baseline';
 import { createScenario } from './scenarios/create';
+import { digestScenario } from './scenarios/digest';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
 import { lifeScenario } from './scenarios/life';
@@ -24,6 +25,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   'rate-cap': rateCapScenario,
   baseline: baselineScenario,
   life: lifeScenario,
+  digest: digestScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

@@ -60,6 +60,18 @@ const envSchema = z.object({
   // Start a token's workflow with a delay until its first reminder, so that nothing runs while it sleeps.
   // false starts it at once, as before: kept for the benchmark's side-by-side comparison.
   EXPIRY_START_DELAY: booleanFlag.default(true),
+  // One email covers a user's tokens whose same reminder falls due within this long (README, Digests); 0: one per token.
+  EXPIRY_DIGEST_WINDOW: z
+    .string()
+    .transform((text, ctx) => {
+      const ms = text.trim() === '0' ? 0 : parseDuration(text);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT}, or 0 for no digests)` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault('1h'),
 
   // send: deliver; dry-run: render and record as suppressed, no Postmark call; off: record as skipped.
   EXPIRY_EMAILS: z.enum(['send', 'dry-run', 'off'], { error: 'expected send, dry-run or off' }).default('send'),

@@ -33,7 +33,8 @@ beforeEach(() => postmark.reset());
 const db = () => database.pool;
 
 function config(env: Record<string, string> = {}): ActivityDeps['config'] {
-  return loadConfig({ REGISTRY_NAME: 'crates.io', REGISTRY_URL: 'https://crates.io', EMAIL_FROM: 'crates.io <noreply@crates.io>', ...env });
+  // One email per token: this file guards the single send; test/tokenExpiry.digest.test.ts the digest's.
+  return loadConfig({ REGISTRY_NAME: 'crates.io', REGISTRY_URL: 'https://crates.io', EMAIL_FROM: 'crates.io <noreply@crates.io>', EXPIRY_DIGEST_WINDOW: '0', ...env });
 }
 
 function realMailer(timeoutSeconds = 5): Mailer {

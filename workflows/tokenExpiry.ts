@@ -16,9 +16,9 @@ import {
   EXPIRED_REMINDER_KEY,
   searchAttributes,
   statusQuery,
+  type DeliverResult,
   type ReminderStatus,
   type SendReminderInput,
-  type SendReminderResult,
   type TokenExpiryInput,
   type TokenExpiryState,
   type TokenExpiryStatus,
@@ -120,7 +120,10 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       // "sending" only once it needs retries, one visibility update per reminder instead of two.
       const quietSend = patched('one-upsert-per-reminder');
       setState('sending', tightest, !quietSend);
-      await send(input, tightest, quietSend ? publishState : () => undefined);
+      // An "expired" notice waiting for a digest shows the wait's end as its due time.
+      await send(input, tightest, quietSend ? publishState : () => undefined, (until) =>
+        setState(until ? 'waiting' : 'sending', { ...tightest, dueAt: until ?? tightest.dueAt }),
+      );
     }
     setState('completed', undefined);
     return status;
@@ -132,18 +135,33 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   }
 }
 
-async function send(input: TokenExpiryInput, reminder: ReminderStatus, onRetries: () => void): Promise<void> {
+/** `onRetries`: the send goes on to retries; `onWait`: an "expired" notice waits for a digest (null: the wait is over). */
+async function send(
+  input: TokenExpiryInput,
+  reminder: ReminderStatus,
+  onRetries: () => void,
+  onWait: (until: string | null) => void,
+): Promise<void> {
   try {
-    const result = await deliver(
-      {
-        tokenId: input.tokenId,
-        reminder: reminder.key,
-        kind: reminder.kind,
-        dueAt: reminder.dueAt,
-        expiresAt: input.expiresAt,
-      },
-      onRetries,
-    );
+    const args: SendReminderInput = {
+      tokenId: input.tokenId,
+      reminder: reminder.key,
+      kind: reminder.kind,
+      dueAt: reminder.dueAt,
+      expiresAt: input.expiresAt,
+    };
+    let result = await deliver(args, onRetries);
+    while ('waitUntil' in result) {
+      // Digests: an "expired" notice waits, at most EXPIRY_DIGEST_WINDOW, for the user's tokens expiring just
+      // after it (README, Digests), then sends. Runs from before digests never got this answer.
+      if (patched('digest-expired-wait')) {
+        onWait(result.waitUntil);
+        const waitMs = Date.parse(result.waitUntil) - Date.now();
+        if (waitMs > 0) await sleep(waitMs, { summary: `expired notice waits for a digest, until ${result.waitUntil}` });
+        onWait(null);
+      }
+      result = await deliver({ ...args, waited: true }, onRetries);
+    }
     Object.assign(reminder, result, { at: new Date().toISOString() });
   } catch (err) {
     if (isCancellation(err) || !(err instanceof TemporalFailure)) throw err;
@@ -166,7 +184,7 @@ async function send(input: TokenExpiryInput, reminder: ReminderStatus, onRetries
 }
 
 /** `onRetries` runs before the send goes on to the queued activity, whose retries may take hours. */
-async function deliver(args: SendReminderInput, onRetries: () => void): Promise<SendReminderResult> {
+async function deliver(args: SendReminderInput, onRetries: () => void): Promise<DeliverResult> {
   const reminder = { key: args.reminder, kind: args.kind, dueAt: args.dueAt };
   const summary = sendSummary(reminder);
   // Workflows that reached a send before the local first try existed replay without it.

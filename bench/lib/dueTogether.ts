@@ -1,13 +1,13 @@
 // Tokens whose one reminder ("1d" before expiry) falls due within the same second, each with its
-// workflow started and asleep before then. The worker runs with EXPIRY_REMINDERS=1d, EXPIRED_NOTICE=false
-// and EXPIRY_SPREAD=0.
+// workflow started and asleep before then. The worker runs with EXPIRY_REMINDERS=1d, EXPIRED_NOTICE=false,
+// EXPIRY_SPREAD=0 and one email per token (EXPIRY_DIGEST_WINDOW=0): these scenarios measure sends; the digest one, digests.
 import type { SentMessage } from '../../scripts/devtools/fakePostmark';
 import { insertTokens, seedUsers } from './seed';
 import type { Stack } from './stack';
 import { startMissingWorkflows, waitUntilSleeping } from './workload';
 
-// No spread: these measure how fast one second's worth of reminders drains (EXPIRY_SPREAD=0).
-export const DUE_TOGETHER_ENV = { EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false', EXPIRY_SPREAD: '0' };
+// No spread and no digests: these measure how fast one second's worth of reminders drains.
+export const DUE_TOGETHER_ENV = { EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false', EXPIRY_SPREAD: '0', EXPIRY_DIGEST_WINDOW: '0' };
 const REMINDER_MS = 86_400_000;
 export const SPREAD_MS = 1_000;
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVER_STORAGES, type ServerStorage } from './server';
 
-export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life'] as const;
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */
@@ -38,6 +38,9 @@ export interface BenchOptions {
   /** --model: print the capacity model from a results file (--from) instead of running scenarios. */
   model: boolean;
   modelFrom: string;
+  /** digest: users, each with this many tokens falling due within the same minute (EXPIRY_DIGEST_WINDOW on). */
+  digestUsers: number;
+  digestTokensPerUser: number;
   /** Milliseconds the fake Postmark waits before each answer. */
   latencyMs: number;
   serverStorage: ServerStorage;
@@ -53,10 +56,11 @@ export interface BenchOptions {
   log(message: string): void;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline]
+const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline,digest]
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
   [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
+  [--digest-users 1000] [--digest-tokens-per-user 5]
   [--model [--from bench/results/latest.json]] [--latency 50] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
@@ -88,6 +92,8 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         'start-paths': { type: 'string' },
         model: { type: 'boolean' },
         from: { type: 'string' },
+        'digest-users': { type: 'string' },
+        'digest-tokens-per-user': { type: 'string' },
         latency: { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
@@ -171,6 +177,8 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     startPaths: startPaths as StartPath[],
     model: values.model === true,
     modelFrom: (values.from as string | undefined) ?? path.join((values.out as string | undefined) ?? 'bench/results', 'latest.json'),
+    digestUsers: count('digest-users', 1_000, 40),
+    digestTokensPerUser: count('digest-tokens-per-user', 5, 5),
     latencyMs: count('latency', 50, 50, 0),
     serverStorage,
     serverConfig,

@@ -51,6 +51,8 @@ function presentWorkflow(view: WorkflowView): NonNullable<ExpiryJson['workflow']
       ...(reminder.outcome ? { outcome: reminder.outcome } : {}),
       ...(reminder.reason ? { reason: reminder.reason } : {}),
       ...(reminder.messageId ? { message_id: reminder.messageId } : {}),
+      ...(reminder.digest ? { digest: reminder.digest } : {}),
+      ...(reminder.sentByTokenId ? { sent_by_token_id: reminder.sentByTokenId } : {}),
       ...(reminder.at ? { at: reminder.at } : {}),
     })),
   };
@@ -66,6 +68,9 @@ function presentNotification(row: NotificationRow): ExpiryJson['notifications'][
     submitted_at: iso(row.submittedAt),
     attempts: row.attempts,
     last_error: row.lastError,
+    digest: row.digest,
+    sent_by_token_id: row.sentByTokenId,
+    timing: row.timing,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };

@@ -2,6 +2,7 @@
 // token service checks the rules); the OpenAPI document is generated from them; the presenters are typed by them.
 import { z } from 'zod';
 import {
+  DIGEST_TIMINGS,
   NOTIFICATION_STATUSES,
   REMINDER_KINDS,
   REMINDER_OUTCOMES,
@@ -135,6 +136,8 @@ const reminderStatus = z.object({
   outcome: z.enum(REMINDER_OUTCOMES).optional(),
   reason: z.string().optional(),
   message_id: z.string().optional(),
+  digest: z.string().optional().describe('The email\'s dedupe key, the same for every token one digest covered.'),
+  sent_by_token_id: z.string().optional().describe('The token whose workflow sent that email.'),
   at: timestamp.optional(),
 });
 
@@ -163,6 +166,9 @@ export const notification = z
     submitted_at: timestamp.nullable(),
     attempts: z.int().nonnegative(),
     last_error: z.string().nullable(),
+    digest: z.string().describe('The email\'s dedupe key, the same for every token one digest covered.'),
+    sent_by_token_id: z.string().nullable().describe('The token whose workflow claimed and sent it.'),
+    timing: z.enum(DIGEST_TIMINGS).nullable().describe('Why it went when it did; null before digests.'),
     created_at: timestamp,
     updated_at: timestamp,
   })

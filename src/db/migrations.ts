@@ -78,4 +78,14 @@ export const migrations: Migration[] = [
         CHECK (status IN ('sending', 'sent', 'skipped', 'failed', 'suppressed'));
     `,
   },
+  {
+    version: 4,
+    name: 'digests: which token\'s workflow sent a row, and why it went when it did',
+    sql: `
+      -- dedupe_key is the email's key (one for every token of a digest); these say who sent it and when.
+      ALTER TABLE expiry_notifications ADD COLUMN sent_by_token_id bigint;
+      ALTER TABLE expiry_notifications ADD COLUMN timing text;
+      CREATE INDEX expiry_notifications_dedupe_key ON expiry_notifications (dedupe_key) WHERE status = 'sending';
+    `,
+  },
 ];

@@ -33,7 +33,7 @@ function plural(n: number, unit: string): string {
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
-function assertValidDate(value: Date, what: string): void {
+export function assertValidDate(value: Date, what: string): void {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
     throw new RangeError(`${what} is not a valid Date (pass a Date built from the token's expiry timestamp)`);
   }
@@ -41,7 +41,7 @@ function assertValidDate(value: Date, what: string): void {
 
 // "in 7 days" / "tomorrow" / "in 5 hours" / "in 1 minute", or null once expired.
 // Rounding to the nearest unit means a reminder sent a few seconds late still reads "in 7 days".
-function timeLeftInWords(msLeft: number): string | null {
+export function timeLeftInWords(msLeft: number): string | null {
   if (msLeft <= 0) return null;
   if (msLeft >= 36 * HOUR_MS) return `in ${plural(Math.round(msLeft / DAY_MS), 'day')}`;
   if (msLeft >= 20 * HOUR_MS) return 'tomorrow';
@@ -62,7 +62,7 @@ export function describeTimeLeft(expiresAt: Date, now: Date): string {
 // could break a header or disguise the name, so they become spaces before whitespace is collapsed.
 const UNSAFE_CHARS = /[\p{Cc}\u2028\u2029\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
 
-function oneLine(value: string): string {
+export function oneLine(value: string): string {
   return value.replace(UNSAFE_CHARS, ' ').replace(/\s+/gu, ' ').trim();
 }
 
@@ -85,28 +85,28 @@ function lastUsedInWords(lastUsedAt: Date, now: Date): string {
 }
 
 /** Whether the token is in use: the hint that tells a user if a replacement is worth making. */
-function usageLine(lastUsedAt: Date | null, now: Date, expired: boolean): string {
+export function usageLine(lastUsedAt: Date | null, now: Date, expired: boolean): string {
   if (lastUsedAt) return lastUsedInWords(lastUsedAt, now);
   return expired
     ? 'This token was never used: nothing should need a replacement.'
     : 'This token has never been used: if nothing needs it, you can let it expire.';
 }
 
-function displayTokenName(name: string): string {
+export function displayTokenName(name: string): string {
   return oneLine(name) || '(unnamed)';
 }
 
-function describeScopes(scopes: string[] | null, all: string): string {
+export function describeScopes(scopes: string[] | null, all: string): string {
   const cleaned = (scopes ?? []).map(oneLine).filter((s) => s !== '');
   return cleaned.length === 0 ? all : cleaned.join(', ');
 }
 
 // RFC 3339 in UTC without milliseconds: 2026-02-22T10:00:00Z
-function rfc3339Utc(date: Date): string {
+export function rfc3339Utc(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function escapeHtml(value: string): string {
+export function escapeHtml(value: string): string {
   return value
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -115,7 +115,7 @@ function escapeHtml(value: string): string {
     .replace(/'/g, '&#39;');
 }
 
-function registryBaseUrl(registryUrl: string): string {
+export function registryBaseUrl(registryUrl: string): string {
   const base = registryUrl.trim().replace(/\/+$/, '');
   // Links are built from this; anything but http(s) (e.g. "javascript:") is a configuration mistake.
   if (!/^https?:\/\/[^\s/]/i.test(base)) {

@@ -39,6 +39,14 @@ export type ReminderOutcome = (typeof REMINDER_OUTCOMES)[number];
 export const NOTIFICATION_STATUSES = ['sending', ...REMINDER_OUTCOMES] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
+/**
+ * Why a row went out when it did. due: at its own due time (or later, if its workflow was behind).
+ * early-for-digest: in another token's email, before its own due time (at most the allowance).
+ * waited-for-digest: an "expired" notice held back for the user's other tokens expiring inside the window.
+ */
+export const DIGEST_TIMINGS = ['due', 'early-for-digest', 'waited-for-digest'] as const;
+export type DigestTiming = (typeof DIGEST_TIMINGS)[number];
+
 export interface ReminderStatus {
   key: string;
   kind: ReminderKind;
@@ -46,6 +54,10 @@ export interface ReminderStatus {
   outcome?: ReminderOutcome;
   reason?: string;
   messageId?: string;
+  /** The email's dedupe key: the same for every token one digest covered (EXPIRY_DIGEST_WINDOW). */
+  digest?: string;
+  /** The token whose workflow sent that email. */
+  sentByTokenId?: string;
   /** Workflow time at which the outcome was known. */
   at?: string;
 }
@@ -71,6 +83,8 @@ export interface SendReminderInput {
   kind: ReminderKind;
   dueAt: string;
   expiresAt: string;
+  /** An "expired" notice that already waited for the user's other tokens (DeliverResult.waitUntil): send now. */
+  waited?: boolean;
 }
 
 /** A send that ended: delivered, or held back on purpose. A failure arrives as an ApplicationFailure. */
@@ -78,7 +92,15 @@ export interface SendReminderResult {
   outcome: Exclude<ReminderOutcome, 'failed'>;
   reason?: string;
   messageId?: string;
+  digest?: string;
+  sentByTokenId?: string;
 }
+
+/**
+ * What a send activity answers: an outcome, or, for an "expired" notice that should go out with the
+ * user's other tokens expiring soon after it, the time to call again with `waited: true`.
+ */
+export type DeliverResult = SendReminderResult | { waitUntil: string };
 
 /** Reminders the workflow decided not to send, or gave up on. */
 export interface RecordOutcomesInput {

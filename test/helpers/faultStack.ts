@@ -136,6 +136,9 @@ export class FaultStack {
       REGISTRY_URL: 'https://crates.io',
       EXPIRY_REMINDERS: this.opts.reminders,
       EXPIRED_NOTICE: String(this.opts.expiredNotice ?? true),
+      // Reminders here come seconds apart: an hour's digest window would hold every "expired" notice of a
+      // user with two tokens for that hour. These scenarios are about one email per token; digests have theirs.
+      EXPIRY_DIGEST_WINDOW: process.env.TEST_EXPIRY_DIGEST_WINDOW ?? '0',
       LOG_LEVEL: 'INFO',
       ...extra,
     });

@@ -79,6 +79,8 @@ export class TestSystem {
       REGISTRY_URL: 'https://crates.io',
       EMAIL_FROM: 'crates.io <noreply@crates.io>',
       TEMPORAL_TASK_QUEUE: this.harness.unique('token-expiry-test'),
+      // TEST_EXPIRY_DIGEST_WINDOW=0 runs any test file with digests off (issue 9: today's behaviour exactly).
+      ...(process.env.TEST_EXPIRY_DIGEST_WINDOW ? { EXPIRY_DIGEST_WINDOW: process.env.TEST_EXPIRY_DIGEST_WINDOW } : {}),
       ...env,
     });
   }
