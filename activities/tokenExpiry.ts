@@ -4,6 +4,7 @@ import type { Config } from '../src/config';
 import type {
   Clock,
   DeliverResult,
+  NotificationStatus,
   RecordOutcomesInput,
   ReminderOutcome,
   SendReminderInput,
@@ -63,21 +64,8 @@ export function createActivities(deps: ActivityDeps) {
   async function sendOne(input: SendReminderInput): Promise<SendReminderResult> {
     const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
     const claim = await claimReminder(db, ref, CLAIM_LEASE_MS);
-    if (claim.kind === 'busy') {
-      throw ApplicationFailure.create({
-        message: 'another attempt at this reminder is still running',
-        type: 'ReminderBusy',
-        // Try again as the other attempt's claim lapses (it may have died with its worker), not on the backoff.
-        nextRetryDelay: claim.leaseMs && claim.leaseMs > 0 ? claim.leaseMs + 1_000 : undefined,
-      });
-    }
-    if (claim.kind === 'final') {
-      const { status, reason, providerMessageId } = claim.row;
-      if (status === 'failed') throw ApplicationFailure.nonRetryable(reason ?? 'failed', 'ReminderFailed');
-      return status === 'sent'
-        ? { outcome: 'sent', messageId: providerMessageId ?? undefined }
-        : { outcome: status, reason: reason ?? undefined };
-    }
+    if (claim.kind === 'busy') throw reminderBusy('another attempt at this reminder is still running', claim.leaseMs);
+    if (claim.kind === 'final') return finalOutcome(claim.row);
 
     const key = dedupeKey(ref);
     if (claim.attempts > 1) {
@@ -175,6 +163,26 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/** Another attempt holds the row: try again as its claim lapses (it may have died with its worker), not on the backoff. */
+export function reminderBusy(message: string, leaseMs: number | null): ApplicationFailure {
+  return ApplicationFailure.create({
+    message,
+    type: 'ReminderBusy',
+    nextRetryDelay: leaseMs && leaseMs > 0 ? leaseMs + 1_000 : undefined,
+  });
+}
+
+/** What a row that is already final answers a retry: its outcome, or the failure it recorded. */
+export function finalOutcome(
+  row: { status: Exclude<NotificationStatus, 'sending'>; reason: string | null; providerMessageId: string | null },
+  digest: Pick<SendReminderResult, 'digest' | 'sentByTokenId'> = {},
+): SendReminderResult {
+  if (row.status === 'failed') throw ApplicationFailure.nonRetryable(row.reason ?? 'failed', 'ReminderFailed');
+  return row.status === 'sent'
+    ? { outcome: 'sent', messageId: row.providerMessageId ?? undefined, ...digest }
+    : { outcome: row.status, reason: row.reason ?? undefined };
 }
 
 /** token_expiry_emails{outcome,type} on the worker's Prometheus endpoint (METRICS_PORT). */

@@ -17,7 +17,16 @@ import {
 import { findReminderRecipient, findReminderRecipients, findTokensOfUserExpiringBetween } from '../src/db/recipients';
 import { DIGEST_MAX_TOKENS, renderDigestEmail } from '../src/email/digestEmail';
 import type { Delivery } from '../src/email/postmarkMailer';
-import { asMailError, asRetryable, CLAIM_LEASE_MS, countEmail, isAllowed, type ActivityDeps } from './tokenExpiry';
+import {
+  asMailError,
+  asRetryable,
+  CLAIM_LEASE_MS,
+  countEmail,
+  finalOutcome,
+  isAllowed,
+  reminderBusy,
+  type ActivityDeps,
+} from './tokenExpiry';
 
 export function createDigestSender(
   { db, mailer, pace = async () => undefined, clock, config }: ActivityDeps,
@@ -75,18 +84,11 @@ export function createDigestSender(
 
     const claim = await claimDigest(db, leaderRecipient.token.userId, ref, CLAIM_LEASE_MS, async () => members);
     if (claim.kind === 'busy') {
-      throw ApplicationFailure.create({
-        message: 'another attempt at this reminder, or another token\'s digest, is still running',
-        type: 'ReminderBusy',
-        nextRetryDelay: claim.leaseMs && claim.leaseMs > 0 ? claim.leaseMs + 1_000 : undefined,
-      });
+      throw reminderBusy('another attempt at this reminder, or another token\'s digest, is still running', claim.leaseMs);
     }
     if (claim.kind === 'final') {
-      const { status, reason, providerMessageId, digest, sentByTokenId } = claim.row;
-      if (status === 'failed') throw ApplicationFailure.nonRetryable(reason ?? 'failed', 'ReminderFailed');
-      return status === 'sent'
-        ? { outcome: 'sent', messageId: providerMessageId ?? undefined, digest, sentByTokenId: sentByTokenId ?? undefined }
-        : { outcome: status, reason: reason ?? undefined };
+      const { digest, sentByTokenId } = claim.row;
+      return finalOutcome(claim.row, { digest, sentByTokenId: sentByTokenId ?? undefined });
     }
 
     let rows = claim.rows;
