@@ -3,6 +3,7 @@
  * a person sees it (in a sandboxed frame: no scripts, no requests of its own) above its text body.
  * fakePostmark.ts serves them beside Postmark's API, on GET / and GET /view/<MessageID>.
  */
+import { escapeHtml, rfc3339Utc } from '../../src/email/reminderEmail';
 import type { SentMessage } from './fakePostmark';
 
 export interface ViewerPage {
@@ -30,7 +31,7 @@ function inboxPage(messages: readonly SentMessage[]): string {
     .reverse()
     .map(
       (m) =>
-        `<tr><td class="time">${e(isoSeconds(m.receivedAt))}</td><td>${e(m.To)}</td>` +
+        `<tr><td class="time">${e(rfc3339Utc(m.receivedAt))}</td><td>${e(m.To)}</td>` +
         `<td><a href="/view/${encodeURIComponent(m.MessageID)}">${e(m.Subject || '(no subject)')}</a></td>` +
         `<td>${e(m.Tag ?? '')}</td></tr>`,
     );
@@ -47,7 +48,7 @@ function messagePage(m: SentMessage): string {
     ['From', m.From],
     ['To', m.To],
     ['Subject', m.Subject],
-    ['Received', `${isoSeconds(m.receivedAt)} (UTC)`],
+    ['Received', `${rfc3339Utc(m.receivedAt)} (UTC)`],
     ['Tag', m.Tag ?? ''],
     ['MessageID', m.MessageID],
     ...Object.entries(m.Metadata).map(([key, value]) => [`Metadata ${key}`, value]),
@@ -86,15 +87,4 @@ const STYLE = [
   'pre{background:#fff;border:1px solid #ccc;padding:12px;max-width:720px;white-space:pre-wrap}',
 ].join('\n');
 
-function isoSeconds(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function e(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+const e = escapeHtml;
