@@ -16,7 +16,7 @@ import {
   releaseClaim,
   type ReminderRef,
 } from '../src/db/notifications';
-import { findReminderRecipient } from '../src/db/recipients';
+import { registryAdapter } from '../src/registry';
 import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
 import type { SendPacer } from '../src/email/sendPacer';
@@ -29,7 +29,13 @@ export interface ActivityDeps {
   clock: Clock;
   config: Pick<
     Config,
-    'EMAIL_FROM' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST' | 'EMAIL_MAX_PER_SECOND'
+    | 'EMAIL_FROM'
+    | 'REGISTRY_NAME'
+    | 'REGISTRY_URL'
+    | 'EXPIRY_EMAILS'
+    | 'EXPIRY_EMAIL_ALLOWLIST'
+    | 'EMAIL_MAX_PER_SECOND'
+    | 'REGISTRY_SCHEMA'
   >;
 }
 
@@ -38,6 +44,9 @@ export interface ActivityDeps {
 const CLAIM_LEASE_MS = 45_000;
 
 export function createActivities({ db, mailer, pace = async () => undefined, clock, config }: ActivityDeps) {
+  // The registry's tables are read (and, for builtin, marked) only through its adapter.
+  const registry = registryAdapter(config);
+  const noteOnToken = registry.writer?.noteReminderSent;
   async function holdBack(
     ref: ReminderRef,
     outcome: 'skipped' | 'suppressed',
@@ -77,7 +86,7 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
         throw asRetryable(asMailError(err));
       });
       if (earlier) {
-        await markSent(db, ref, earlier);
+        await markSent(db, ref, earlier, noteOnToken);
         log.info('reminder was sent by an earlier attempt', {
           tokenId: ref.tokenId,
           reminder: ref.reminder,
@@ -87,10 +96,10 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
       }
     }
 
-    const recipient = await findReminderRecipient(db, input.tokenId);
+    const recipient = await registry.findRecipient(db, input.tokenId);
     const now = await clock.now();
     if (!recipient) return skip(ref, 'token-deleted');
-    const { token, login, email } = recipient;
+    const { token, greeting: login, email } = recipient;
     if (token.revoked) return skip(ref, 'token-revoked');
     if (!token.expiredAt || token.expiredAt.getTime() !== Date.parse(input.expiresAt)) {
       return skip(ref, 'expiry-changed');
@@ -131,7 +140,7 @@ export function createActivities({ db, mailer, pace = async () => undefined, clo
       throw asRetryable(failure);
     }
     // If this write fails, the claim stays until its lease lapses and the retry finds the message by its key.
-    await markSent(db, ref, delivery);
+    await markSent(db, ref, delivery, noteOnToken);
     countEmail('sent', input.kind);
     log.info('reminder sent', { tokenId: ref.tokenId, reminder: ref.reminder, messageId: delivery.messageId });
     return { outcome: 'sent', messageId: delivery.messageId };

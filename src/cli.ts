@@ -6,7 +6,6 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { DURATION_HINT, parseDuration } from './duration';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
-import { insertUser } from './db/users';
 import { lazyClient } from './temporal/connection';
 import { progressReporter, runBackfill } from './sweep/backfill';
 import { recheckHorizonMs } from './sweep/schedule';
@@ -82,14 +81,14 @@ function expiryFrom(values: Values, now: Date): Date | null {
 async function run(argv: string[]): Promise<void> {
   const [group, action, ...rest] = argv;
   const config: Config = loadConfig();
-  const db = createPool(config.DATABASE_URL, 2);
+  const db = createPool(config.DATABASE_URL, 2, config.TOKEN_EXPIRY_DB_SCHEMA);
   const temporal = lazyClient(config);
   const tokens = createTokenService({ db, temporal: temporal.get, config });
   try {
     switch (group) {
       case 'migrate':
         parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
-        print(await migrate(db));
+        print(await migrate(db, { schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: config.REGISTRY_SCHEMA }));
         return;
       case 'worker': {
         await db.end();
@@ -150,7 +149,7 @@ async function run(argv: string[]): Promise<void> {
             verified: !values.unverified,
           };
           try {
-            print({ ...(await insertUser(db, user)), verified: user.verified });
+            print({ ...(await tokens.addUser(user)), verified: user.verified });
           } catch (err) {
             if ((err as { code?: string }).code === '23505') throw new UsageError(`--login: "${user.login}" is taken`);
             throw err;

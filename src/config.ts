@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ReminderSpec } from './tokenExpiry/contract';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration';
 import { logger } from './log';
+import { REGISTRY_SCHEMAS } from './registry/kinds';
 
 const durationList = z.string().transform((text, ctx) => {
   const parts = text.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
@@ -36,6 +37,14 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }
 
 const envSchema = z.object({
   DATABASE_URL: z.string().min(1).default('postgresql://postgres@127.0.0.1:5432/token_expiry'),
+  // Whose tables the tokens live in (src/registry/): builtin (ours, writable) or crates-io (read-only).
+  REGISTRY_SCHEMA: z.enum(REGISTRY_SCHEMAS, { error: `expected ${REGISTRY_SCHEMAS.join(' or ')}` }).default('builtin'),
+  // The PostgreSQL schema that holds everything this service owns (notification log, bookkeeping, migrations).
+  TOKEN_EXPIRY_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier, e.g. token_expiry')
+    .refine((name) => name !== 'public' && !name.startsWith('pg_'), 'must be a schema of its own, not public or pg_*')
+    .default('token_expiry'),
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('token-expiry'),

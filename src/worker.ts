@@ -60,7 +60,7 @@ export async function runWorker(config: Config): Promise<void> {
     // Below the activity's 30 s start-to-close timeout, so the activity sees the timeout itself.
     timeoutSeconds: 20,
   });
-  const db = createPool(config.DATABASE_URL);
+  const db = createPool(config.DATABASE_URL, undefined, config.TOKEN_EXPIRY_DB_SCHEMA);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const temporal = lazyClient(config);
   const client = await temporal.get();

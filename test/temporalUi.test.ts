@@ -14,7 +14,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { loadConfig } from '../src/config';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
-import type { TokenRow } from '../src/db/tokens';
+import type { TokenRow } from '../src/registry/adapter';
 import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
 import { workflowBundle } from './helpers/temporal';

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
 import { pingDatabase } from '../db/pool';
-import type { UserRow } from '../db/users';
+import type { UserRow } from '../registry/adapter';
 import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
 import { presentCreated, presentExpiry, presentExpiryStart, presentToken } from './present';
@@ -91,10 +91,12 @@ const WIRE_FIELDS: Record<string, string> = {
   endpointScopes: 'endpoint_scopes',
 };
 
+const ERROR_STATUS = { 'not-found': 404, conflict: 409, 'read-only': 403 } as const;
+
 /** Service errors are the caller's mistakes; anything else is ours. */
 export function asApiError(err: unknown): unknown {
   if (!(err instanceof TokenError)) return err;
-  if (err.kind !== 'invalid') return new ApiError(err.kind === 'not-found' ? 404 : 409, err.message);
+  if (err.kind !== 'invalid') return new ApiError(ERROR_STATUS[err.kind], err.message);
   const details = err.issues.map(({ path: [field, ...rest], message }) => {
     const where = rest.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : `${at}.${key}`), `api_token.${WIRE_FIELDS[String(field)] ?? String(field)}`);
     return `${where}: ${message}`;

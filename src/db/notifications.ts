@@ -1,5 +1,5 @@
 // The notification log: one row per (token, reminder), the audit trail and the guard that makes each send happen once.
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { NotificationStatus } from '../tokenExpiry/contract';
 import { withTransaction, type Queryable } from './transaction';
 
@@ -74,10 +74,12 @@ export async function releaseClaim(db: Queryable, ref: ReminderRef, error: strin
   );
 }
 
+/** `noteOnToken` runs in the same transaction: the builtin registry's expiry_notification_at; none elsewhere. */
 export async function markSent(
   pool: Pool,
   ref: ReminderRef,
   delivery: { messageId: string; submittedAt: Date },
+  noteOnToken?: (client: PoolClient, tokenId: string) => Promise<void>,
 ): Promise<void> {
   await withTransaction(pool, async (client) => {
     await client.query(
@@ -86,7 +88,7 @@ export async function markSent(
         WHERE token_id = $1 AND reminder = $2`,
       [ref.tokenId, ref.reminder, delivery.messageId, delivery.submittedAt],
     );
-    await client.query('UPDATE api_tokens SET expiry_notification_at = now() WHERE id = $1', [ref.tokenId]);
+    await noteOnToken?.(client, ref.tokenId);
   });
 }
 

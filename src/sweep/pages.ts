@@ -2,12 +2,10 @@
 // stopped by hand. The sweep workflow's activities and the backfill command both call these.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import {
-  findStoppedCandidates,
-  findTokensWithoutWorkflow,
-  markExpiryWorkflowsStarted,
-} from '../db/sweep';
-import type { TokenRow } from '../db/tokens';
+import type { Config } from '../config';
+import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
+import type { TokenRow } from '../registry/adapter';
+import { registryAdapter } from '../registry';
 import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './contract';
 import {
   cancelTokenExpiryWorkflow,
@@ -24,10 +22,12 @@ export interface SweepLog {
   warn(message: string, meta?: Record<string, unknown>): void;
 }
 
+export type SweepSettings = ReminderSettings & Pick<Config, 'REGISTRY_SCHEMA'>;
+
 export interface SweepDeps {
   db: Pool;
   client: Client;
-  config: ReminderSettings;
+  config: SweepSettings;
   now: () => Date;
   log: SweepLog;
   concurrency?: number;
@@ -47,7 +47,7 @@ const FAILURES_KEPT = 5;
 
 /** Starts the workflow of every token in the page that has none on record, and records the start. */
 export async function startMissingWorkflows(deps: SweepDeps, page: SweepPageInput): Promise<SweepPageResult> {
-  const tokens = await findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
+  const tokens = await registryAdapter(deps.config).findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     await startTokenExpiryWorkflow(deps.client, token, deps.config);
     return true;
@@ -64,14 +64,30 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
   const now = deps.now();
   const until = page.recheckWithinMs === undefined ? null : new Date(now.getTime() + page.recheckWithinMs);
   const recordedBefore = page.recordedBefore === undefined ? null : new Date(page.recordedBefore);
-  const tokens = await findStoppedCandidates(deps.db, { afterId: page.afterId, limit: page.limit, now, until, recordedBefore });
+  const tokens = await registryAdapter(deps.config).findStoppedCandidates(deps.db, {
+    afterId: page.afterId,
+    limit: page.limit,
+    now,
+    until,
+    recordedBefore,
+  });
+  const cancelled: string[] = [];
   const outcomes = await forEachToken(deps, tokens, async (token) => {
+    if (token.revoked) {
+      // Revoked in the registry's own tables (nothing called us): end its workflow now, once.
+      if (await cancelTokenExpiryWorkflow(deps.client, token.id)) {
+        deps.log.info('expiry workflow of a revoked token cancelled', { tokenId: token.id });
+      }
+      cancelled.push(token.id);
+      return false;
+    }
     const execution = await tokenExpiryExecutionStatus(deps.client, token.id);
     if (!RESTART_WHEN.has(execution)) return false;
     await startTokenExpiryWorkflow(deps.client, token, deps.config);
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
     return true;
   });
+  await markExpiryWorkflowsCancelled(deps.db, cancelled);
   const restarted = await recordStarts(deps, outcomes.done);
   return pageResult(tokens, page.limit, outcomes, { checked: tokens.length, restarted });
 }
@@ -108,16 +124,22 @@ async function forEachToken(
 
 /** Records the starts; a token revoked while its workflow was being started gets that workflow cancelled. */
 async function recordStarts(deps: SweepDeps, ids: string[]): Promise<number> {
-  const { revoked } = await markExpiryWorkflowsStarted(deps.db, ids);
-  for (const tokenId of revoked) {
+  await markExpiryWorkflowsStarted(deps.db, ids);
+  const current = await registryAdapter(deps.config).findTokens(deps.db, ids);
+  const cancelled: string[] = [];
+  for (const { id: tokenId } of current.filter((token) => token.revoked)) {
     // Its reminders re-read the revoked flag and would be skipped anyway; cancelling just ends it sooner.
-    await cancelTokenExpiryWorkflow(deps.client, tokenId).catch((err: unknown) =>
-      deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {
-        tokenId,
-        error: err instanceof Error ? err.message : String(err),
-      }),
+    // One that cannot be cancelled now stays on record as not cancelled: the next sweep tries again.
+    await cancelTokenExpiryWorkflow(deps.client, tokenId).then(
+      () => cancelled.push(tokenId),
+      (err: unknown) =>
+        deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {
+          tokenId,
+          error: err instanceof Error ? err.message : String(err),
+        }),
     );
   }
+  await markExpiryWorkflowsCancelled(deps.db, cancelled);
   return ids.length;
 }
 

@@ -1,7 +1,7 @@
 // Every call this service makes to a token's expiry workflow: start, cancel and describe.
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import type { TokenRow } from '../db/tokens';
+import type { TokenRow } from '../registry/adapter';
 import { executionStatus } from '../temporal/connection';
 import type { tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
 import {
