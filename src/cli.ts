@@ -4,8 +4,10 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type Config } from './config';
 import { DURATION_HINT, parseDuration } from './duration';
-import { migrate } from './db/migrate';
+import { migrate, MigrationError } from './db/migrate';
 import { createPool } from './db/pool';
+import { registryAdapter } from './registry';
+import { checkRegistryAccess, RegistryAccessError, registrySql, SQL_NAME } from './registry/grants';
 import { lazyClient } from './temporal/connection';
 import { progressReporter, runBackfill } from './sweep/backfill';
 import { recheckHorizonMs } from './sweep/schedule';
@@ -13,6 +15,7 @@ import { createTokenService, TokenError } from './tokens/service';
 
 const USAGE = `usage:
   token-expiry migrate
+  token-expiry registry-sql --role NAME
   token-expiry worker
   token-expiry api
   token-expiry users add --login L --email E [--unverified]
@@ -88,8 +91,19 @@ async function run(argv: string[]): Promise<void> {
     switch (group) {
       case 'migrate':
         parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
-        print(await migrate(db, { schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: config.REGISTRY_SCHEMA }));
+        {
+          const migrated = await migrate(db, { schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: config.REGISTRY_SCHEMA });
+          await checkRegistryAccess(db, registryAdapter(config));
+          print(migrated);
+        }
         return;
+      case 'registry-sql': {
+        // SQL for the registry's DBA, on stdout as is (not JSON): pipe it into psql.
+        const { values } = parse([action, ...rest].filter((a): a is string => a !== undefined), { role: { type: 'string' } }, 0);
+        const role = check(z.string().regex(SQL_NAME, 'must be a lower-case SQL identifier, e.g. token_expiry'), values.role, '--role');
+        process.stdout.write(registrySql({ role, schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: registryAdapter(config) }));
+        return;
+      }
       case 'worker': {
         await db.end();
         const { runWorker } = await import('./worker.js');
@@ -201,7 +215,7 @@ function showCreated<T extends { token: object; secret: string }>(created: T) {
 run(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError || err instanceof RegistryAccessError || err instanceof MigrationError) {
       process.stderr.write(`token-expiry: ${err.message}\n`);
       process.exit(2);
     }

@@ -8,6 +8,8 @@ import { createPool } from './db/pool';
 import { createPostmarkMailer, type Mailer } from './email/postmarkMailer';
 import { createSendPacer } from './email/sendPacer';
 import { logger } from './log';
+import { registryAdapter } from './registry';
+import { checkRegistryAccess } from './registry/grants';
 import type { Clock } from './tokenExpiry/contract';
 import { ensureSweepSchedule } from './sweep/schedule';
 import { ensureSearchAttributes, lazyClient, temporalConnectionOptions } from './temporal/connection';
@@ -65,6 +67,7 @@ export async function runWorker(config: Config): Promise<void> {
   const temporal = lazyClient(config);
   const client = await temporal.get();
   try {
+    await checkRegistryAccess(db, registryAdapter(config));
     logger.info('search attributes ready', await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE));
     logger.info('sweep schedule ready', { schedule: await ensureSweepSchedule(client, config) });
     const worker = await Worker.create({

@@ -138,6 +138,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
   }
 
   const idParam = { errors: { 404: 'No such token, or it belongs to another user.' } };
+  const readOnly = 'The registry owns its tokens (REGISTRY_SCHEMA other than builtin): create, revoke and rotate them there.';
 
   return [
     {
@@ -183,6 +184,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           'Returns the secret once. A token with an expiry gets a Temporal workflow that emails its owner before it expires.',
         request: createTokenRequest,
         success: { status: 200, description: 'The new token, its secret and its reminders.', schema: createdTokenResponse },
+        errors: { 403: readOnly },
       },
       async handle({ user, body }) {
         const { api_token: input } = body as z.output<typeof createTokenRequest>;
@@ -221,7 +223,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         summary: 'Revoke a token',
         description: 'Also cancels its reminders. Revoking a revoked token again is a harmless no-op.',
         success: { status: 204, description: 'Revoked.' },
-        ...idParam,
+        errors: { ...idParam.errors, 403: readOnly },
       },
       async handle({ user, params }) {
         const revoked = await withTemporalDeadline(() => deps.tokens.revoke(params.id as string, user));
@@ -240,7 +242,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         description: 'Same name and scopes, a fresh expiry of the same lifetime; the original is kept.',
         request: emptyRequest,
         success: { status: 200, description: 'The new token.', schema: createdTokenResponse },
-        ...idParam,
+        errors: { ...idParam.errors, 403: readOnly },
       },
       async handle({ user, params }) {
         const copy = await withTemporalDeadline(() => deps.tokens.duplicate(params.id as string, user));
@@ -260,7 +262,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         description: 'Duplicate, then revoke the original (in one transaction), cancelling its reminders.',
         request: emptyRequest,
         success: { status: 200, description: 'The new token; the original is revoked.', schema: createdTokenResponse },
-        errors: { ...idParam.errors, 409: 'The token is revoked: duplicate it instead.' },
+        errors: { ...idParam.errors, 403: readOnly, 409: 'The token is revoked: duplicate it instead.' },
       },
       async handle({ user, params }) {
         const rotated = await withTemporalDeadline(() => deps.tokens.rotate(params.id as string, user));

@@ -1,0 +1,185 @@
+// Attached to crates.io's own schema (test/fixtures/crates-io.sql) as the restricted role from
+// `registry-sql`: tokens the registry writes by plain SQL get their reminders, revoked ones none, and the
+// registry's tables are left exactly as the registry wrote them.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import type { Pool } from 'pg';
+import { migrate } from '../src/db/migrate';
+import { createPool } from '../src/db/pool';
+import { cratesIoRegistry } from '../src/registry/cratesIo';
+import { checkRegistryAccess, registrySql } from '../src/registry/grants';
+import type { SweepResult } from '../src/sweep/contract';
+import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
+import { createTokenService } from '../src/tokens/service';
+import { adminQuery } from '../scripts/devtools/scratchDatabase';
+import { adminDatabaseUrl } from './helpers/database';
+import { describeChanges, snapshotDatabase } from './helpers/dbSnapshot';
+import { TestSystem } from './helpers/system';
+
+const system = TestSystem.use();
+const FIXTURE = readFileSync(path.join(__dirname, 'fixtures/crates-io.sql'), 'utf8');
+const tag = randomBytes(4).toString('hex');
+const database = `token_expiry_test_crates_${tag}`;
+const role = `token_expiry_test_role_${tag}`;
+const bareRole = `token_expiry_test_bare_${tag}`;
+
+function urlFor(user?: string): string {
+  const url = new URL(adminDatabaseUrl());
+  url.pathname = `/${database}`;
+  if (user) url.username = user;
+  return url.toString();
+}
+
+/** The registry's own connection (superuser), and the service's (the restricted role). */
+let registry: Pool;
+let service: Pool;
+
+beforeAll(async () => {
+  await adminQuery(adminDatabaseUrl(), `CREATE DATABASE ${database}`);
+  registry = createPool(urlFor(), 4);
+  await registry.query(FIXTURE);
+  // As the DBA would: registry-sql's output through psql, twice (it must be safe to run again).
+  const sql = registrySql({ role, schema: 'token_expiry', registry: cratesIoRegistry });
+  for (let i = 0; i < 2; i++) execFileSync('psql', [urlFor(), '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: sql });
+  service = createPool(urlFor(role), 4);
+  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4], current: 4 });
+});
+
+afterAll(async () => {
+  await Promise.allSettled([registry?.end(), service?.end()]);
+  await adminQuery(adminDatabaseUrl(), `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await adminQuery(adminDatabaseUrl(), `DROP ROLE IF EXISTS ${role}`);
+  await adminQuery(adminDatabaseUrl(), `DROP ROLE IF EXISTS ${bareRole}`);
+});
+
+const config = () => system.config({ REGISTRY_SCHEMA: 'crates-io' });
+
+/** A token as crates.io's handler writes it: straight into its table, nothing told. */
+async function registryInsertsToken(userId: number, expiresInDays: number): Promise<string> {
+  const { rows } = await registry.query<{ id: string }>(
+    `INSERT INTO api_tokens (user_id, token, name, expired_at, endpoint_scopes)
+     VALUES ($1, sha256(gen_random_uuid()::text::bytea), 'publish', now() + $2 * interval '1 day', '{publish-update}')
+     RETURNING id::text`,
+    [userId, expiresInDays],
+  );
+  return rows[0]!.id;
+}
+
+async function runSweep(taskQueue: string): Promise<SweepResult> {
+  return system.env.client.workflow.execute('tokenExpirySweepWorkflow', {
+    taskQueue,
+    workflowId: `token-expiry-sweep-test-${randomBytes(3).toString('hex')}`,
+    args: [{}],
+  });
+}
+
+const FERRIS = 40002;
+const PENDING = 40004;
+
+test('tokens the registry inserts by SQL are found and get exactly their reminders; an unverified address gets none', async () => {
+  const cfg = config();
+  const ferrisToken = await registryInsertsToken(FERRIS, 30);
+  const pendingToken = await registryInsertsToken(PENDING, 30);
+  const written = await snapshotDatabase(registry);
+
+  await system.withWorker(
+    cfg,
+    async () => {
+      // The fixture's own tokens are revoked, expired or without expiry: only the two new ones get a workflow.
+      expect(await runSweep(cfg.TEMPORAL_TASK_QUEUE)).toMatchObject({ scanned: 2, started: 2, failed: 0 });
+      for (const id of [ferrisToken, pendingToken]) {
+        await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result();
+      }
+    },
+    { db: service },
+  );
+
+  const mail = system.postmark.sent;
+  expect(mail.map((m) => [m.To, m.Subject])).toEqual([
+    ['ferris@example.com', expect.stringContaining('expires in 7 days')],
+    ['ferris@example.com', expect.stringContaining('expires tomorrow')],
+    ['ferris@example.com', expect.stringContaining('has expired')],
+  ]);
+  // Greeted by gh_login, as crates.io does.
+  expect(mail[0]?.TextBody).toContain('Hello ferris,');
+  const { rows } = await service.query(
+    'SELECT reminder, status, reason FROM expiry_notifications WHERE token_id = $1 ORDER BY due_at',
+    [pendingToken],
+  );
+  expect(rows).toEqual(
+    ['7d', '1d', 'expired'].map((reminder) => ({ reminder, status: 'skipped', reason: 'no-verified-email' })),
+  );
+  // Not a byte of the registry's tables changed (not expiry_notification_at, not a sequence).
+  expect(describeChanges(written, await snapshotDatabase(registry))).toEqual([]);
+});
+
+test('a token the registry revokes by SQL gets no email, and its workflow ends Cancelled at the next sweep', async () => {
+  const cfg = config();
+  const id = await registryInsertsToken(FERRIS, 30);
+  await system.withWorker(
+    cfg,
+    async () => {
+      expect(await runSweep(cfg.TEMPORAL_TASK_QUEUE)).toMatchObject({ started: 1 });
+      await registry.query('UPDATE api_tokens SET revoked = true WHERE id = $1', [id]);
+      const written = await snapshotDatabase(registry);
+      await runSweep(cfg.TEMPORAL_TASK_QUEUE);
+      const err = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      expect(describeChanges(written, await snapshotDatabase(registry))).toEqual([]);
+    },
+    { db: service },
+  );
+  expect(system.postmark.sent).toEqual([]);
+});
+
+test('the role cannot read a token hash or a confirmation token, nor write the registry\'s tables', async () => {
+  for (const sql of [
+    'SELECT token FROM api_tokens LIMIT 1',
+    'SELECT * FROM api_tokens LIMIT 1',
+    'SELECT token FROM emails LIMIT 1',
+    'SELECT username FROM users LIMIT 1',
+    "UPDATE api_tokens SET expiry_notification_at = now() WHERE id = 1500001",
+    "INSERT INTO api_tokens (user_id, token, name) VALUES (40002, '\\x00', 'x')",
+  ]) {
+    await expect(service.query(sql)).rejects.toThrow(/permission denied/);
+  }
+});
+
+test('bad input: an id beyond int4 or unknown is not found; writes are refused, saying the registry owns its tokens', async () => {
+  const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: config() });
+  for (const id of ['3000000000', '2147483648', '99', '0', '-1', '1e3']) {
+    await expect(tokens.status(id)).rejects.toMatchObject({ kind: 'not-found' });
+  }
+  // The login as crates.io resolves it: case-insensitive, never the deleted GitHub account.
+  const ferris = await tokens.user('FERRIS');
+  expect(ferris).toEqual({ id: String(FERRIS), login: 'ferris' });
+  expect((await tokens.list(ferris)).map((t) => t.name)).toContain('laptop');
+  const refusal = { kind: 'read-only', message: expect.stringMatching(/registry owns its tokens/) };
+  await expect(tokens.create(ferris, { name: 'x', expiresAt: null, crateScopes: null, endpointScopes: null })).rejects.toMatchObject(refusal);
+  await expect(tokens.revoke('1500001')).rejects.toMatchObject(refusal);
+  await expect(tokens.rotate('1500001')).rejects.toMatchObject(refusal);
+  await expect(tokens.addUser({ login: 'x', email: 'x@example.com', verified: true })).rejects.toMatchObject(refusal);
+});
+
+test('a role without the grants is refused at start, naming what to grant', async () => {
+  await adminQuery(adminDatabaseUrl(), `CREATE ROLE ${bareRole} LOGIN`);
+  await registry.query(`GRANT SELECT (id, gh_login, gh_id) ON users TO ${bareRole}`);
+  await registry.query(`GRANT SELECT (user_id, email, verified) ON emails TO ${bareRole}`);
+  await registry.query(`GRANT SELECT (id, user_id, name, created_at) ON api_tokens TO ${bareRole}`);
+  const bare = createPool(urlFor(bareRole), 1);
+  try {
+    await expect(checkRegistryAccess(bare, cratesIoRegistry)).rejects.toThrow(
+      `the role ${bareRole} lacks GRANT SELECT (last_used_at, revoked, crate_scopes, endpoint_scopes, expired_at) ON api_tokens TO ${bareRole}`,
+    );
+    await expect(migrate(bare, { schema: 'token_expiry_bare', registry: 'crates-io' })).rejects.toThrow(/registry-sql --role/);
+    await expect(checkRegistryAccess(service, cratesIoRegistry)).resolves.toBeUndefined();
+  } finally {
+    await bare.end();
+    await registry.query(`REVOKE ALL ON users, emails, api_tokens FROM ${bareRole}`);
+  }
+});
