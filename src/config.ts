@@ -48,6 +48,12 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('token-expiry'),
+  // Part of every workflow id (token-expiry-<instance>-<tokenId>): set it, different for each, when several
+  // registries or environments share a namespace. Unset keeps token-expiry-<tokenId>.
+  TOKEN_EXPIRY_INSTANCE: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, 'expected 1-32 of a-z, 0-9 and -, e.g. staging')
+    .optional(),
   POSTMARK_SERVER_TOKEN: z.string().min(1).optional(),
   POSTMARK_API_URL: httpUrl.default('https://api.postmarkapp.com'),
   EMAIL_FROM: singleLine('EMAIL_FROM').default('Example Registry <noreply@registry.example>'),

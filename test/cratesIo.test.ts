@@ -2,12 +2,15 @@
 // `registry-sql`: tokens the registry writes by plain SQL get their reminders, revoked ones none, and the
 // registry's tables are left exactly as the registry wrote them.
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
+import { createApiServer } from '../src/api/server';
 import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { cratesIoRegistry } from '../src/registry/cratesIo';
@@ -181,5 +184,48 @@ test('a role without the grants is refused at start, naming what to grant', asyn
   } finally {
     await bare.end();
     await registry.query(`REVOKE ALL ON users, emails, api_tokens FROM ${bareRole}`);
+  }
+});
+
+test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take an id and read the rest from its tables', async () => {
+  const cfg = system.config({ REGISTRY_SCHEMA: 'crates-io', API_AUTH_TOKEN: 'a-service-token-for-tests' });
+  const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: cfg });
+  const server = createApiServer({ tokens, db: service, temporal: async () => system.env.client, config: cfg });
+  server.listen(0);
+  await once(server, 'listening');
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const call = (method: string, route: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}${route}`, { method, headers: { Authorization: 'Bearer a-service-token-for-tests', ...headers } });
+  try {
+    const id = await registryInsertsToken(FERRIS, 30);
+    await system.withWorker(
+      cfg,
+      async () => {
+        const put = await call('PUT', `/api/v1/expiry/tokens/${id}`);
+        expect(put.status).toBe(200);
+        expect(await put.json()).toMatchObject({ api_token: { id: Number(id) }, expiry: { workflow_id: tokenExpiryWorkflowId(id) } });
+        const handle = system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id));
+        expect((await handle.describe()).status.name).toBe('RUNNING');
+        // Still active in the registry: a DELETE must not silence it.
+        expect((await call('DELETE', `/api/v1/expiry/tokens/${id}`)).status).toBe(409);
+        await registry.query('UPDATE api_tokens SET revoked = true WHERE id = $1', [id]);
+        expect((await call('DELETE', `/api/v1/expiry/tokens/${id}`)).status).toBe(204);
+        const err = await handle.result().catch((e: unknown) => e);
+        expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      },
+      { db: service },
+    );
+    expect(system.postmark.sent).toEqual([]);
+    expect((await call('PUT', '/api/v1/expiry/tokens/3000000000')).status).toBe(404);
+    expect((await call('PUT', `/api/v1/expiry/tokens/${id}`, { Authorization: 'Bearer wrong' })).status).toBe(401);
+    const createWithBody = await fetch(`${base}/api/v1/me/tokens`, {
+      method: 'PUT',
+      headers: { Authorization: 'Bearer a-service-token-for-tests', 'X-Registry-User': 'ferris', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ api_token: { name: 'x', crate_scopes: null, endpoint_scopes: null, expired_at: null } }),
+    });
+    expect(createWithBody.status).toBe(403);
+    expect(JSON.stringify(await createWithBody.json())).toMatch(/registry owns its tokens/);
+  } finally {
+    server.close();
   }
 });

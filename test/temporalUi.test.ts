@@ -138,15 +138,16 @@ async function startTokens(): Promise<void> {
     await worker.runUntil(async () => {
       await startTokenExpiryWorkflow(client, tokenRow('101', 30), settings);
       await startTokenExpiryWorkflow(client, tokenRow('102', 90), settings);
-      await startTokenExpiryWorkflow(client, tokenRow(REVOKED, 60), settings);
-      expect(await cancelTokenExpiryWorkflow(client, REVOKED)).toBe(true);
+      const revoked = tokenRow(REVOKED, 60);
+      await startTokenExpiryWorkflow(client, revoked, settings);
+      expect(await cancelTokenExpiryWorkflow(client, revoked, undefined)).toBe(true);
       await client.workflow
         .getHandle(tokenExpiryWorkflowId(REVOKED))
         .result()
         .catch(() => undefined);
       // The UI reads the visibility store, which trails the workflows by a moment.
       await waitForVisibility('ExpiryState="waiting" AND NextReminderAt IS NOT NULL', (found) =>
-        sameIds(found, WAITING.map(tokenExpiryWorkflowId)),
+        sameIds(found, WAITING.map((id) => tokenExpiryWorkflowId(id))),
       );
       await waitForVisibility(
         'ExpiryState="cancelled"',

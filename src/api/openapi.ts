@@ -53,9 +53,9 @@ function operation(route: Route): Record<string, unknown> {
   if (doc.query) add(400, 'A bad query parameter.');
   if (route.access === 'user') {
     add(400, 'X-Registry-User is missing.');
-    add(401, 'Missing or wrong service token.');
     add(404, 'No such user.');
   }
+  if (route.access !== 'public') add(401, 'Missing or wrong service token.');
   if (route.body) add(422, 'Invalid field values; each error names the field and why.');
   for (const [status, error] of Object.entries(doc.errors ?? {})) {
     if (typeof error === 'string') add(Number(status), error);
@@ -66,7 +66,7 @@ function operation(route: Route): Record<string, unknown> {
     operationId: `${route.method.toLowerCase()}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
     summary: doc.summary,
     ...(doc.description ? { description: doc.description } : {}),
-    ...(route.access === 'user' ? { security: [{ registryService: [] }] } : { security: [] }),
+    ...(route.access !== 'public' ? { security: [{ registryService: [] }] } : { security: [] }),
     ...(parameters.length ? { parameters } : {}),
     ...(doc.request && route.body
       ? {

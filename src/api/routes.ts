@@ -12,6 +12,7 @@ import {
   createTokenRequest,
   emptyRequest,
   expiryResponse,
+  expiryRefreshResponse,
   healthResponse,
   listQuery,
   tokenListResponse,
@@ -50,8 +51,11 @@ export interface Route {
   method: Method;
   /** e.g. /api/v1/me/tokens/:id; also the `route` field of the request's log line. */
   path: string;
-  /** 'user': needs the registry's service token, and acts for the user named in X-Registry-User. */
-  access: 'public' | 'user';
+  /**
+   * 'user': needs the registry's service token, and acts for the user named in X-Registry-User.
+   * 'service': needs the service token, and acts for the registry itself (no user).
+   */
+  access: 'public' | 'user' | 'service';
   /** Validates the JSON body; without one, the endpoint takes no body. */
   body?: { schema: z.ZodType; optional: boolean };
   doc: RouteDoc;
@@ -141,6 +145,48 @@ export function apiRoutes(deps: RouteDeps): Route[] {
   const readOnly = 'The registry owns its tokens (REGISTRY_SCHEMA other than builtin): create, revoke and rotate them there.';
 
   return [
+    {
+      method: 'PUT',
+      path: '/api/v1/expiry/tokens/:id',
+      access: 'service',
+      doc: {
+        summary: 'Start or refresh a token\'s reminders, from the registry\'s own tables',
+        description:
+          'For a registry that writes its own tokens and can call us: takes the id only and reads the token from the ' +
+          'registry\'s database. Starts its workflow (a running one is kept); for a revoked token, cancels it.',
+        success: { status: 200, description: 'The token and its reminders.', schema: expiryRefreshResponse },
+        errors: { 404: 'No such token in the registry\'s database.' },
+      },
+      async handle({ params }) {
+        const synced = await withTemporalDeadline(() => deps.tokens.syncWorkflow(params.id as string));
+        return {
+          status: 200,
+          body: { api_token: presentToken(synced.token), expiry: presentExpiryStart(synced) },
+          log: { workflowWarning: synced.workflowError !== undefined },
+        };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/expiry/tokens/:id',
+      access: 'service',
+      doc: {
+        summary: 'Cancel a revoked token\'s reminders',
+        description: 'Takes the id only; the token must be revoked in the registry\'s database. Idempotent.',
+        success: { status: 204, description: 'Cancelled, or there was nothing running.' },
+        errors: {
+          404: 'No such token in the registry\'s database.',
+          409: 'The token is not revoked in the registry\'s database: revoke it there first.',
+        },
+      },
+      async handle({ params }) {
+        const cancelled = await withTemporalDeadline(() => deps.tokens.cancelRevokedWorkflow(params.id as string));
+        return {
+          status: 204,
+          log: { workflowCancelled: cancelled.workflowCancelled, workflowWarning: cancelled.workflowError !== undefined },
+        };
+      },
+    },
     {
       method: 'GET',
       path: '/health',

@@ -123,14 +123,14 @@ export function createApiServer(deps: ApiDeps): Server {
     if (params.id !== undefined && isTokenId(params.id)) logFields.tokenId = params.id;
 
     let login: string | undefined;
-    if (route.access === 'user') {
+    if (route.access !== 'public') {
       if (!authorized(req.headers.authorization)) {
         throw new ApiError(401, 'missing or wrong service token (send "Authorization: Bearer <API_AUTH_TOKEN>")', {
           'WWW-Authenticate': 'Bearer realm="token-expiry"',
         });
       }
-      login = registryLogin(req);
     }
+    if (route.access === 'user') login = registryLogin(req);
     const body = await validBody(req, route);
     let user: UserRow | null = null;
     if (login !== undefined) {

@@ -75,13 +75,13 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     if (token.revoked) {
       // Revoked in the registry's own tables (nothing called us): end its workflow now, once.
-      if (await cancelTokenExpiryWorkflow(deps.client, token.id)) {
+      if (await cancelTokenExpiryWorkflow(deps.client, token, deps.config.TOKEN_EXPIRY_INSTANCE)) {
         deps.log.info('expiry workflow of a revoked token cancelled', { tokenId: token.id });
       }
       cancelled.push(token.id);
       return false;
     }
-    const execution = await tokenExpiryExecutionStatus(deps.client, token.id);
+    const execution = await tokenExpiryExecutionStatus(deps.client, token.id, deps.config.TOKEN_EXPIRY_INSTANCE);
     if (!RESTART_WHEN.has(execution)) return false;
     await startTokenExpiryWorkflow(deps.client, token, deps.config);
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
@@ -127,10 +127,11 @@ async function recordStarts(deps: SweepDeps, ids: string[]): Promise<number> {
   await markExpiryWorkflowsStarted(deps.db, ids);
   const current = await registryAdapter(deps.config).findTokens(deps.db, ids);
   const cancelled: string[] = [];
-  for (const { id: tokenId } of current.filter((token) => token.revoked)) {
+  for (const token of current.filter((row) => row.revoked)) {
+    const tokenId = token.id;
     // Its reminders re-read the revoked flag and would be skipped anyway; cancelling just ends it sooner.
     // One that cannot be cancelled now stays on record as not cancelled: the next sweep tries again.
-    await cancelTokenExpiryWorkflow(deps.client, tokenId).then(
+    await cancelTokenExpiryWorkflow(deps.client, token, deps.config.TOKEN_EXPIRY_INSTANCE).then(
       () => cancelled.push(tokenId),
       (err: unknown) =>
         deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {

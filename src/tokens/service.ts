@@ -6,7 +6,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { listNotifications, type NotificationRow } from '../db/notifications';
 import { withTransaction } from '../db/transaction';
-import { markExpiryWorkflowStarted } from '../db/workflows';
+import { markExpiryWorkflowsCancelled, markExpiryWorkflowStarted } from '../db/workflows';
 import { registryAdapter } from '../registry';
 import type { NewTokenRow, TokenRow, TokenWriter, UserRow } from '../registry/adapter';
 import {
@@ -22,7 +22,10 @@ export interface TokenServiceDeps {
   db: Pool;
   /** Connected on first use, so that commands that never touch Temporal don't need it. */
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'TOKEN_PREFIX' | 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'REGISTRY_SCHEMA'>;
+  config: Pick<
+    Config,
+    'TOKEN_PREFIX' | 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'REGISTRY_SCHEMA' | 'TOKEN_EXPIRY_INSTANCE'
+  >;
   now?: () => Date;
 }
 
@@ -126,7 +129,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       return { workflowId };
     } catch (err) {
       return {
-        workflowId: tokenExpiryWorkflowId(token.id),
+        workflowId: tokenExpiryWorkflowId(token.id, deps.config.TOKEN_EXPIRY_INSTANCE),
         workflowError: `expiry reminders not scheduled yet (${(err as Error).message}); the sweep will start them`,
       };
     }
@@ -134,9 +137,13 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   async function cancelWorkflow(token: TokenRow): Promise<ExpiryWorkflowResult & { workflowCancelled: boolean }> {
     if (!token.expiredAt) return { workflowId: null, workflowCancelled: false };
-    const workflowId = tokenExpiryWorkflowId(token.id);
+    const instance = deps.config.TOKEN_EXPIRY_INSTANCE;
+    const workflowId = tokenExpiryWorkflowId(token.id, instance);
     try {
-      return { workflowId, workflowCancelled: await cancelTokenExpiryWorkflow(await deps.temporal(), token.id) };
+      const workflowCancelled = await cancelTokenExpiryWorkflow(await deps.temporal(), token, instance);
+      // On record, so the sweep does not look this revoked token's workflow up again.
+      if (token.revoked) await markExpiryWorkflowsCancelled(deps.db, [token.id]);
+      return { workflowId, workflowCancelled };
     } catch (err) {
       // The revoked flag is already committed: a reminder re-reads it and is skipped.
       return { workflowId, workflowCancelled: false, workflowError: `could not cancel: ${(err as Error).message}` };
@@ -227,10 +234,27 @@ export function createTokenService(deps: TokenServiceDeps) {
       return { from: original.id, ...created, revoked: cancelled };
     },
 
+    /** A token the registry wrote itself and tells us of by id: its workflow started, or cancelled when revoked. */
+    async syncWorkflow(id: string): Promise<{ token: TokenRow } & ExpiryWorkflowResult> {
+      const token = await requireToken(id);
+      if (token.revoked) {
+        const { workflowCancelled: _, ...cancelled } = await cancelWorkflow(token);
+        return { token, ...cancelled };
+      }
+      return { token, ...(await startWorkflow(token)) };
+    },
+
+    /** The registry revoked this token: end its reminders. Refused for a token the registry still has active. */
+    async cancelRevokedWorkflow(id: string): Promise<RevokedToken> {
+      const token = await requireToken(id);
+      if (!token.revoked) throw new TokenError('conflict', `token ${id} is not revoked in the registry: revoke it there first`);
+      return { token, ...(await cancelWorkflow(token)) };
+    },
+
     async status(id: string, owner?: UserRow): Promise<TokenStatus> {
       const token = await requireToken(id, owner);
       const notifications = await listNotifications(deps.db, id);
-      const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id) : null;
+      const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id, deps.config.TOKEN_EXPIRY_INSTANCE) : null;
       return { token, workflow, notifications };
     },
   };
