@@ -10,6 +10,7 @@ import type { Scenario } from './lib/scenario';
 import { backfillScenario } from './scenarios/backfill';
 import { baselineScenario } from './scenarios/baseline';
 import { createScenario } from './scenarios/create';
+import { cratesIoSweepScenario } from './scenarios/cratesIoSweep';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
 import { rateCapScenario } from './scenarios/rateCap';
@@ -21,6 +22,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   idle: idleScenario,
   'rate-cap': rateCapScenario,
   baseline: baselineScenario,
+  'crates-io-sweep': cratesIoSweepScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */
