@@ -7,8 +7,8 @@ import {
   startMissingWorkflows,
   SweepPageError,
   type SweepDeps,
+  type SweepSettings,
 } from '../src/sweep/pages';
-import type { ReminderSettings } from '../src/tokenExpiry/client';
 import type { Clock } from '../src/tokenExpiry/contract';
 
 export interface SweepActivityDeps {
@@ -16,7 +16,7 @@ export interface SweepActivityDeps {
   /** Starts and describes the token workflows (a worker's NativeConnection cannot). */
   client: Client;
   clock: Clock;
-  config: ReminderSettings;
+  config: SweepSettings;
   /** Temporal calls in flight at once within a page. */
   concurrency?: number;
 }

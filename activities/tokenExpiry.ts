@@ -18,7 +18,7 @@ import {
   releaseClaim,
   type ReminderRef,
 } from '../src/db/notifications';
-import { findReminderRecipient } from '../src/db/recipients';
+import { registryAdapter } from '../src/registry';
 import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
 import type { SendPacer } from '../src/email/sendPacer';
@@ -39,6 +39,7 @@ export interface ActivityDeps {
     | 'EXPIRY_EMAIL_ALLOWLIST'
     | 'EMAIL_MAX_PER_SECOND'
     | 'EXPIRY_DIGEST_WINDOW'
+    | 'REGISTRY_SCHEMA'
   >;
 }
 
@@ -48,6 +49,8 @@ export const CLAIM_LEASE_MS = 45_000;
 
 export function createActivities(deps: ActivityDeps) {
   const { db, mailer, pace = async () => undefined, clock, config } = deps;
+  // The registry's tables are read only through its adapter.
+  const registry = registryAdapter(config);
   async function holdBack(
     ref: ReminderRef,
     outcome: 'skipped' | 'suppressed',
@@ -84,10 +87,10 @@ export function createActivities(deps: ActivityDeps) {
       }
     }
 
-    const recipient = await findReminderRecipient(db, input.tokenId);
+    const recipient = await registry.findRecipient(db, input.tokenId);
     const now = await clock.now();
     if (!recipient) return skip(ref, 'token-deleted');
-    const { token, login, email } = recipient;
+    const { token, greeting: login, email } = recipient;
     if (token.revoked) return skip(ref, 'token-revoked');
     if (!token.expiredAt || token.expiredAt.getTime() !== Date.parse(input.expiresAt)) {
       return skip(ref, 'expiry-changed');

@@ -14,7 +14,7 @@ import {
   type DigestRow,
   type ReminderRef,
 } from '../src/db/notifications';
-import { findReminderRecipient, findReminderRecipients, findTokensOfUserExpiringBetween } from '../src/db/recipients';
+import { registryAdapter } from '../src/registry';
 import { DIGEST_MAX_TOKENS, renderDigestEmail } from '../src/email/digestEmail';
 import type { Delivery } from '../src/email/postmarkMailer';
 import {
@@ -33,6 +33,7 @@ export function createDigestSender(
   windowMs: number,
   sendOne: (input: SendReminderInput) => Promise<SendReminderResult>,
 ) {
+  const registry = registryAdapter(config);
   /** Which tokens the leader's email covers, chosen before the claim; the claim takes those still free. */
   async function chooseMembers(
     input: SendReminderInput,
@@ -43,7 +44,12 @@ export function createDigestSender(
     const leader: DigestToken = { tokenId: input.tokenId, createdAt: createdAt.getTime(), expiresAt: Date.parse(input.expiresAt) };
     const beforeExpiryMs = leader.expiresAt - Date.parse(input.dueAt);
     const range = candidateExpiries(leader, { kind: input.kind, beforeExpiryMs }, windowMs, now.getTime());
-    const rows = await findTokensOfUserExpiringBetween(db, userId, input.tokenId, new Date(range.from), new Date(range.to));
+    const rows = await registry.findTokensOfUserExpiringBetween(db, {
+      userId,
+      excludeTokenId: input.tokenId,
+      from: new Date(range.from),
+      to: new Date(range.to),
+    });
     const candidates = rows.map((row) => ({
       tokenId: row.id,
       createdAt: row.createdAt.getTime(),
@@ -64,7 +70,7 @@ export function createDigestSender(
 
   async function sendDigest(input: SendReminderInput): Promise<DeliverResult> {
     const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
-    const leaderRecipient = await findReminderRecipient(db, input.tokenId);
+    const leaderRecipient = await registry.findRecipient(db, input.tokenId);
     // A token that is gone has no user to group by: the single send records it.
     if (!leaderRecipient) return sendOne(input);
     const now = await clock.now();
@@ -137,7 +143,7 @@ export function createDigestSender(
     beforeExpiryMs: number,
     hasLeader: boolean,
   ): Promise<SendReminderResult> {
-    const recipients = await findReminderRecipients(db, rows.map((r) => r.tokenId));
+    const recipients = await registry.findRecipients(db, rows.map((r) => r.tokenId));
     const outcomes = new Map<string, SendReminderResult>();
     const holdBack = async (row: DigestRow, outcome: 'skipped' | 'suppressed', reason: string) => {
       await markUnsent(db, { tokenId: row.tokenId, reminder: input.reminder, dueAt: row.dueAt }, { status: outcome, reason });
@@ -171,7 +177,7 @@ export function createDigestSender(
     const rendered = renderDigestEmail({
       registryName: config.REGISTRY_NAME,
       registryUrl: config.REGISTRY_URL,
-      login: owner.login,
+      login: owner.greeting,
       tokens: going.map((row) => {
         const token = recipients.get(row.tokenId)!.token;
         return { ...token, expiresAt: token.expiredAt as Date };

@@ -11,6 +11,7 @@ import { backfillScenario } from './scenarios/backfill';
 import { baselineScenario } from './scenarios/baseline';
 import { createScenario } from './scenarios/create';
 import { digestScenario } from './scenarios/digest';
+import { cratesIoSweepScenario } from './scenarios/cratesIoSweep';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
 import { lifeScenario } from './scenarios/life';
@@ -26,6 +27,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   baseline: baselineScenario,
   life: lifeScenario,
   digest: digestScenario,
+  'crates-io-sweep': cratesIoSweepScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

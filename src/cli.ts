@@ -4,9 +4,10 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type Config } from './config';
 import { DURATION_HINT, parseDuration } from './duration';
-import { migrate } from './db/migrate';
+import { migrate, MigrationError } from './db/migrate';
 import { createPool } from './db/pool';
-import { insertUser } from './db/users';
+import { registryAdapter } from './registry';
+import { checkRegistryAccess, RegistryAccessError, registrySql, SQL_NAME } from './registry/grants';
 import { lazyClient } from './temporal/connection';
 import { progressReporter, runBackfill } from './sweep/backfill';
 import { recheckHorizonMs } from './sweep/schedule';
@@ -15,6 +16,7 @@ import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/foreca
 
 const USAGE = `usage:
   token-expiry migrate
+  token-expiry registry-sql --role NAME [--trigger]
   token-expiry worker
   token-expiry api
   token-expiry users add --login L --email E [--unverified]
@@ -84,15 +86,31 @@ function expiryFrom(values: Values, now: Date): Date | null {
 async function run(argv: string[]): Promise<void> {
   const [group, action, ...rest] = argv;
   const config: Config = loadConfig();
-  const db = createPool(config.DATABASE_URL, 2);
+  const db = createPool(config.DATABASE_URL, 2, config.TOKEN_EXPIRY_DB_SCHEMA);
   const temporal = lazyClient(config);
   const tokens = createTokenService({ db, temporal: temporal.get, config });
   try {
     switch (group) {
       case 'migrate':
         parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
-        print(await migrate(db));
+        {
+          const migrated = await migrate(db, { schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: config.REGISTRY_SCHEMA });
+          await checkRegistryAccess(db, registryAdapter(config));
+          print(migrated);
+        }
         return;
+      case 'registry-sql': {
+        // SQL for the registry's DBA, on stdout as is (not JSON): pipe it into psql.
+        const { values } = parse(
+          [action, ...rest].filter((a): a is string => a !== undefined),
+          { role: { type: 'string' }, trigger: { type: 'boolean' } },
+          0,
+        );
+        const role = check(z.string().regex(SQL_NAME, 'must be a lower-case SQL identifier, e.g. token_expiry'), values.role, '--role');
+        const trigger = values.trigger === true;
+        process.stdout.write(registrySql({ role, schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: registryAdapter(config), trigger }));
+        return;
+      }
       case 'worker': {
         await db.end();
         const { runWorker } = await import('./worker.js');
@@ -161,7 +179,7 @@ async function run(argv: string[]): Promise<void> {
             verified: !values.unverified,
           };
           try {
-            print({ ...(await insertUser(db, user)), verified: user.verified });
+            print({ ...(await tokens.addUser(user)), verified: user.verified });
           } catch (err) {
             if ((err as { code?: string }).code === '23505') throw new UsageError(`--login: "${user.login}" is taken`);
             throw err;
@@ -213,7 +231,7 @@ function showCreated<T extends { token: object; secret: string }>(created: T) {
 run(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError || err instanceof RegistryAccessError || err instanceof MigrationError) {
       process.stderr.write(`token-expiry: ${err.message}\n`);
       process.exit(2);
     }

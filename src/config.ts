@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ReminderSpec } from './tokenExpiry/contract';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration';
 import { logger } from './log';
+import { REGISTRY_SCHEMAS } from './registry/kinds';
 
 const durationList = z.string().transform((text, ctx) => {
   const parts = text.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
@@ -32,13 +33,35 @@ const singleLine = (what: string) =>
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** A duration in ms, or 0 (written "0") for "off"; `zeroMeans` completes the error's "or 0" hint. */
+const durationOrZero = (zeroMeans: string) =>
+  z.string().transform((text, ctx) => {
+    const ms = text.trim() === '0' ? 0 : parseDuration(text);
+    if (ms === null) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT}, or 0${zeroMeans})` });
+    return ms ?? z.NEVER;
+  });
+
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 const envSchema = z.object({
   DATABASE_URL: z.string().min(1).default('postgresql://postgres@127.0.0.1:5432/token_expiry'),
+  // Whose tables the tokens live in (src/registry/): builtin (ours, writable) or crates-io (read-only).
+  REGISTRY_SCHEMA: z.enum(REGISTRY_SCHEMAS, { error: `expected ${REGISTRY_SCHEMAS.join(' or ')}` }).default('builtin'),
+  // The PostgreSQL schema that holds everything this service owns (notification log, bookkeeping, migrations).
+  TOKEN_EXPIRY_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier, e.g. token_expiry')
+    .refine((name) => name !== 'public' && !name.startsWith('pg_'), 'must be a schema of its own, not public or pg_*')
+    .default('token_expiry'),
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('token-expiry'),
+  // Part of every workflow id (token-expiry-<instance>-<tokenId>): set it, different for each, when several
+  // registries or environments share a namespace. Unset keeps token-expiry-<tokenId>.
+  TOKEN_EXPIRY_INSTANCE: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, 'expected 1-32 of a-z, 0-9 and -, e.g. staging')
+    .optional(),
   POSTMARK_SERVER_TOKEN: z.string().min(1).optional(),
   POSTMARK_API_URL: httpUrl.default('https://api.postmarkapp.com'),
   EMAIL_FROM: singleLine('EMAIL_FROM').default('Example Registry <noreply@registry.example>'),
@@ -49,29 +72,12 @@ const envSchema = z.object({
   EXPIRED_NOTICE: booleanFlag.default(true),
   // Moves each token's warnings earlier by a per-token amount up to this (never over 1 % of the lead time),
   // so that tokens sharing an expiry do not all fall due in the same second; 0 turns it off.
-  EXPIRY_SPREAD: z
-    .string()
-    .transform((text, ctx) => {
-      const ms = text.trim() === '0' ? 0 : parseDuration(text);
-      if (ms === null) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT}, or 0)` });
-      return ms ?? z.NEVER;
-    })
-    .prefault('15m'),
+  EXPIRY_SPREAD: durationOrZero('').prefault('15m'),
   // Start a token's workflow with a delay until its first reminder, so that nothing runs while it sleeps.
   // false starts it at once, as before: kept for the benchmark's side-by-side comparison.
   EXPIRY_START_DELAY: booleanFlag.default(true),
   // One email covers a user's tokens whose same reminder falls due within this long (README, Digests); 0: one per token.
-  EXPIRY_DIGEST_WINDOW: z
-    .string()
-    .transform((text, ctx) => {
-      const ms = text.trim() === '0' ? 0 : parseDuration(text);
-      if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT}, or 0 for no digests)` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .prefault('1h'),
+  EXPIRY_DIGEST_WINDOW: durationOrZero(' for no digests').prefault('1h'),
 
   // send: deliver; dry-run: render and record as suppressed, no Postmark call; off: record as skipped.
   EXPIRY_EMAILS: z.enum(['send', 'dry-run', 'off'], { error: 'expected send, dry-run or off' }).default('send'),
@@ -99,6 +105,8 @@ const envSchema = z.object({
     .string()
     .refine((text) => parseDuration(text) !== null, `is not a duration (${DURATION_HINT})`)
     .default('1d'),
+  // How often the worker looks for tokens created since its last look (README, Attach); 0 turns it off.
+  TOKEN_DISCOVERY_INTERVAL: durationOrZero(' to turn discovery off').prefault('1m'),
   METRICS_PORT: positiveInt.max(65_535).optional(),
   // Applied to the logger by loadConfig.
   LOG_LEVEL: z

@@ -5,9 +5,12 @@ import { createActivities } from '../activities/tokenExpiry';
 import { createSweepActivities } from '../activities/sweep';
 import { requirePostmarkToken, type Config } from './config';
 import { createPool } from './db/pool';
+import { runTokenDiscovery } from './discovery/run';
 import { createPostmarkMailer, type Mailer } from './email/postmarkMailer';
 import { createSendPacer } from './email/sendPacer';
 import { logger } from './log';
+import { registryAdapter } from './registry';
+import { checkRegistryAccess } from './registry/grants';
 import type { Clock } from './tokenExpiry/contract';
 import { ensureSweepSchedule } from './sweep/schedule';
 import { ensureSearchAttributes, lazyClient, temporalConnectionOptions } from './temporal/connection';
@@ -60,11 +63,12 @@ export async function runWorker(config: Config): Promise<void> {
     // Below the activity's 30 s start-to-close timeout, so the activity sees the timeout itself.
     timeoutSeconds: 20,
   });
-  const db = createPool(config.DATABASE_URL);
+  const db = createPool(config.DATABASE_URL, undefined, config.TOKEN_EXPIRY_DB_SCHEMA);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const temporal = lazyClient(config);
   const client = await temporal.get();
   try {
+    await checkRegistryAccess(db, registryAdapter(config));
     logger.info('search attributes ready', await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE));
     logger.info('sweep schedule ready', { schedule: await ensureSweepSchedule(client, config) });
     const worker = await Worker.create({
@@ -77,7 +81,13 @@ export async function runWorker(config: Config): Promise<void> {
       // On SIGTERM, sends already under way get this long to finish before they are handed back.
       shutdownGraceTime: '25 seconds',
     });
-    await worker.run();
+    // New tokens found without the registry calling us (README, Attach to your registry).
+    const discovery = runTokenDiscovery({ db, client, config, log: logger });
+    try {
+      await worker.run();
+    } finally {
+      await discovery.stop();
+    }
   } finally {
     await temporal.close();
     await connection.close();

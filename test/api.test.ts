@@ -396,6 +396,7 @@ test('GET /api/openapi.json: OpenAPI 3.1 listing every path, with the request sc
   expect(Object.keys(doc.paths).sort()).toEqual([
     '/api/openapi.json',
     '/api/v1/expiry/forecast',
+    '/api/v1/expiry/tokens/{id}',
     '/api/v1/me/tokens',
     '/api/v1/me/tokens/{id}',
     '/api/v1/me/tokens/{id}/duplicate',

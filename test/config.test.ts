@@ -66,3 +66,15 @@ describe('a remote cluster or Temporal Cloud', () => {
     );
   });
 });
+
+test('the registry settings: a known REGISTRY_SCHEMA, a schema of its own, an instance fit for a workflow id', () => {
+  expect(loadConfig({})).toMatchObject({ REGISTRY_SCHEMA: 'builtin', TOKEN_EXPIRY_DB_SCHEMA: 'token_expiry' });
+  expect(loadConfig({}).TOKEN_EXPIRY_INSTANCE).toBeUndefined();
+  expect(() => loadConfig({ REGISTRY_SCHEMA: 'gitlab', TOKEN_EXPIRY_DB_SCHEMA: 'public', TOKEN_EXPIRY_INSTANCE: 'Prod 1' })).toThrow(
+    [
+      'REGISTRY_SCHEMA: expected builtin or crates-io',
+      'TOKEN_EXPIRY_DB_SCHEMA: must be a schema of its own, not public or pg_*',
+      'TOKEN_EXPIRY_INSTANCE: expected 1-32 of a-z, 0-9 and -, e.g. staging',
+    ].join('\n'),
+  );
+});

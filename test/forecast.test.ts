@@ -9,8 +9,8 @@ import { loadConfig } from '../src/config';
 import { JsonLogger } from '../src/log';
 import { createTokenService } from '../src/tokens/service';
 import { claimReminder, markSent, markUnsent } from '../src/db/notifications';
-import { insertToken, type TokenRow } from '../src/db/tokens';
-import { insertUser } from '../src/db/users';
+import type { TokenRow } from '../src/registry/adapter';
+import { builtinWriter, insertUser } from '../src/registry/builtin';
 import { forecast, forecastChart } from '../src/tokenExpiry/forecast';
 import { CLI_PATH, requireBuiltCli } from './helpers/cliProcess';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 async function token(expiresAt: string | null, { createdAt, revoked }: { createdAt?: string; revoked?: boolean } = {}): Promise<TokenRow> {
-  const row = await insertToken(database.pool, {
+  const row = await builtinWriter.insertToken(database.pool, {
     userId,
     hash: Buffer.from(`forecast-${++tokens}`),
     name: 'ci',

@@ -5,7 +5,7 @@ import { progressReporter, runBackfill, type BackfillProgress } from '../src/swe
 import type { Config } from '../src/config';
 import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import { listNotifications } from '../src/db/notifications';
-import { findToken } from '../src/db/tokens';
+import { builtinRegistry } from '../src/registry/builtin';
 import { recheckHorizonMs, sweepScheduleOptions } from '../src/sweep/schedule';
 import { startMissingWorkflows, type SweepDeps } from '../src/sweep/pages';
 import type { SweepInput, SweepResult } from '../src/sweep/contract';
@@ -20,7 +20,7 @@ let sweeps = 0;
 beforeEach(async () => {
   // The test server is new for each test; workflows recorded by an earlier test don't exist in it.
   // Ids restart at 1, so mixedTokens' ten run from 1 to 10: pages must follow 9 with 10, not "10" with "9".
-  await system.db.query('TRUNCATE api_tokens RESTART IDENTITY CASCADE');
+  await system.db.query('TRUNCATE api_tokens, expiry_workflows, expiry_notifications RESTART IDENTITY CASCADE');
 });
 
 
@@ -33,13 +33,16 @@ async function insertToken(
   { expiresInMs, revoked = false, recorded = false }: { expiresInMs: number | null; revoked?: boolean; recorded?: boolean },
 ): Promise<string> {
   const { rows } = await system.db.query<{ id: string }>(
-    `INSERT INTO api_tokens (user_id, token, name, created_at, expired_at, revoked, expiry_workflow_started_at)
-     VALUES ($1, sha256(gen_random_uuid()::text::bytea), 'ci', now() - interval '30 days', $2, $3,
-             CASE WHEN $4 THEN now() - interval '1 day' END)
+    `INSERT INTO api_tokens (user_id, token, name, created_at, expired_at, revoked)
+     VALUES ($1, sha256(gen_random_uuid()::text::bytea), 'ci', now() - interval '30 days', $2, $3)
      RETURNING id::text`,
-    [userId, expiresInMs === null ? null : new Date(Date.now() + expiresInMs), revoked, recorded],
+    [userId, expiresInMs === null ? null : new Date(Date.now() + expiresInMs), revoked],
   );
-  return rows[0]!.id;
+  const id = rows[0]!.id;
+  if (recorded) {
+    await system.db.query(`INSERT INTO expiry_workflows (token_id, started_at) VALUES ($1, now() - interval '1 day')`, [id]);
+  }
+  return id;
 }
 
 /** One of each kind of token the sweep must tell apart. */
@@ -52,7 +55,7 @@ async function mixedTokens(config: Config) {
   const noExpiry = await insertToken(user.id, { expiresInMs: null });
   // Started by the registry a day ago, as usual: the sweep must leave its run alone.
   const running = await insertToken(user.id, { expiresInMs: 40 * DAY, recorded: true });
-  const workflowId = await startTokenExpiryWorkflow(system.env.client, (await findToken(system.db, running))!, config);
+  const workflowId = await startTokenExpiryWorkflow(system.env.client, (await builtinRegistry.findToken(system.db, running))!, config);
   const runningRunId = (await system.env.client.workflow.getHandle(workflowId).describe()).runId;
   // Recorded as started, but Temporal has never heard of it (a lost namespace, a deleted workflow).
   const lost = await insertToken(user.id, { expiresInMs: 50 * DAY, recorded: true });
@@ -70,7 +73,7 @@ async function execution(tokenId: string): Promise<{ status: string; runId?: str
 }
 
 async function startedAt(tokenId: string): Promise<Date | null> {
-  return (await findToken(system.db, tokenId))!.expiryWorkflowStartedAt;
+  return (await builtinRegistry.findToken(system.db, tokenId))!.expiryWorkflowStartedAt;
 }
 
 /** Checks that exactly the tokens that should have a workflow have one, and are recorded as started. */
@@ -350,8 +353,7 @@ describe('the backfill', () => {
     expect(page.counts).toMatchObject({ scanned: 500, started: 500, failed: 0 });
     expect(most).toBe(50);
     const { rows } = await system.db.query<{ marked: string; last: string }>(
-      `SELECT count(expiry_workflow_started_at) AS marked, max(id) FILTER (WHERE expiry_workflow_started_at IS NOT NULL) AS last
-         FROM api_tokens`,
+      'SELECT count(*) AS marked, max(token_id)::text AS last FROM expiry_workflows',
     );
     expect(rows[0]).toEqual({ marked: '500', last: page.nextAfterId });
   });

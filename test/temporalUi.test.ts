@@ -9,7 +9,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Page } from 'playwright-core';
 import { loadConfig } from '../src/config';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
-import type { TokenRow } from '../src/db/tokens';
+import type { TokenRow } from '../src/registry/adapter';
 import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import type { createActivities } from '../activities/tokenExpiry';
 import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
@@ -152,16 +152,17 @@ async function startTokens(): Promise<void> {
     await worker.runUntil(async () => {
       await startTokenExpiryWorkflow(client, tokenRow('101', 30), settings);
       await startTokenExpiryWorkflow(client, tokenRow('102', 90), settings);
-      await startTokenExpiryWorkflow(client, tokenRow(REVOKED, 60), settings);
+      const revoked = tokenRow(REVOKED, 60);
+      await startTokenExpiryWorkflow(client, revoked, settings);
       await startTokenExpiryWorkflow(client, lateToken, settings);
-      expect(await cancelTokenExpiryWorkflow(client, REVOKED)).toBe(true);
+      expect(await cancelTokenExpiryWorkflow(client, revoked, undefined)).toBe(true);
       await client.workflow
         .getHandle(tokenExpiryWorkflowId(REVOKED))
         .result()
         .catch(() => undefined);
       // The UI reads the visibility store, which trails the workflows by a moment.
       await waitForVisibility('ExpiryState="waiting" AND NextReminderAt IS NOT NULL', (found) =>
-        sameIds(found, WAITING.map(tokenExpiryWorkflowId)),
+        sameIds(found, WAITING.map((id) => tokenExpiryWorkflowId(id))),
       );
       await waitForVisibility(`TokenId="${LATE}" AND NextReminderAt > "${new Date().toISOString()}"`, (found) => found.length === 1);
       await waitForVisibility(
@@ -193,7 +194,6 @@ function tokenRow(id: string, expiresInDays: number, createdDaysAgo = 0): TokenR
     crateScopes: null,
     endpointScopes: null,
     expiredAt: new Date(Date.now() + expiresInDays * DAY_MS),
-    expiryNotificationAt: null,
     expiryWorkflowStartedAt: null,
   };
 }

@@ -1,5 +1,5 @@
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
-import { findToken } from '../src/db/tokens';
+import { builtinRegistry } from '../src/registry/builtin';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { createTokenService } from '../src/tokens/service';
 import { TestSystem } from './helpers/system';
@@ -43,7 +43,7 @@ test('duplicate ("Regenerate"): same name and scopes, a fresh expiry of the same
   });
   const lifetime = copy.token.expiredAt!.getTime() - copy.token.createdAt.getTime();
   expect(Math.abs(lifetime - 90 * DAY)).toBeLessThan(60_000);
-  expect((await findToken(system.db, created.token.id))?.revoked).toBe(false);
+  expect((await builtinRegistry.findToken(system.db, created.token.id))?.revoked).toBe(false);
   expect(await executionStatus(created.token.id)).toBe('RUNNING');
   expect(await executionStatus(copy.token.id)).toBe('RUNNING');
 });
@@ -55,7 +55,7 @@ test('rotate: the new token gets its workflow, the old one is revoked and its wo
 
   expect(rotated.workflowId).toBe(tokenExpiryWorkflowId(rotated.token.id));
   expect(rotated.revoked.workflowError).toBeUndefined();
-  expect((await findToken(system.db, created.token.id))?.revoked).toBe(true);
+  expect((await builtinRegistry.findToken(system.db, created.token.id))?.revoked).toBe(true);
   // The cancellation takes effect when a worker runs the workflow.
   const oldRun = system.env.client.workflow.getHandle(created.workflowId as string);
   await system.withWorker(config, () => oldRun.result().catch(() => undefined));
@@ -94,6 +94,6 @@ test('Temporal unreachable: the token is kept, marked for the sweep, and the cal
   });
 
   expect(created.workflowError).toMatch(/connection refused.*sweep will start them/);
-  const stored = await findToken(system.db, created.token.id);
+  const stored = await builtinRegistry.findToken(system.db, created.token.id);
   expect(stored).toMatchObject({ revoked: false, expiryWorkflowStartedAt: null });
 });

@@ -46,7 +46,7 @@ export async function scheduleDueTogether(stack: Stack, count: number, leadMs: n
   const dueAt = Math.ceil((Date.now() + lead) / 1000) * 1000;
   await insertTokens(stack.db, { count, users, firstExpiry: new Date(dueAt + REMINDER_MS), spreadMs: SPREAD_MS });
   const { rows } = await stack.db.query<{ id: string; due: Date }>(
-    `SELECT id::text, expired_at - interval '1 day' AS due FROM api_tokens WHERE expiry_workflow_started_at IS NULL`,
+    `SELECT t.id::text, t.expired_at - interval '1 day' AS due FROM api_tokens t WHERE NOT EXISTS (SELECT 1 FROM expiry_workflows w WHERE w.token_id = t.id)`,
   );
   const dueOf = new Map(rows.map((r) => [r.id, r.due.getTime()]));
   stack.log(`${count} reminders due at ${new Date(dueAt).toISOString()} (+1 s); starting their workflows`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVER_STORAGES, type ServerStorage } from './server';
 
-export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest'] as const;
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest', 'crates-io-sweep'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */

@@ -25,7 +25,7 @@ export interface TokenBatch {
   spreadMs: number;
 }
 
-/** Inserts tokens with no workflow on record (expiry_workflow_started_at NULL), in slices of 50,000. */
+/** Inserts tokens with no workflow on record (no expiry_workflows row), in slices of 50,000. */
 export async function insertTokens(db: Pool, batch: TokenBatch): Promise<void> {
   const tag = randomBytes(4).toString('hex');
   const slice = 50_000;

@@ -3,7 +3,7 @@
 // same table. (2) Its lateness: the same "many due in one second" load, found by a scan every
 // --baseline-interval seconds and sent one at a time; and what that means for their daily scan.
 import type { Pool } from 'pg';
-import { findStoppedCandidates, findTokensWithoutWorkflow } from '../../src/db/sweep';
+import { builtinRegistry } from '../../src/registry/builtin';
 import { createPostmarkMailer } from '../../src/email/postmarkMailer';
 import { startFakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createScratchDatabase } from '../../scripts/devtools/scratchDatabase';
@@ -47,14 +47,14 @@ async function scanCost(options: BenchOptions): Promise<ScenarioResult> {
 
     // Ours: a sweep page of tokens without a workflow (partial index), and the whole recheck pass.
     const now = new Date();
-    const missingPage = await timed(() => findTokensWithoutWorkflow(db, { afterId: null, limit: 500, now }));
+    const missingPage = await timed(() => builtinRegistry.findTokensWithoutWorkflow(db, { afterId: null, limit: 500, now }));
     const recheck = await timed(async () => {
       let afterId: string | null = null;
       let pages = 0;
       let tokens = 0;
       const until = new Date(now.getTime() + RECHECK_HORIZON_MS);
       for (;;) {
-        const page = await findStoppedCandidates(db, { afterId, limit: 500, now, until, recordedBefore: null });
+        const page = await builtinRegistry.findStoppedCandidates(db, { afterId, limit: 500, now, until, recordedBefore: null });
         pages++;
         tokens += page.length;
         if (page.length < 500) return { pages, tokens };
@@ -96,20 +96,24 @@ async function fillRegistry(db: Pool, rows: number): Promise<void> {
     await client.query('SELECT setseed(0.42)');
     for (let from = 0; from < rows; from += 100_000) {
       await client.query(
-        `INSERT INTO api_tokens (user_id, token, name, expired_at, revoked, expiry_notification_at, expiry_workflow_started_at)
+        `INSERT INTO api_tokens (user_id, token, name, expired_at, revoked, expiry_notification_at)
          SELECT $3 + (g % $4), sha256(convert_to('scan-' || g, 'UTF8')), 'bench ' || g, e, r,
-                CASE WHEN e < now() + interval '2 days' THEN e - interval '3 days' END,
-                CASE WHEN e IS NOT NULL THEN now() - interval '1 day' END
+                CASE WHEN e < now() + interval '2 days' THEN e - interval '3 days' END
            FROM (SELECT g, random() < 0.02 AS r,
                         CASE WHEN random() < 0.2 THEN NULL ELSE now() + (random() * 395 - 30) * interval '1 day' END AS e
                    FROM generate_series($1::int, $2::int) g) s`,
         [from, Math.min(rows, from + 100_000) - 1, users.firstId, users.count],
       );
     }
+    await client.query(
+      `INSERT INTO expiry_workflows (token_id, started_at, cancelled_at)
+       SELECT id, now() - interval '1 day', CASE WHEN revoked THEN now() - interval '1 day' END
+         FROM api_tokens WHERE expired_at IS NOT NULL`,
+    );
   } finally {
     client.release();
   }
-  await db.query('VACUUM ANALYZE api_tokens');
+  await db.query('VACUUM ANALYZE api_tokens, expiry_workflows');
 }
 
 interface Explained {

@@ -2,7 +2,7 @@
 // within 3 days and not yet notified, and for each one in turn looks up its owner, sends one email and
 // marks the token (rust-lang/crates.io, src/worker/jobs/expiry_notification.rs).
 import type { Pool } from 'pg';
-import { findReminderRecipient } from '../../src/db/recipients';
+import { builtinRegistry } from '../../src/registry/builtin';
 import type { Mailer } from '../../src/email/postmarkMailer';
 import { renderReminderEmail } from '../../src/email/reminderEmail';
 
@@ -31,12 +31,12 @@ export async function scanAndSend(db: Pool, mailer: Mailer): Promise<ScanResult>
   let errors = 0;
   for (const { id } of rows) {
     try {
-      const recipient = await findReminderRecipient(db, id);
+      const recipient = await builtinRegistry.findRecipient(db, id);
       if (recipient?.email && recipient.token.expiredAt) {
         const rendered = renderReminderEmail({
           registryName: 'crates.io',
           registryUrl: 'https://crates.io',
-          login: recipient.login,
+          login: recipient.greeting,
           token: { ...recipient.token, expiresAt: recipient.token.expiredAt },
           now: new Date(),
         });

@@ -3,7 +3,7 @@
 // one at a time, with the worker running, after a warm-up.
 import { performance } from 'node:perf_hooks';
 import { Client } from '@temporalio/client';
-import { insertUser } from '../../src/db/users';
+import { insertUser } from '../../src/registry/builtin';
 import { createTokenService } from '../../src/tokens/service';
 import type { BenchOptions } from '../lib/options';
 import { judged, reported } from '../lib/report';

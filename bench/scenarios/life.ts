@@ -6,7 +6,7 @@
 import { temporal } from '@temporalio/proto';
 import type { Pool } from 'pg';
 import { loadConfig } from '../../src/config';
-import { insertUser } from '../../src/db/users';
+import { insertUser } from '../../src/registry/builtin';
 import { warningOffsetMs } from '../../src/tokenExpiry/spread';
 import { createTokenService } from '../../src/tokens/service';
 import type { BenchOptions, StartPath } from '../lib/options';

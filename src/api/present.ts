@@ -1,6 +1,6 @@
 // Turns the token service's results into the API's wire shapes (src/api/schemas.ts).
 import type { NotificationRow } from '../db/notifications';
-import type { TokenRow } from '../db/tokens';
+import type { TokenRow } from '../registry/adapter';
 import type { WorkflowView } from '../tokenExpiry/client';
 import type { CreatedToken, ExpiryWorkflowResult } from '../tokens/service';
 import type { ApiTokenJson, CreatedTokenJson, ExpiryJson, ExpiryStartJson } from './schemas';

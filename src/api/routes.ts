@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../config';
 import type { z } from 'zod';
 import { pingDatabase } from '../db/pool';
-import type { UserRow } from '../db/users';
+import type { UserRow } from '../registry/adapter';
 import { FORECAST_MAX_DAYS, forecast } from '../tokenExpiry/forecast';
 import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
@@ -16,6 +16,7 @@ import {
   expiryResponse,
   forecastQuery,
   forecastResponse,
+  expiryRefreshResponse,
   healthResponse,
   listQuery,
   tokenListResponse,
@@ -55,8 +56,11 @@ export interface Route {
   method: Method;
   /** e.g. /api/v1/me/tokens/:id; also the `route` field of the request's log line. */
   path: string;
-  /** 'service': needs the registry's service token; 'user': that, and acts for the user named in X-Registry-User. */
-  access: 'public' | 'service' | 'user';
+  /**
+   * 'user': needs the registry's service token, and acts for the user named in X-Registry-User.
+   * 'service': needs the service token, and acts for the registry itself (no user).
+   */
+  access: 'public' | 'user' | 'service';
   /** Validates the JSON body; without one, the endpoint takes no body. */
   body?: { schema: z.ZodType; optional: boolean };
   doc: RouteDoc;
@@ -96,10 +100,12 @@ const WIRE_FIELDS: Record<string, string> = {
   endpointScopes: 'endpoint_scopes',
 };
 
+const ERROR_STATUS = { 'not-found': 404, conflict: 409, 'read-only': 403 } as const;
+
 /** Service errors are the caller's mistakes; anything else is ours. */
 export function asApiError(err: unknown): unknown {
   if (!(err instanceof TokenError)) return err;
-  if (err.kind !== 'invalid') return new ApiError(err.kind === 'not-found' ? 404 : 409, err.message);
+  if (err.kind !== 'invalid') return new ApiError(ERROR_STATUS[err.kind], err.message);
   const details = err.issues.map(({ path: [field, ...rest], message }) => {
     const where = rest.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : `${at}.${key}`), `api_token.${WIRE_FIELDS[String(field)] ?? String(field)}`);
     return `${where}: ${message}`;
@@ -141,8 +147,51 @@ export function apiRoutes(deps: RouteDeps): Route[] {
   }
 
   const idParam = { errors: { 404: 'No such token, or it belongs to another user.' } };
+  const readOnly = 'The registry owns its tokens (REGISTRY_SCHEMA other than builtin): create, revoke and rotate them there.';
 
   return [
+    {
+      method: 'PUT',
+      path: '/api/v1/expiry/tokens/:id',
+      access: 'service',
+      doc: {
+        summary: 'Start or refresh a token\'s reminders, from the registry\'s own tables',
+        description:
+          'For a registry that writes its own tokens and can call us: takes the id only and reads the token from the ' +
+          'registry\'s database. Starts its workflow (a running one is kept); for a revoked token, cancels it.',
+        success: { status: 200, description: 'The token and its reminders.', schema: expiryRefreshResponse },
+        errors: { 404: 'No such token in the registry\'s database.' },
+      },
+      async handle({ params }) {
+        const synced = await withTemporalDeadline(() => deps.tokens.syncWorkflow(params.id as string));
+        return {
+          status: 200,
+          body: { api_token: presentToken(synced.token), expiry: presentExpiryStart(synced) },
+          log: { workflowWarning: synced.workflowError !== undefined },
+        };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/expiry/tokens/:id',
+      access: 'service',
+      doc: {
+        summary: 'Cancel a revoked token\'s reminders',
+        description: 'Takes the id only; the token must be revoked in the registry\'s database. Idempotent.',
+        success: { status: 204, description: 'Cancelled, or there was nothing running.' },
+        errors: {
+          404: 'No such token in the registry\'s database.',
+          409: 'The token is not revoked in the registry\'s database: revoke it there first.',
+        },
+      },
+      async handle({ params }) {
+        const cancelled = await withTemporalDeadline(() => deps.tokens.cancelRevokedWorkflow(params.id as string));
+        return {
+          status: 204,
+          log: { workflowCancelled: cancelled.workflowCancelled, workflowWarning: cancelled.workflowError !== undefined },
+        };
+      },
+    },
     {
       method: 'GET',
       path: '/health',
@@ -202,6 +251,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           'Returns the secret once. A token with an expiry gets a Temporal workflow that emails its owner before it expires.',
         request: createTokenRequest,
         success: { status: 200, description: 'The new token, its secret and its reminders.', schema: createdTokenResponse },
+        errors: { 403: readOnly },
       },
       async handle({ user, body }) {
         const { api_token: input } = body as z.output<typeof createTokenRequest>;
@@ -240,7 +290,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         summary: 'Revoke a token',
         description: 'Also cancels its reminders. Revoking a revoked token again is a harmless no-op.',
         success: { status: 204, description: 'Revoked.' },
-        ...idParam,
+        errors: { ...idParam.errors, 403: readOnly },
       },
       async handle({ user, params }) {
         const revoked = await withTemporalDeadline(() => deps.tokens.revoke(params.id as string, user));
@@ -259,7 +309,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         description: 'Same name and scopes, a fresh expiry of the same lifetime; the original is kept.',
         request: emptyRequest,
         success: { status: 200, description: 'The new token.', schema: createdTokenResponse },
-        ...idParam,
+        errors: { ...idParam.errors, 403: readOnly },
       },
       async handle({ user, params }) {
         const copy = await withTemporalDeadline(() => deps.tokens.duplicate(params.id as string, user));
@@ -279,7 +329,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         description: 'Duplicate, then revoke the original (in one transaction), cancelling its reminders.',
         request: emptyRequest,
         success: { status: 200, description: 'The new token; the original is revoked.', schema: createdTokenResponse },
-        errors: { ...idParam.errors, 409: 'The token is revoked: duplicate it instead.' },
+        errors: { ...idParam.errors, 403: readOnly, 409: 'The token is revoked: duplicate it instead.' },
       },
       async handle({ user, params }) {
         const rotated = await withTemporalDeadline(() => deps.tokens.rotate(params.id as string, user));

@@ -12,7 +12,7 @@ import { createApiServer } from './server';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function runApi(config: Config, log: Logger = defaultLogger): Promise<void> {
-  const db = createPool(config.DATABASE_URL);
+  const db = createPool(config.DATABASE_URL, undefined, config.TOKEN_EXPIRY_DB_SCHEMA);
   const temporal = lazyClient(config);
   try {
     const tokens = createTokenService({ db, temporal: temporal.get, config });

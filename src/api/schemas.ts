@@ -122,6 +122,11 @@ export const createdTokenResponse = z
   .describe('A created token.')
   .register(responseSchemas, { id: 'CreatedApiToken' });
 
+export const expiryRefreshResponse = z
+  .object({ api_token: apiToken, expiry: expiryStart })
+  .describe('The token as the registry\'s database has it, and what happened to its reminders.')
+  .register(responseSchemas, { id: 'ExpiryRefresh' });
+
 export const tokenListResponse = z
   .object({ api_tokens: z.array(apiToken) })
   .describe('The user\'s tokens that are not revoked, newest first.')

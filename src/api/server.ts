@@ -6,8 +6,8 @@ import type { Logger } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { ConfigError, type Config } from '../config';
-import { isTokenId } from '../db/tokens';
-import type { UserRow } from '../db/users';
+import { isBigintId as isTokenId } from '../registry/adapter';
+import type { UserRow } from '../registry/adapter';
 import { logger as defaultLogger } from '../log';
 import type { TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
@@ -129,8 +129,8 @@ export function createApiServer(deps: ApiDeps): Server {
           'WWW-Authenticate': 'Bearer realm="token-expiry"',
         });
       }
-      if (route.access === 'user') login = registryLogin(req);
     }
+    if (route.access === 'user') login = registryLogin(req);
     const body = await validBody(req, route);
     let user: UserRow | null = null;
     if (login !== undefined) {

@@ -1,13 +1,24 @@
-// Versioned schema, applied in order by migrate(). Never edit a released migration: add a new one.
+// Versioned schema, applied in order by migrate(). Never edit a released migration's SQL: add a new one.
+import type { RegistrySchema } from '../registry/kinds';
+
 export interface Migration {
   version: number;
   name: string;
+  /**
+   * registry: the builtin registry's tables, in public; service: this service's own schema
+   * (TOKEN_EXPIRY_DB_SCHEMA), where unqualified names land. Each runs with its target first on the search path.
+   */
+  target: 'registry' | 'service';
+  /** Applied only with this REGISTRY_SCHEMA (a registry of its own keeps its tables to itself). */
+  only?: RegistrySchema;
   sql: string;
 }
 
 export const migrations: Migration[] = [
   {
     version: 1,
+    target: 'registry',
+    only: 'builtin',
     name: 'users, emails and api_tokens, as crates.io has them',
     sql: `
       CREATE TABLE users (
@@ -42,6 +53,8 @@ export const migrations: Migration[] = [
   },
   {
     version: 2,
+    target: 'registry',
+    only: 'builtin',
     name: 'expiry workflow bookkeeping and the notification log',
     sql: `
       -- NULL while a token with an expiry has no workflow yet: the sweep starts those.
@@ -71,6 +84,8 @@ export const migrations: Migration[] = [
   },
   {
     version: 3,
+    target: 'registry',
+    only: 'builtin',
     name: 'suppressed: rendered but held back by EXPIRY_EMAILS=dry-run or the staging allowlist',
     sql: `
       ALTER TABLE expiry_notifications DROP CONSTRAINT expiry_notifications_status_check;
@@ -80,12 +95,91 @@ export const migrations: Migration[] = [
   },
   {
     version: 4,
-    name: 'digests: which token\'s workflow sent a row, and why it went when it did',
+    name: "the service's own schema: the notification log and workflow bookkeeping, no foreign keys into the registry",
+    target: 'service',
+    sql: `
+      -- A builtin database from before: its log moves here with every row (its sequence and indexes move with it).
+      DO $$
+      BEGIN
+        IF to_regclass('public.expiry_notifications') IS NOT NULL THEN
+          ALTER TABLE public.expiry_notifications DROP CONSTRAINT IF EXISTS expiry_notifications_token_id_fkey;
+          EXECUTE format('ALTER TABLE public.expiry_notifications SET SCHEMA %I', current_schema());
+        END IF;
+      END $$;
+
+      -- One row per (token, reminder): the audit trail, and the guard that makes each send happen once.
+      CREATE TABLE IF NOT EXISTS expiry_notifications (
+        id bigserial PRIMARY KEY,
+        token_id bigint NOT NULL,
+        reminder text NOT NULL,
+        due_at timestamptz NOT NULL,
+        status text NOT NULL CONSTRAINT expiry_notifications_status_check
+          CHECK (status IN ('sending', 'sent', 'skipped', 'failed', 'suppressed')),
+        reason text,
+        dedupe_key text NOT NULL,
+        provider_message_id text,
+        submitted_at timestamptz,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text,
+        claimed_until timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (token_id, reminder)
+      );
+
+      -- A row once a token's workflow has been started; cancelled_at once a revoked token's has been cancelled.
+      -- No row: the sweep starts it. Replaces api_tokens.expiry_workflow_started_at, so the registry's table
+      -- gets no column, no index and no writes from us.
+      CREATE TABLE expiry_workflows (
+        token_id bigint PRIMARY KEY,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        cancelled_at timestamptz
+      );
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public'
+                     AND table_name = 'api_tokens' AND column_name = 'expiry_workflow_started_at') THEN
+          INSERT INTO expiry_workflows (token_id, started_at)
+            SELECT id, expiry_workflow_started_at FROM public.api_tokens WHERE expiry_workflow_started_at IS NOT NULL;
+          ALTER TABLE public.api_tokens DROP COLUMN expiry_workflow_started_at;
+        END IF;
+      END $$;
+    `,
+  },
+  {
+    version: 5,
+    target: 'service',
+    name: 'digests: which token\'s workflow sent a row and why it went when it did; each workflow\'s owner and expiry',
     sql: `
       -- dedupe_key is the email's key (one for every token of a digest); these say who sent it and when.
       ALTER TABLE expiry_notifications ADD COLUMN sent_by_token_id bigint;
       ALTER TABLE expiry_notifications ADD COLUMN timing text;
       CREATE INDEX expiry_notifications_dedupe_key ON expiry_notifications (dedupe_key) WHERE status = 'sending';
+
+      -- A user's tokens falling due together, found by this index instead of the registry's tokens by user
+      -- (crates.io's api_tokens has no index on user_id, and we may not add one).
+      ALTER TABLE expiry_workflows ADD COLUMN user_id bigint, ADD COLUMN expires_at timestamptz;
+      CREATE INDEX expiry_workflows_user_expiry ON expiry_workflows (user_id, expires_at);
+      DO $$
+      BEGIN
+        IF to_regclass('api_tokens') IS NOT NULL THEN
+          UPDATE expiry_workflows w SET user_id = t.user_id, expires_at = t.expired_at FROM api_tokens t WHERE t.id = w.token_id;
+        END IF;
+      END $$;
+    `,
+  },
+  {
+    version: 6,
+    target: 'service',
+    name: 'discovery: the highest token id a discovery pass has looked at',
+    sql: `
+      -- One row. NULL until the first pass; a pass holds the row (FOR UPDATE) so that one worker runs at a time.
+      CREATE TABLE token_discovery (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        high_water bigint,
+        passed_at timestamptz
+      );
+      INSERT INTO token_discovery DEFAULT VALUES;
     `,
   },
 ];

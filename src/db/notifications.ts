@@ -80,19 +80,12 @@ export async function releaseClaim(db: Queryable, ref: ReminderRef, error: strin
   );
 }
 
-/** The row and the token's expiry_notification_at in one statement: one round trip, atomic, instead of four. */
-export async function markSent(
-  db: Queryable,
-  ref: ReminderRef,
-  delivery: { messageId: string; submittedAt: Date },
-): Promise<void> {
+/** The log is the record of what was sent: the registry's own tables are not written (crates.io's expiry job owns its column). */
+export async function markSent(db: Queryable, ref: ReminderRef, delivery: { messageId: string; submittedAt: Date }): Promise<void> {
   await db.query(
-    `WITH sent AS (
-       UPDATE expiry_notifications
-          SET status = 'sent', provider_message_id = $3, submitted_at = $4, claimed_until = NULL, updated_at = now()
-        WHERE token_id = $1 AND reminder = $2
-     )
-     UPDATE api_tokens SET expiry_notification_at = now() WHERE id = $1`,
+    `UPDATE expiry_notifications
+        SET status = 'sent', provider_message_id = $3, submitted_at = $4, claimed_until = NULL, updated_at = now()
+      WHERE token_id = $1 AND reminder = $2`,
     [ref.tokenId, ref.reminder, delivery.messageId, delivery.submittedAt],
   );
 }
@@ -218,27 +211,22 @@ export async function rekeyDigestRow(db: Queryable, ref: ReminderRef): Promise<s
  * (the activity's clock) and `waited` whether the leader's notice waited: together they say each row's timing.
  */
 export async function markDigestSent(
-  pool: Pool,
+  db: Queryable,
   key: string,
   delivery: { messageId: string; submittedAt: Date },
   at: { now: Date; waited: boolean },
 ): Promise<string[]> {
-  return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<{ tokenId: string }>(
-      `UPDATE expiry_notifications
-          SET status = 'sent', provider_message_id = $2, submitted_at = $3, claimed_until = NULL, updated_at = now(),
-              timing = CASE WHEN $5 AND (token_id = sent_by_token_id OR due_at <= $4) THEN 'waited-for-digest'
-                            WHEN due_at > $4 THEN 'early-for-digest'
-                            ELSE 'due' END
-        WHERE dedupe_key = $1 AND status = 'sending'
-        RETURNING token_id::text AS "tokenId"`,
-      [key, delivery.messageId, delivery.submittedAt, at.now, at.waited],
-    );
-    await client.query('UPDATE api_tokens SET expiry_notification_at = now() WHERE id = ANY($1::bigint[])', [
-      rows.map((r) => r.tokenId),
-    ]);
-    return rows.map((r) => r.tokenId);
-  });
+  const { rows } = await db.query<{ tokenId: string }>(
+    `UPDATE expiry_notifications
+        SET status = 'sent', provider_message_id = $2, submitted_at = $3, claimed_until = NULL, updated_at = now(),
+            timing = CASE WHEN $5 AND (token_id = sent_by_token_id OR due_at <= $4) THEN 'waited-for-digest'
+                          WHEN due_at > $4 THEN 'early-for-digest'
+                          ELSE 'due' END
+      WHERE dedupe_key = $1 AND status = 'sending'
+      RETURNING token_id::text AS "tokenId"`,
+    [key, delivery.messageId, delivery.submittedAt, at.now, at.waited],
+  );
+  return rows.map((r) => r.tokenId);
 }
 
 /** Which of these tokens already have a row for the reminder (claimed or final): a digest does not wait for those. */

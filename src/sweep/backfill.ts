@@ -1,5 +1,5 @@
 // `token-expiry backfill`: the sweep, run on demand from the command's own process, with its progress.
-import { countSweepCandidates } from '../db/sweep';
+import { registryAdapter } from '../registry';
 import { restartStoppedWorkflows, startMissingWorkflows, type SweepDeps } from './pages';
 import { addCounts, noCounts, SWEEP_PAGE_SIZE, type SweepCounts, type SweepPhase } from './contract';
 
@@ -44,7 +44,7 @@ export async function runBackfill(
   const until = options.recheckWithinMs === undefined ? null : new Date(now.getTime() + options.recheckWithinMs);
   // Workflows started by this backfill (or by the registry meanwhile) are not looked up again.
   const recordedBefore = now.toISOString();
-  const expected = await countSweepCandidates(deps.db, { now, until, recordedBefore: now });
+  const expected = await registryAdapter(deps.config).countSweepCandidates(deps.db, { now, until, recordedBefore: now });
   const limit = options.pageSize ?? SWEEP_PAGE_SIZE;
   let totals = noCounts();
   let pages = 0;

@@ -13,8 +13,9 @@ export const SWEEP_PAGE_SIZE = 500;
 export const SWEEP_PAGES_PER_RUN = 100;
 
 /**
- * missing: active tokens with a future expiry and no workflow on record (expiry_workflow_started_at IS NULL).
- * stopped: tokens with a workflow on record, looked up to find the ones terminated or lost in Temporal.
+ * missing: active tokens with a future expiry and no workflow on record (no expiry_workflows row).
+ * stopped: tokens with a workflow on record, looked up to find the ones terminated or lost in Temporal, and
+ * revoked ones whose workflow is not yet on record as cancelled (revoked in the registry's own tables).
  */
 export type SweepPhase = 'missing' | 'stopped';
 

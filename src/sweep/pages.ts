@@ -2,12 +2,10 @@
 // stopped by hand. The sweep workflow's activities and the backfill command both call these.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import {
-  findStoppedCandidates,
-  findTokensWithoutWorkflow,
-  markExpiryWorkflowsStarted,
-} from '../db/sweep';
-import type { TokenRow } from '../db/tokens';
+import type { Config } from '../config';
+import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
+import type { TokenRow } from '../registry/adapter';
+import { registryAdapter } from '../registry';
 import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './contract';
 import {
   cancelTokenExpiryWorkflow,
@@ -24,10 +22,12 @@ export interface SweepLog {
   warn(message: string, meta?: Record<string, unknown>): void;
 }
 
+export type SweepSettings = ReminderSettings & Pick<Config, 'REGISTRY_SCHEMA'>;
+
 export interface SweepDeps {
   db: Pool;
   client: Client;
-  config: ReminderSettings;
+  config: SweepSettings;
   now: () => Date;
   log: SweepLog;
   concurrency?: number;
@@ -47,7 +47,7 @@ const FAILURES_KEPT = 5;
 
 /** Starts the workflow of every token in the page that has none on record, and records the start. */
 export async function startMissingWorkflows(deps: SweepDeps, page: SweepPageInput): Promise<SweepPageResult> {
-  const tokens = await findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
+  const tokens = await registryAdapter(deps.config).findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     await startTokenExpiryWorkflow(deps.client, token, deps.config, deps.now());
     return true;
@@ -64,21 +64,63 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
   const now = deps.now();
   const until = page.recheckWithinMs === undefined ? null : new Date(now.getTime() + page.recheckWithinMs);
   const recordedBefore = page.recordedBefore === undefined ? null : new Date(page.recordedBefore);
-  const tokens = await findStoppedCandidates(deps.db, { afterId: page.afterId, limit: page.limit, now, until, recordedBefore });
+  const tokens = await registryAdapter(deps.config).findStoppedCandidates(deps.db, {
+    afterId: page.afterId,
+    limit: page.limit,
+    now,
+    until,
+    recordedBefore,
+  });
+  const cancelled: string[] = [];
   const outcomes = await forEachToken(deps, tokens, async (token) => {
-    const execution = await tokenExpiryExecutionStatus(deps.client, token.id);
+    if (token.revoked) {
+      // Revoked in the registry's own tables (nothing called us): end its workflow now, once.
+      await cancelRevoked(deps, token, cancelled);
+      return false;
+    }
+    const execution = await tokenExpiryExecutionStatus(deps.client, token.id, deps.config.TOKEN_EXPIRY_INSTANCE);
     if (!RESTART_WHEN.has(execution)) return false;
     await startTokenExpiryWorkflow(deps.client, token, deps.config, now);
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
     return true;
   });
+  await markExpiryWorkflowsCancelled(deps.db, cancelled);
   const restarted = await recordStarts(deps, outcomes.done);
   return pageResult(tokens, page.limit, outcomes, { checked: tokens.length, restarted });
 }
 
+/**
+ * The tokens a change notification named (the registry's trigger, README "Attach"): a new token's workflow
+ * started, a revoked token's cancelled, as the sweep would; any other is left alone.
+ */
+export async function applyTokenChanges(deps: SweepDeps, ids: string[]): Promise<{ started: number; cancelled: number; failed: number }> {
+  const now = deps.now();
+  const tokens = await registryAdapter(deps.config).findTokens(deps.db, ids);
+  const cancelled: string[] = [];
+  const outcomes = await forEachToken(deps, tokens, async (token) => {
+    if (!token.expiryWorkflowStartedAt && !token.revoked && token.expiredAt && token.expiredAt > now) {
+      await startTokenExpiryWorkflow(deps.client, token, deps.config, now);
+      return true;
+    }
+    if (token.revoked && token.expiryWorkflowStartedAt) await cancelRevoked(deps, token, cancelled);
+    return false;
+  });
+  await markExpiryWorkflowsCancelled(deps.db, cancelled);
+  const started = await recordStarts(deps, outcomes.done);
+  return { started, cancelled: cancelled.length, failed: outcomes.failures.length };
+}
+
+/** Ends a revoked token's workflow (none running is fine) and notes it in `cancelled`, to be recorded. */
+async function cancelRevoked(deps: SweepDeps, token: TokenRow, cancelled: string[]): Promise<void> {
+  if (await cancelTokenExpiryWorkflow(deps.client, token, deps.config.TOKEN_EXPIRY_INSTANCE)) {
+    deps.log.info('expiry workflow of a revoked token cancelled', { tokenId: token.id });
+  }
+  cancelled.push(token.id);
+}
+
 interface Outcomes {
   /** Tokens whose workflow this page started. */
-  done: string[];
+  done: TokenRow[];
   failures: { tokenId: string; error: string }[];
 }
 
@@ -93,7 +135,7 @@ async function forEachToken(
   const runner = async (): Promise<void> => {
     for (let token = tokens[next++]; token; token = tokens[next++]) {
       try {
-        if (await fn(token)) outcomes.done.push(token.id);
+        if (await fn(token)) outcomes.done.push(token);
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         deps.log.warn('expiry workflow could not be started or looked up', { tokenId: token.id, error });
@@ -107,18 +149,25 @@ async function forEachToken(
 }
 
 /** Records the starts; a token revoked while its workflow was being started gets that workflow cancelled. */
-async function recordStarts(deps: SweepDeps, ids: string[]): Promise<number> {
-  const { revoked } = await markExpiryWorkflowsStarted(deps.db, ids);
-  for (const tokenId of revoked) {
+async function recordStarts(deps: SweepDeps, started: TokenRow[]): Promise<number> {
+  await markExpiryWorkflowsStarted(deps.db, started);
+  const current = await registryAdapter(deps.config).findTokens(deps.db, started.map((t) => t.id));
+  const cancelled: string[] = [];
+  for (const token of current.filter((row) => row.revoked)) {
+    const tokenId = token.id;
     // Its reminders re-read the revoked flag and would be skipped anyway; cancelling just ends it sooner.
-    await cancelTokenExpiryWorkflow(deps.client, tokenId).catch((err: unknown) =>
-      deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {
-        tokenId,
-        error: err instanceof Error ? err.message : String(err),
-      }),
+    // One that cannot be cancelled now stays on record as not cancelled: the next sweep tries again.
+    await cancelTokenExpiryWorkflow(deps.client, token, deps.config.TOKEN_EXPIRY_INSTANCE).then(
+      () => cancelled.push(tokenId),
+      (err: unknown) =>
+        deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {
+          tokenId,
+          error: err instanceof Error ? err.message : String(err),
+        }),
     );
   }
-  return ids.length;
+  await markExpiryWorkflowsCancelled(deps.db, cancelled);
+  return started.length;
 }
 
 function pageResult(

@@ -1,14 +1,15 @@
 // Every call this service makes to a token's expiry workflow: start, cancel and describe.
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Config } from '../config';
-import type { TokenRow } from '../db/tokens';
+import type { TokenRow } from '../registry/adapter';
 import { executionStatus } from '../temporal/connection';
 // The workflow's own plan (pure code), so that a start delay and a waiting run's status agree with it.
 import { planReminders, type tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
 import {
   searchAttributes,
   statusQuery,
+  TOKEN_CREATED_AT_MEMO,
   tokenExpiryWorkflowId,
   type TokenExpiryInput,
   type TokenExpiryStatus,
@@ -17,7 +18,7 @@ import { workflowDetails, workflowSummary } from './summaries';
 
 export type ReminderSettings = Pick<
   Config,
-  'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY'
+  'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY' | 'TOKEN_EXPIRY_INSTANCE'
 >;
 
 /** The workflow's input: ids, dates and the reminder plan, nothing personal. */
@@ -47,10 +48,37 @@ export function firstReminderDue(input: TokenExpiryInput): Date | null {
 const MIN_START_DELAY_MS = 1_000;
 
 /**
- * Starts the token's workflow; starting it again while it runs is harmless (USE_EXISTING, which also
- * returns a run still in its start delay). With EXPIRY_START_DELAY the server runs nothing until the
- * first reminder is due (no first workflow task, one history event); the search attributes say
- * "waiting" and when, as the workflow itself would.
+ * A running workflow with this token's id that was started for another token: another database's token
+ * with the same id in a shared namespace, or an earlier token of a recreated database. Left alone (it may
+ * be another registry's), and reported instead of being taken for this token's.
+ */
+export class TokenWorkflowCollision extends Error {}
+
+/** Whether a run was started for this token: the same expiry, and the same creation time when it carries one. */
+function startedFor(description: WorkflowExecutionDescription, token: TokenRow): boolean {
+  const expiresAt = description.typedSearchAttributes.get(searchAttributes.expiresAt);
+  const createdAt = description.memo?.[TOKEN_CREATED_AT_MEMO];
+  // Workflows from before the memo existed carry only the expiry.
+  return (
+    expiresAt?.getTime() === token.expiredAt?.getTime() &&
+    (createdAt === undefined || createdAt === token.createdAt.toISOString())
+  );
+}
+
+function collision(workflowId: string, description: WorkflowExecutionDescription): TokenWorkflowCollision {
+  const expiresAt = description.typedSearchAttributes.get(searchAttributes.expiresAt)?.toISOString() ?? 'unknown';
+  return new TokenWorkflowCollision(
+    `workflow ${workflowId} is running for another token (expiring ${expiresAt}): another database shares this ` +
+      'Temporal namespace with the same token ids; give each its own TOKEN_EXPIRY_INSTANCE',
+  );
+}
+
+/**
+ * Starts the token's workflow; starting it again while it runs is harmless. A running workflow with the same id
+ * (also one still in its start delay) is this token's only if it was started for it (expiry, creation time);
+ * otherwise TokenWorkflowCollision. With EXPIRY_START_DELAY the server runs nothing until the first reminder
+ * is due (no first workflow task, one history event); the search attributes say "waiting" and when, as the
+ * workflow itself would.
  */
 export async function startTokenExpiryWorkflow(
   client: Client,
@@ -59,32 +87,50 @@ export async function startTokenExpiryWorkflow(
   now: Date = new Date(),
 ): Promise<string> {
   const input = tokenExpiryInput(token, settings);
+  const workflowId = tokenExpiryWorkflowId(token.id, settings.TOKEN_EXPIRY_INSTANCE);
+  try {
+    await startWorkflow(client, workflowId, input, settings, now);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // Rare (a second start of a running token), so the common start stays one round trip.
+    const description = await client.workflow.getHandle(workflowId).describe();
+    if (!startedFor(description, token)) throw collision(workflowId, description);
+  }
+  return workflowId;
+}
+
+async function startWorkflow(client: Client, workflowId: string, input: TokenExpiryInput, settings: ReminderSettings, now: Date) {
   const firstDue = firstReminderDue(input);
   const delayMs = settings.EXPIRY_START_DELAY && firstDue ? firstDue.getTime() - now.getTime() : 0;
   const delayed = delayMs >= MIN_START_DELAY_MS;
-  const handle = await client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
+  await client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
     taskQueue: settings.TEMPORAL_TASK_QUEUE,
-    workflowId: tokenExpiryWorkflowId(token.id),
+    workflowId,
     args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
+    // Not USE_EXISTING: a running workflow with this id is checked to be this token's before it is taken for it.
+    workflowIdConflictPolicy: 'FAIL',
+    memo: { [TOKEN_CREATED_AT_MEMO]: input.createdAt },
     // What the Temporal UI shows of the run: ids and dates, like the input.
     staticSummary: workflowSummary(input),
     staticDetails: workflowDetails(input),
     ...(delayed ? { startDelay: delayMs } : {}),
     typedSearchAttributes: [
-      { key: searchAttributes.tokenId, value: token.id },
+      { key: searchAttributes.tokenId, value: input.tokenId },
       { key: searchAttributes.expiresAt, value: new Date(input.expiresAt) },
       { key: searchAttributes.state, value: 'waiting' },
       ...(delayed && firstDue ? [{ key: searchAttributes.nextReminderAt, value: firstDue }] : []),
     ],
   });
-  return handle.workflowId;
 }
 
-/** Cancels the token's workflow; false when there is none running. */
-export async function cancelTokenExpiryWorkflow(client: Client, tokenId: string): Promise<boolean> {
-  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(tokenId));
-  if ((await executionStatus(handle)) !== 'RUNNING') return false;
+/** Cancels the token's workflow; false when there is none running, or the one running is another token's. */
+export async function cancelTokenExpiryWorkflow(client: Client, token: TokenRow, instance: string | undefined): Promise<boolean> {
+  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(token.id, instance));
+  const description = await handle.describe().catch((err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  });
+  if (description?.status.name !== 'RUNNING' || !startedFor(description, token)) return false;
   await handle.cancel();
   return true;
 }
@@ -99,8 +145,12 @@ export interface WorkflowView {
   status: TokenExpiryStatus | null;
 }
 
-export async function describeTokenExpiryWorkflow(client: Client, tokenId: string): Promise<WorkflowView> {
-  const workflowId = tokenExpiryWorkflowId(tokenId);
+export async function describeTokenExpiryWorkflow(
+  client: Client,
+  tokenId: string,
+  instance: string | undefined,
+): Promise<WorkflowView> {
+  const workflowId = tokenExpiryWorkflowId(tokenId, instance);
   const handle = client.workflow.getHandle<typeof tokenExpiryWorkflow>(workflowId);
   const execution = await executionStatus(handle);
   if (execution === 'NOT_FOUND') return { workflowId, execution, status: null };
@@ -140,6 +190,6 @@ async function statusBeforeFirstTask(handle: WorkflowHandle): Promise<TokenExpir
 }
 
 /** Temporal's status of the token's latest run, or NOT_FOUND. */
-export function tokenExpiryExecutionStatus(client: Client, tokenId: string): Promise<string> {
-  return executionStatus(client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)));
+export function tokenExpiryExecutionStatus(client: Client, tokenId: string, instance: string | undefined): Promise<string> {
+  return executionStatus(client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, instance)));
 }

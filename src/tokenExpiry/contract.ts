@@ -3,9 +3,16 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
 
-export function tokenExpiryWorkflowId(tokenId: string): string {
-  return `token-expiry-${tokenId}`;
+/**
+ * `instance` (TOKEN_EXPIRY_INSTANCE) tells apart the registries or environments that share one namespace,
+ * whose token ids overlap; without it the id is today's, so workflows started before keep being found.
+ */
+export function tokenExpiryWorkflowId(tokenId: string, instance?: string): string {
+  return instance ? `token-expiry-${instance}-${tokenId}` : `token-expiry-${tokenId}`;
 }
+
+/** Memo key: the token's creation time (ISO), which with its expiry tells two tokens with one id apart. */
+export const TOKEN_CREATED_AT_MEMO = 'tokenCreatedAt';
 
 /** A warning that goes out `beforeExpiryMs` before the token expires; `key` is its label, e.g. "7d". */
 export interface ReminderSpec {

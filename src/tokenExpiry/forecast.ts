@@ -1,6 +1,6 @@
 // `token-expiry forecast`: how many reminders fall due on each UTC day ahead, and how many emails they make.
 import type { Config } from '../config';
-import { countDueReminders, type DueCount, type PlannedReminder } from '../db/forecast';
+import { countDueReminders, type DueCount, type PlannedReminder } from '../registry/forecast';
 import type { Queryable } from '../db/transaction';
 import { EXPIRED_REMINDER_KEY } from './contract';
 

@@ -5,18 +5,10 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { listNotifications, type NotificationRow } from '../db/notifications';
-import {
-  findToken,
-  insertToken,
-  listTokensOfUser,
-  markExpiryWorkflowStarted,
-  revokeActiveToken,
-  revokeTokenRow,
-  type NewTokenRow,
-  type TokenRow,
-} from '../db/tokens';
 import { withTransaction } from '../db/transaction';
-import { findUserByLogin, type UserRow } from '../db/users';
+import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
+import { registryAdapter } from '../registry';
+import type { NewTokenRow, TokenRow, TokenWriter, UserRow } from '../registry/adapter';
 import {
   cancelTokenExpiryWorkflow,
   describeTokenExpiryWorkflow,
@@ -31,7 +23,7 @@ export interface TokenServiceDeps {
   db: Pool;
   /** Connected on first use, so that commands that never touch Temporal don't need it. */
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'TOKEN_PREFIX'> & ReminderSettings;
+  config: Pick<Config, 'TOKEN_PREFIX' | 'REGISTRY_SCHEMA'> & ReminderSettings;
   now?: () => Date;
 }
 
@@ -41,10 +33,13 @@ export interface TokenIssue {
   message: string;
 }
 
-/** Bad input or an unknown id: the caller's mistake, reported without writing anything. */
+/**
+ * Bad input or an unknown id: the caller's mistake, reported without writing anything. read-only: a write
+ * asked of a registry that owns its tokens (REGISTRY_SCHEMA other than builtin).
+ */
 export class TokenError extends Error {
   constructor(
-    readonly kind: 'invalid' | 'not-found' | 'conflict',
+    readonly kind: 'invalid' | 'not-found' | 'conflict' | 'read-only',
     message: string,
     /** For 'invalid': every problem found, each naming its field. */
     readonly issues: TokenIssue[] = [],
@@ -100,6 +95,17 @@ function invalid(issues: TokenIssue[]): TokenError {
 
 export function createTokenService(deps: TokenServiceDeps) {
   const now = deps.now ?? (() => new Date());
+  const registry = registryAdapter(deps.config);
+
+  /** The registry's token writes; only a registry that lets this service own its tokens has them. */
+  function writer(): TokenWriter {
+    if (registry.writer) return registry.writer;
+    throw new TokenError(
+      'read-only',
+      `the registry owns its tokens (REGISTRY_SCHEMA=${registry.name}): create, revoke and rotate them in the registry; ` +
+        'token-expiry only reads them and sends their reminders',
+    );
+  }
 
   /** The one validation of a new token: its fields, then its expiry against the clock. */
   function validate(request: TokenRequest): Omit<NewTokenRow, 'userId' | 'hash'> {
@@ -117,11 +123,11 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!token.expiredAt || token.revoked) return { workflowId: null };
     try {
       const workflowId = await startTokenExpiryWorkflow(await deps.temporal(), token, deps.config, now());
-      token.expiryWorkflowStartedAt = await markExpiryWorkflowStarted(deps.db, token.id);
+      token.expiryWorkflowStartedAt = await markExpiryWorkflowsStarted(deps.db, [token]);
       return { workflowId };
     } catch (err) {
       return {
-        workflowId: tokenExpiryWorkflowId(token.id),
+        workflowId: tokenExpiryWorkflowId(token.id, deps.config.TOKEN_EXPIRY_INSTANCE),
         workflowError: `expiry reminders not scheduled yet (${(err as Error).message}); the sweep will start them`,
       };
     }
@@ -129,9 +135,13 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   async function cancelWorkflow(token: TokenRow): Promise<ExpiryWorkflowResult & { workflowCancelled: boolean }> {
     if (!token.expiredAt) return { workflowId: null, workflowCancelled: false };
-    const workflowId = tokenExpiryWorkflowId(token.id);
+    const instance = deps.config.TOKEN_EXPIRY_INSTANCE;
+    const workflowId = tokenExpiryWorkflowId(token.id, instance);
     try {
-      return { workflowId, workflowCancelled: await cancelTokenExpiryWorkflow(await deps.temporal(), token.id) };
+      const workflowCancelled = await cancelTokenExpiryWorkflow(await deps.temporal(), token, instance);
+      // On record, so the sweep does not look this revoked token's workflow up again.
+      if (token.revoked) await markExpiryWorkflowsCancelled(deps.db, [token.id]);
+      return { workflowId, workflowCancelled };
     } catch (err) {
       // The revoked flag is already committed: a reminder re-reads it and is skipped.
       return { workflowId, workflowCancelled: false, workflowError: `could not cancel: ${(err as Error).message}` };
@@ -140,7 +150,7 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   /** The token, if it exists and (when an owner is given) is theirs; another user's token is simply not found. */
   async function requireToken(id: string, owner?: UserRow): Promise<TokenRow> {
-    const token = await findToken(deps.db, id);
+    const token = await registry.findToken(deps.db, id);
     if (!token || (owner !== undefined && token.userId !== owner.id)) {
       throw new TokenError('not-found', `no token with id ${JSON.stringify(id)}`);
     }
@@ -162,8 +172,9 @@ export function createTokenService(deps: TokenServiceDeps) {
   /** Inserts a token with a fresh secret (through `insert`), then starts its workflow. */
   async function issue(
     row: Omit<NewTokenRow, 'hash'>,
-    insert = (withHash: NewTokenRow) => insertToken(deps.db, withHash),
+    insert = (withHash: NewTokenRow) => writer().insertToken(deps.db, withHash),
   ): Promise<CreatedToken> {
+    writer();
     const { secret, hash } = newSecret(deps.config.TOKEN_PREFIX);
     const token = await insert({ ...row, hash });
     return { token, secret, ...(await startWorkflow(token)) };
@@ -172,14 +183,19 @@ export function createTokenService(deps: TokenServiceDeps) {
   return {
     /** The user a request acts for, by login. */
     async user(login: string): Promise<UserRow> {
-      const user = await findUserByLogin(deps.db, login);
+      const user = await registry.findUserByLogin(deps.db, login);
       if (!user) throw new TokenError('not-found', `no user with login ${JSON.stringify(login)}`);
       return user;
     },
 
+    /** Adds a user and their address (builtin only: a registry of its own has its users). */
+    async addUser(user: { login: string; email: string; verified: boolean }): Promise<UserRow> {
+      return writer().insertUser(deps.db, user);
+    },
+
     /** As crates.io lists them: not revoked, newest first; expired ones only within `expiredDays`. */
     async list(owner: UserRow, expiredDays = 0): Promise<TokenRow[]> {
-      return listTokensOfUser(deps.db, owner.id, expiredDays);
+      return registry.listTokensOfUser(deps.db, owner.id, expiredDays);
     },
 
     get: requireToken,
@@ -189,18 +205,21 @@ export function createTokenService(deps: TokenServiceDeps) {
     },
 
     async revoke(id: string, owner?: UserRow): Promise<RevokedToken> {
+      const { revokeToken } = writer();
       await requireToken(id, owner);
-      const token = (await revokeTokenRow(deps.db, id)) as TokenRow;
+      const token = (await revokeToken(deps.db, id)) as TokenRow;
       return { token, ...(await cancelWorkflow(token)) };
     },
 
     async duplicate(id: string, owner?: UserRow): Promise<CreatedToken & { from: string }> {
+      writer();
       const original = await requireToken(id, owner);
       return { from: original.id, ...(await issue(duplicateOf(original))) };
     },
 
     /** Duplicate, then revoke the original, in one transaction. */
     async rotate(id: string, owner?: UserRow): Promise<CreatedToken & { from: string; revoked: ExpiryWorkflowResult }> {
+      const { revokeActiveToken, insertToken } = writer();
       const original = await requireToken(id, owner);
       if (original.revoked) throw new TokenError('conflict', `token ${id} is revoked: duplicate it instead`);
       const created = await issue(duplicateOf(original), (row) =>
@@ -213,10 +232,27 @@ export function createTokenService(deps: TokenServiceDeps) {
       return { from: original.id, ...created, revoked: cancelled };
     },
 
+    /** A token the registry wrote itself and tells us of by id: its workflow started, or cancelled when revoked. */
+    async syncWorkflow(id: string): Promise<{ token: TokenRow } & ExpiryWorkflowResult> {
+      const token = await requireToken(id);
+      if (token.revoked) {
+        const { workflowCancelled: _, ...cancelled } = await cancelWorkflow(token);
+        return { token, ...cancelled };
+      }
+      return { token, ...(await startWorkflow(token)) };
+    },
+
+    /** The registry revoked this token: end its reminders. Refused for a token the registry still has active. */
+    async cancelRevokedWorkflow(id: string): Promise<RevokedToken> {
+      const token = await requireToken(id);
+      if (!token.revoked) throw new TokenError('conflict', `token ${id} is not revoked in the registry: revoke it there first`);
+      return { token, ...(await cancelWorkflow(token)) };
+    },
+
     async status(id: string, owner?: UserRow): Promise<TokenStatus> {
       const token = await requireToken(id, owner);
       const notifications = await listNotifications(deps.db, id);
-      const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id) : null;
+      const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id, deps.config.TOKEN_EXPIRY_INSTANCE) : null;
       return { token, workflow, notifications };
     },
   };

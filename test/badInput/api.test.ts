@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { createPool } from '../../src/db/pool';
-import { insertUser } from '../../src/db/users';
+import { insertUser } from '../../src/registry/builtin';
 import { childEnv, CliProcess } from '../helpers/cliProcess';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { describeChanges, snapshotDatabase } from '../helpers/dbSnapshot';

@@ -37,28 +37,42 @@ test('connections killed mid-run: activities retry, nothing lost, nothing sent t
   const ids = tokens.map((t) => t.id);
   await stack.waitUntilWaiting(ids);
 
-  // Hold the token rows: claims and sends go through, the UPDATE api_tokens inside markSent waits.
+  // Postmark takes its time to answer; while it does, the claimed rows are held: each send is accepted, and
+  // the activity's markSent waits on the lock with its answer in hand.
+  stack.postmark.latencyMs = 5 * SECOND;
   const url = new URL(stack.database.url);
   url.searchParams.set('application_name', `${TEST_APPLICATION_NAME}-lock`);
   const holder = new PgClient({ connectionString: url.toString() });
   await holder.connect();
   try {
-    await holder.query('BEGIN');
-    await holder.query('SELECT id FROM api_tokens WHERE id = ANY($1::bigint[]) FOR NO KEY UPDATE', [ids]);
-    stack.note('token rows held');
-
     const accepted = await eventually(
-      'each warning accepted by Postmark and its bookkeeping waiting on the lock',
-      async () => {
+      'each warning accepted by Postmark, its answer on the way',
+      () => {
         const messages = tokens.map((t) => stack.postmark.sent.find((m) => m.Metadata.dedupe_key?.startsWith(keyPrefix(t, '20s'))));
+        return messages.every((m) => m !== undefined) ? messages.map((m) => m!.MessageID) : undefined;
+      },
+      { timeoutMs: 90_000, abort: () => stack.crashes()[0] },
+    );
+    await holder.query('BEGIN');
+    const { rows: held } = await holder.query(
+      `SELECT token_id FROM token_expiry.expiry_notifications WHERE token_id = ANY($1::bigint[]) AND reminder = '20s' AND status = 'sending'
+         FOR NO KEY UPDATE`,
+      [ids],
+    );
+    expect(held).toHaveLength(tokens.length);
+    stack.note('claimed rows held');
+    await eventually(
+      'each send\'s bookkeeping waiting on the lock',
+      async () => {
         const { rows } = await stack.db.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_stat_activity
             WHERE datname = current_database() AND wait_event_type = 'Lock' AND application_name = 'token-expiry-worker'`,
         );
-        return messages.every((m) => m !== undefined) && (rows[0]?.n ?? 0) >= tokens.length ? messages.map((m) => m!.MessageID) : undefined;
+        return (rows[0]?.n ?? 0) >= tokens.length;
       },
-      { timeoutMs: 90_000, abort: () => stack.crashes()[0] },
+      { timeoutMs: 60_000, abort: () => stack.crashes()[0] },
     );
+    stack.postmark.latencyMs = 0;
     stack.note('three sends accepted, their transactions waiting; killing connections');
 
     // The waiting transactions die first; for the next half minute so does every connection the worker
@@ -67,7 +81,7 @@ test('connections killed mid-run: activities retry, nothing lost, nothing sent t
     stack.note(`terminated ${killed} backends over 30 s`);
     expect(killed).toBeGreaterThan(tokens.length);
     await holder.query('ROLLBACK');
-    stack.note('token rows released');
+    stack.note('claimed rows released');
 
     await stack.waitUntilClosed(ids, 240_000);
     const { rows } = await stack.finish(tokens.map((t) => underTest(t, 'delivered')), { killed, accepted });

@@ -13,7 +13,7 @@ import type { Pool } from 'pg';
 import { loadConfig, type Config } from '../../src/config';
 import { searchAttributes, tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';
 import { createPool } from '../../src/db/pool';
-import { insertUser } from '../../src/db/users';
+import { insertUser } from '../../src/registry/builtin';
 import { createTokenService, type TokenService } from '../../src/tokens/service';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { childEnv, CliProcess, requireBuiltCli } from './cliProcess';

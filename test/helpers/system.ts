@@ -1,8 +1,10 @@
 import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Pool } from 'pg';
 import type { Clock } from '../../src/tokenExpiry/contract';
 import { loadConfig, type Config } from '../../src/config';
-import { insertUser, type UserRow } from '../../src/db/users';
+import { insertUser } from '../../src/registry/builtin';
+import type { UserRow } from '../../src/registry/adapter';
 import { createPostmarkMailer, type Mailer } from '../../src/email/postmarkMailer';
 import { workerActivities, workerTuning } from '../../src/worker';
 import { createTokenService, type CreatedToken, type TokenService } from '../../src/tokens/service';
@@ -98,9 +100,13 @@ export class TestSystem {
   }
 
   /** Runs a worker as src/worker.ts builds it (the real activities, the same tuning) while `fn` runs. */
-  async withWorker<T>(config: Config, fn: () => Promise<T>, opts: { mailer?: Mailer; wrap?: WrapActivities } = {}): Promise<T> {
+  async withWorker<T>(
+    config: Config,
+    fn: () => Promise<T>,
+    opts: { mailer?: Mailer; wrap?: WrapActivities; db?: Pool } = {},
+  ): Promise<T> {
     const activities = workerActivities({
-      db: this.db,
+      db: opts.db ?? this.db,
       mailer: opts.mailer ?? this.mailer(config),
       client: this.env.client,
       clock: this.clock,

@@ -1,5 +1,6 @@
-// The forecast's query: reminders of active tokens that fall due in a time range and are not yet final.
-import type { Queryable } from './transaction';
+// The forecast's query: reminders of active tokens that fall due in a time range and are not yet final, from
+// api_tokens in crates.io's shape (both adapters read it) and this service's notification log.
+import type { Queryable } from '../db/transaction';
 
 export interface PlannedReminder {
   key: string;

@@ -1,0 +1,28 @@
+// This service's bookkeeping of expiry workflows (its own schema): which tokens have one started, and which
+// revoked tokens have had theirs cancelled. Keyed by the registry's token id, with no foreign key into its tables;
+// the owner and expiry at the start are kept too, so that a user's tokens falling due together (digests) are
+// found here by index, never by scanning the registry's tokens (crates.io has no index on api_tokens.user_id).
+import type { TokenRow } from '../registry/adapter';
+import type { Queryable } from './transaction';
+
+type StartedToken = Pick<TokenRow, 'id' | 'userId' | 'expiredAt'>;
+
+/** Records that these tokens' workflows were started, in one statement; returns when. */
+export async function markExpiryWorkflowsStarted(db: Queryable, tokens: StartedToken[]): Promise<Date | null> {
+  if (tokens.length === 0) return null;
+  const { rows } = await db.query<{ at: Date }>(
+    `INSERT INTO expiry_workflows (token_id, user_id, expires_at)
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[])
+     ON CONFLICT (token_id) DO UPDATE
+       SET started_at = now(), cancelled_at = NULL, user_id = excluded.user_id, expires_at = excluded.expires_at
+     RETURNING started_at AS at`,
+    [tokens.map((t) => t.id), tokens.map((t) => t.userId), tokens.map((t) => t.expiredAt)],
+  );
+  return rows[0]?.at ?? null;
+}
+
+/** Records that these revoked tokens' workflows are cancelled (or were not running): the sweep stops looking. */
+export async function markExpiryWorkflowsCancelled(db: Queryable, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query('UPDATE expiry_workflows SET cancelled_at = now() WHERE token_id = ANY($1::bigint[])', [ids]);
+}

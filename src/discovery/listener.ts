@@ -1,0 +1,97 @@
+// The instant path: with the trigger from `registry-sql --trigger` installed, the registry's database NOTIFYs a
+// token's id when the token is created or revoked. One connection LISTENs and hands the ids on in small batches.
+// NOTIFY is not kept for a listener that is away: discovery and the sweep catch what it missed.
+import { Client } from 'pg';
+import type { SweepLog } from '../sweep/pages';
+
+export const TOKEN_CHANGE_CHANNEL = 'token_expiry_tokens';
+
+/** Ids arriving together (a registry's bulk insert) are handled together. */
+const BATCH_MS = 50;
+const RECONNECT_FIRST_MS = 1_000;
+const RECONNECT_MAX_MS = 30_000;
+
+export interface TokenChangeListener {
+  close(): Promise<void>;
+}
+
+export interface ListenerOptions {
+  connectionString: string;
+  /** Handles a batch; a failure is logged, and the tokens are left to discovery and the sweep. */
+  onTokens: (ids: string[]) => Promise<void>;
+  /** After each connection and reconnection: notifications may have been missed while it was away. */
+  onConnected: () => void;
+  log: SweepLog;
+}
+
+export function listenForTokenChanges({ connectionString, onTokens, onConnected, log }: ListenerOptions): TokenChangeListener {
+  let closed = false;
+  let current: Client | null = null;
+  let retryMs = RECONNECT_FIRST_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let batchTimer: NodeJS.Timeout | undefined;
+  const pending = new Set<string>();
+  let handling: Promise<void> = Promise.resolve();
+
+  const flush = (): void => {
+    batchTimer = undefined;
+    const ids = [...pending];
+    pending.clear();
+    handling = handling
+      .then(() => onTokens(ids))
+      .catch((err: unknown) => log.warn('token changes not handled: discovery or the sweep will', { tokens: ids.length, error: String(err) }));
+  };
+
+  const connect = async (): Promise<void> => {
+    const client = new Client({ connectionString });
+    let gone = false;
+    const lost = (why: string): void => {
+      if (gone) return;
+      gone = true;
+      if (current === client) current = null;
+      client.end().catch(() => undefined);
+      if (closed) return;
+      log.warn('token change listener disconnected, reconnecting', { why, inMs: retryMs });
+      retryTimer = setTimeout(() => void connect(), retryMs);
+      retryMs = Math.min(retryMs * 2, RECONNECT_MAX_MS);
+    };
+    client.on('notification', ({ channel, payload }) => {
+      // The payload is a token id; anything else on the channel is not ours to act on.
+      if (channel !== TOKEN_CHANGE_CHANNEL || !payload || !/^[1-9][0-9]{0,18}$/.test(payload)) return;
+      pending.add(payload);
+      batchTimer ??= setTimeout(flush, BATCH_MS);
+    });
+    client.on('error', (err) => lost(err.message));
+    client.on('end', () => lost('connection ended'));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${TOKEN_CHANGE_CHANNEL}`);
+    } catch (err) {
+      lost(err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    current = client;
+    retryMs = RECONNECT_FIRST_MS;
+    onConnected();
+  };
+  void connect();
+
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      if (batchTimer) {
+        clearTimeout(batchTimer);
+        flush();
+      }
+      const client = current;
+      current = null;
+      await client?.end().catch(() => undefined);
+      await handling;
+    },
+  };
+}
