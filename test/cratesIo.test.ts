@@ -127,6 +127,33 @@ test('tokens the registry inserts by SQL are found and get exactly their reminde
   expect(describeChanges(written, await snapshotDatabase(registry))).toEqual([]);
 });
 
+test('a user\'s tokens inserted by SQL with one lifetime get one email per reminder, greeted by gh_login', async () => {
+  const cfg = config();
+  // Created a few seconds apart, as a CI setup script would: one expiry minute, one digest.
+  const ids = [await registryInsertsToken(FERRIS, 30), await registryInsertsToken(FERRIS, 30)];
+  await system.withWorker(
+    cfg,
+    async () => {
+      expect(await runSweep(cfg.TEMPORAL_TASK_QUEUE)).toMatchObject({ started: 2 });
+      for (const id of ids) await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result();
+    },
+    { db: service },
+  );
+  const mail = system.postmark.sent;
+  expect(mail.map((m) => [m.To, m.Subject])).toEqual([
+    ['ferris@example.com', '2 of your crates.io API tokens expire in 7 days'],
+    ['ferris@example.com', '2 of your crates.io API tokens expire tomorrow'],
+    ['ferris@example.com', '2 of your crates.io API tokens have expired'],
+  ]);
+  expect(mail[0]?.TextBody).toContain('Hello ferris,');
+  for (const id of ids) expect(mail[0]?.TextBody).toContain(`https://crates.io/settings/tokens/new?from=${id}`);
+  const { rows } = await service.query(
+    'SELECT token_id::text AS id, count(*)::int AS sent FROM expiry_notifications WHERE token_id = ANY($1::bigint[]) AND status = $2 GROUP BY 1 ORDER BY 1',
+    [ids, 'sent'],
+  );
+  expect(rows).toEqual(ids.map((id) => ({ id, sent: 3 })));
+});
+
 test('a token the registry revokes by SQL gets no email, and its workflow ends Cancelled at the next sweep', async () => {
   const cfg = config();
   const id = await registryInsertsToken(FERRIS, 30);
