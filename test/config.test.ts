@@ -27,7 +27,16 @@ test('reminders are read in any order, deduplicated, largest first', () => {
 test('every bad variable is named in one error, with what it expected', () => {
   let message = '';
   try {
-    loadConfig({ EXPIRY_REMINDERS: '7x', EXPIRED_NOTICE: 'maybe', EXPIRY_EMAILS: 'loud', API_AUTH_TOKEN: 'short', REGISTRY_URL: 'ftp://x' });
+    loadConfig({
+      EXPIRY_REMINDERS: '7x',
+      EXPIRED_NOTICE: 'maybe',
+      EXPIRY_EMAILS: 'loud',
+      API_AUTH_TOKEN: 'short',
+      REGISTRY_URL: 'ftp://x',
+      EXPIRY_SPREAD: 'soon',
+      EXPIRY_DIGEST_WINDOW: '1 hour',
+      TOKEN_DISCOVERY_INTERVAL: '-1m',
+    });
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     message = (err as Error).message;
@@ -35,10 +44,19 @@ test('every bad variable is named in one error, with what it expected', () => {
   expect(message.split('\n').sort()).toEqual([
     'API_AUTH_TOKEN: must be at least 16 characters',
     'EXPIRED_NOTICE: expected true or false',
+    'EXPIRY_DIGEST_WINDOW: "1 hour" is not a duration (use e.g. 7d, 12h, 30m, 45s, or 0 for no digests)',
     'EXPIRY_EMAILS: expected send, dry-run or off',
     'EXPIRY_REMINDERS: "7x" is not a duration (use e.g. 7d, 12h, 30m, 45s)',
+    'EXPIRY_SPREAD: "soon" is not a duration (use e.g. 7d, 12h, 30m, 45s, or 0)',
     'REGISTRY_URL: expected an http(s) URL',
+    'TOKEN_DISCOVERY_INTERVAL: "-1m" is not a duration (use e.g. 7d, 12h, 30m, 45s, or 0 to turn discovery off)',
   ]);
+  // And "0" turns each off.
+  expect(loadConfig({ EXPIRY_SPREAD: '0', EXPIRY_DIGEST_WINDOW: '0', TOKEN_DISCOVERY_INTERVAL: '0' })).toMatchObject({
+    EXPIRY_SPREAD: 0,
+    EXPIRY_DIGEST_WINDOW: 0,
+    TOKEN_DISCOVERY_INTERVAL: 0,
+  });
 });
 
 describe('a remote cluster or Temporal Cloud', () => {
