@@ -17,7 +17,7 @@ import { DISCOVERY_ID_MARGIN, discoverNewTokens } from '../src/discovery/pass';
 import { runTokenDiscovery } from '../src/discovery/run';
 import { TOKEN_CHANGE_CHANNEL } from '../src/discovery/listener';
 import { cratesIoRegistry } from '../src/registry/cratesIo';
-import { checkRegistryAccess, registrySql } from '../src/registry/grants';
+import { checkRegistryAccess } from '../src/registry/grants';
 import type { SweepResult } from '../src/sweep/contract';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { createTokenService } from '../src/tokens/service';
@@ -28,6 +28,8 @@ import { eventually } from './helpers/poll';
 import { TestSystem } from './helpers/system';
 
 const system = TestSystem.use();
+// The built command, as the README's steps run it (scripts/test builds before jest).
+const CLI = path.resolve(__dirname, '../dist/src/cli.js');
 const FIXTURE = readFileSync(path.join(__dirname, 'fixtures/crates-io.sql'), 'utf8');
 const tag = randomBytes(4).toString('hex');
 const database = `token_expiry_test_crates_${tag}`;
@@ -52,8 +54,7 @@ beforeAll(async () => {
   registry = createPool(urlFor(), 4);
   await registry.query(FIXTURE);
   // As the DBA would: registry-sql's output through psql, twice (it must be safe to run again).
-  const sql = registrySql({ role, schema: 'token_expiry', registry: cratesIoRegistry });
-  for (let i = 0; i < 2; i++) execFileSync('psql', [urlFor(), '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: sql });
+  dbaRuns(registrySqlOutput());
   service = createPool(urlFor(role), 4);
   expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6], current: 6 });
 });
@@ -67,6 +68,19 @@ afterAll(async () => {
 });
 
 const config = () => system.config({ REGISTRY_SCHEMA: 'crates-io' });
+
+/** `REGISTRY_SCHEMA=crates-io token-expiry registry-sql --role ROLE [...]`, as the README has the DBA run it. */
+function registrySqlOutput(...flags: string[]): string {
+  return execFileSync('node', [CLI, 'registry-sql', '--role', role, ...flags], {
+    env: { ...process.env, REGISTRY_SCHEMA: 'crates-io', DATABASE_URL: urlFor() },
+    encoding: 'utf8',
+  });
+}
+
+/** psql -v ON_ERROR_STOP=1 -f grants.sql, twice. */
+function dbaRuns(sql: string): void {
+  for (let i = 0; i < 2; i++) execFileSync('psql', [urlFor(), '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: sql });
+}
 
 /** A token as crates.io's handler writes it: straight into its table, nothing told. */
 async function registryInsertsToken(userId: number, expiresInDays: number, db: Pick<Pool, 'query'> = registry): Promise<string> {
@@ -201,6 +215,14 @@ test('bad input: an id beyond int4 or unknown is not found; writes are refused, 
   await expect(tokens.revoke('1500001')).rejects.toMatchObject(refusal);
   await expect(tokens.rotate('1500001')).rejects.toMatchObject(refusal);
   await expect(tokens.addUser({ login: 'x', email: 'x@example.com', verified: true })).rejects.toMatchObject(refusal);
+  // A role name that is not a plain SQL identifier is refused before any SQL is printed.
+  let refused: { status?: number; stdout?: string; stderr?: string } = {};
+  try {
+    execFileSync('node', [CLI, 'registry-sql', '--role', 'svc"; DROP TABLE users; --'], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    refused = err as typeof refused;
+  }
+  expect(refused).toMatchObject({ status: 2, stdout: '', stderr: expect.stringContaining('--role: must be a lower-case SQL identifier') });
 });
 
 test('a role without the grants is refused at start, naming what to grant', async () => {
@@ -312,8 +334,7 @@ test('without the trigger: each discovery pass starts the tokens inserted since 
 
 test('with the trigger: a token the registry inserts gets its workflow within seconds, a revoked one is cancelled; last_used_at notifies nothing', async () => {
   // The DBA adds the trigger with --trigger (twice: safe to run again).
-  const sql = registrySql({ role, schema: 'token_expiry', registry: cratesIoRegistry, trigger: true });
-  for (let i = 0; i < 2; i++) execFileSync('psql', [urlFor(), '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: sql });
+  dbaRuns(registrySqlOutput('--trigger'));
   await adminQuery(adminDatabaseUrl(), `CREATE ROLE ${appRole} LOGIN`);
   await registry.query(`GRANT SELECT, INSERT, UPDATE ON api_tokens TO ${appRole}; GRANT USAGE ON SEQUENCE api_tokens_id_seq TO ${appRole}`);
   const app = createPool(urlFor(appRole), 2);
