@@ -7,7 +7,8 @@ export const API_TOKEN_READS = [
   'id', 'user_id', 'name', 'created_at', 'last_used_at', 'revoked', 'crate_scopes', 'endpoint_scopes', 'expired_at',
 ];
 
-export type ApiTokenQueries = { columns: string } & Pick<
+/** What both adapters answer the same way, from tables in crates.io's shape. */
+export type ApiTokenReads = Pick<
   RegistryAdapter,
   | 'findTokens'
   | 'findRecipients'
@@ -20,6 +21,12 @@ export type ApiTokenQueries = { columns: string } & Pick<
   | 'findToken'
   | 'findRecipient'
 >;
+
+export interface ApiTokenQueries {
+  /** The select list of a TokenRow, over `api_tokens t LEFT JOIN expiry_workflows w`. */
+  columns: string;
+  queries: ApiTokenReads;
+}
 
 /**
  * `greeting`: the users column a reminder greets by (a login); `isTokenId`: the id column's range (an id
@@ -39,8 +46,7 @@ export function apiTokenQueries({ greeting, isTokenId }: { greeting: string; isT
         AND ($2::timestamptz IS NULL OR t.expired_at <= $2) AND ($3::timestamptz IS NULL OR w.started_at < $3))
       OR (t.revoked AND w.cancelled_at IS NULL))`;
 
-  const queries: ApiTokenQueries = {
-    columns,
+  const queries: ApiTokenReads = {
     async findToken(db, id) {
       if (!isTokenId(id)) return null;
       const { rows } = await db.query<TokenRow>(`SELECT ${columns} FROM ${from} WHERE t.id = $1`, [id]);
@@ -114,5 +120,5 @@ export function apiTokenQueries({ greeting, isTokenId }: { greeting: string; isT
       return { missing: Number(m.rows[0]?.n ?? 0), stopped: Number(s.rows[0]?.n ?? 0) };
     },
   };
-  return queries;
+  return { columns, queries };
 }

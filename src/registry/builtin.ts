@@ -49,17 +49,7 @@ export const builtinWriter: TokenWriter = {
 export const builtinRegistry: RegistryAdapter = {
   name: 'builtin',
   isTokenId: isBigintId,
-  findToken: tokens.findToken,
-  findTokens: tokens.findTokens,
-  listTokensOfUser: tokens.listTokensOfUser,
-  maxTokenId: tokens.maxTokenId,
-  findTokensWithoutWorkflow: tokens.findTokensWithoutWorkflow,
-  findStoppedCandidates: tokens.findStoppedCandidates,
-  countSweepCandidates: tokens.countSweepCandidates,
-
-  findRecipient: tokens.findRecipient,
-  findRecipients: tokens.findRecipients,
-  findTokensOfUserExpiringBetween: tokens.findTokensOfUserExpiringBetween,
+  ...tokens.queries,
 
   async findUserByLogin(db, login) {
     const { rows } = await db.query<UserRow>('SELECT id::text, login FROM users WHERE login = $1', [login]);

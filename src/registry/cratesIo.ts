@@ -14,17 +14,7 @@ const tokens = apiTokenQueries({ greeting: 'gh_login', isTokenId });
 export const cratesIoRegistry: RegistryAdapter = {
   name: 'crates-io',
   isTokenId,
-  findToken: tokens.findToken,
-  findTokens: tokens.findTokens,
-  listTokensOfUser: tokens.listTokensOfUser,
-  maxTokenId: tokens.maxTokenId,
-  findTokensWithoutWorkflow: tokens.findTokensWithoutWorkflow,
-  findStoppedCandidates: tokens.findStoppedCandidates,
-  countSweepCandidates: tokens.countSweepCandidates,
-
-  findRecipient: tokens.findRecipient,
-  findRecipients: tokens.findRecipients,
-  findTokensOfUserExpiringBetween: tokens.findTokensOfUserExpiringBetween,
+  ...tokens.queries,
 
   async findUserByLogin(db, login) {
     // As crates.io looks a login up: case-insensitive, never a deleted GitHub account, the newest account first.
