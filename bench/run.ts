@@ -12,6 +12,7 @@ import { baselineScenario } from './scenarios/baseline';
 import { createScenario } from './scenarios/create';
 import { digestScenario } from './scenarios/digest';
 import { cratesIoSweepScenario } from './scenarios/cratesIoSweep';
+import { discoveryScenario } from './scenarios/discovery';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
 import { lifeScenario } from './scenarios/life';
@@ -28,6 +29,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   life: lifeScenario,
   digest: digestScenario,
   'crates-io-sweep': cratesIoSweepScenario,
+  discovery: discoveryScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

@@ -1,9 +1,10 @@
 // The bench's flags: sizes for a full run (the default) or a quick one (--quick, for CI), each overridable.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DURATION_HINT, parseDuration } from '../../src/duration';
 import { SERVER_STORAGES, type ServerStorage } from './server';
 
-export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest', 'crates-io-sweep'] as const;
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest', 'crates-io-sweep', 'discovery'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */
@@ -41,6 +42,11 @@ export interface BenchOptions {
   /** digest: users, each with this many tokens falling due within the same minute (EXPIRY_DIGEST_WINDOW on). */
   digestUsers: number;
   digestTokensPerUser: number;
+  /** discovery: tokens inserted with the change trigger installed, and without it (found by passes every discoveryInterval). */
+  triggerTokens: number;
+  polledTokens: number;
+  /** discovery: TOKEN_DISCOVERY_INTERVAL of the run without the trigger (the default 1m is too slow to sample). */
+  discoveryInterval: string;
   /** Milliseconds the fake Postmark waits before each answer. */
   latencyMs: number;
   serverStorage: ServerStorage;
@@ -56,11 +62,11 @@ export interface BenchOptions {
   log(message: string): void;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,idle,rate-cap,baseline,digest]
+const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}]
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
   [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
-  [--digest-users 1000] [--digest-tokens-per-user 5]
+  [--digest-users 1000] [--digest-tokens-per-user 5] [--trigger-tokens 50] [--polled-tokens 20] [--discovery-interval 10s]
   [--model [--from bench/results/latest.json]] [--latency 50] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
@@ -94,6 +100,9 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         from: { type: 'string' },
         'digest-users': { type: 'string' },
         'digest-tokens-per-user': { type: 'string' },
+        'trigger-tokens': { type: 'string' },
+        'polled-tokens': { type: 'string' },
+        'discovery-interval': { type: 'string' },
         latency: { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
@@ -156,6 +165,10 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
       throw new UsageError(`--start-paths: "${name}" is not a start path (use ${START_PATHS.join(', ')})`);
     }
   }
+  const discoveryInterval = String(values['discovery-interval'] ?? (quick ? '5s' : '10s'));
+  if (parseDuration(discoveryInterval) === null) {
+    throw new UsageError(`--discovery-interval: "${discoveryInterval}" is not a duration (${DURATION_HINT})`);
+  }
   const tokens = count('tokens', 10_000, 300);
   const rateCap = count('rate-cap', 20, 10);
   return {
@@ -179,6 +192,9 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     modelFrom: (values.from as string | undefined) ?? path.join((values.out as string | undefined) ?? 'bench/results', 'latest.json'),
     digestUsers: count('digest-users', 1_000, 40),
     digestTokensPerUser: count('digest-tokens-per-user', 5, 5),
+    triggerTokens: count('trigger-tokens', 50, 20),
+    polledTokens: count('polled-tokens', 20, 8),
+    discoveryInterval,
     latencyMs: count('latency', 50, 50, 0),
     serverStorage,
     serverConfig,

@@ -9,10 +9,10 @@ import type { BenchOptions } from './options';
 import { startBenchServer, type BenchServer } from './server';
 import { startWorker, type WorkerProcess } from './worker';
 
-export interface Stack {
+export interface Stack<D extends ScratchDatabase = ScratchDatabase> {
   server: BenchServer;
   client: Client;
-  database: ScratchDatabase;
+  database: D;
   db: Pool;
   postmark: FakePostmark;
   worker: WorkerProcess;
@@ -21,22 +21,30 @@ export interface Stack {
   log(message: string): void;
 }
 
-export interface StackSettings {
+export interface StackSettings<D extends ScratchDatabase = ScratchDatabase> {
   scenario: string;
   /** Worker variables beyond the connection: EXPIRY_REMINDERS, EXPIRED_NOTICE, EMAIL_MAX_PER_SECOND... */
   env?: Record<string, string>;
   /** Connections in the bench's own pool (the worker has its own). */
   poolSize?: number;
+  /** Another database than a fresh builtin one (crates.io's shape); the worker connects to its `url`. */
+  database?: () => Promise<D>;
 }
 
-export async function withStack<T>(options: BenchOptions, settings: StackSettings, run: (stack: Stack) => Promise<T>): Promise<T> {
+export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
+  options: BenchOptions,
+  settings: StackSettings<D>,
+  run: (stack: Stack<D>) => Promise<T>,
+): Promise<T> {
   const log = (message: string) => options.log(`[${settings.scenario}] ${message}`);
   const cleanups: (() => Promise<void>)[] = [];
   try {
     log(`starting the dev server (${options.serverStorage}), a database and the fake Postmark (${options.latencyMs} ms)`);
     const [server, database, postmark] = await Promise.all([
       startBenchServer(options.serverStorage, options.serverConfig),
-      createScratchDatabase(options.adminUrl, `token_expiry_bench_${settings.scenario}`, settings.poolSize),
+      settings.database?.() ??
+        // Without a database of its own, D is ScratchDatabase (the default type argument).
+        (createScratchDatabase(options.adminUrl, `token_expiry_bench_${settings.scenario}`, settings.poolSize) as Promise<D>),
       startFakePostmark(),
     ]);
     cleanups.push(() => server.stop(), () => (options.keepDatabases ? Promise.resolve() : database.drop()), () => postmark.close());
