@@ -15,6 +15,7 @@ import { cratesIoSweepScenario } from './scenarios/cratesIoSweep';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
 import { lifeScenario } from './scenarios/life';
+import { massExpiryNoticesScenario, massExpiryWarningsScenario } from './scenarios/massExpiry';
 import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
 
@@ -22,6 +23,8 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   create: createScenario,
   backfill: backfillScenario,
   'fan-in': fanInScenario,
+  'mass-expiry': massExpiryWarningsScenario,
+  'mass-expiry-expired': massExpiryNoticesScenario,
   idle: idleScenario,
   'rate-cap': rateCapScenario,
   baseline: baselineScenario,
