@@ -16,6 +16,7 @@ import { discoveryScenario } from './scenarios/discovery';
 import { fanInScenario } from './scenarios/fanIn';
 import { idleScenario } from './scenarios/idle';
 import { lifeScenario } from './scenarios/life';
+import { massExpiryNoticesScenario, massExpiryWarningsScenario } from './scenarios/massExpiry';
 import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
 
@@ -23,6 +24,8 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   create: createScenario,
   backfill: backfillScenario,
   'fan-in': fanInScenario,
+  'mass-expiry': massExpiryWarningsScenario,
+  'mass-expiry-expired': massExpiryNoticesScenario,
   idle: idleScenario,
   'rate-cap': rateCapScenario,
   baseline: baselineScenario,

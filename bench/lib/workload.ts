@@ -96,6 +96,14 @@ export async function reconcile(db: Pool, postmark: FakePostmark): Promise<Recon
   };
 }
 
+/** Transactions committed or rolled back in the stack's database so far, by anyone (the worker included). */
+export async function postgresTransactions(db: Pool): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(rows[0]?.n ?? Number.NaN);
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Samples a process's memory every `everyMs` until stopped; returns the largest RSS seen. */

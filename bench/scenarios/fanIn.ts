@@ -49,7 +49,7 @@ export async function fanInScenario(options: BenchOptions): Promise<ScenarioResu
         judged('fan-in', 'lateness p99', lateness.p99, 's', '<', 45, setupNote),
         reported('fan-in', 'lateness p50', lateness.p50, 's'),
         reported('fan-in', 'lateness max', lateness.max, 's'),
-        reported('fan-in', 'sends per second', n / Math.max(sendWindowS, 0.001), '/s'),
+        reported('fan-in', 'sends per second', n / Math.max(sendWindowS, 0.001), '/s', 'EXPIRY_SPREAD=0: all due in one second'),
         reported('fan-in', 'CPU per send: server / worker', (usage.cpuSeconds.server ?? Number.NaN) * 1000 / n, 'ms', `worker ${round(((usage.cpuSeconds.worker ?? Number.NaN) * 1000) / n)} ms, machine ${usage.machineBusyPercent} % busy`),
         judged('fan-in', 'worker peak RSS', peakRss, 'MiB', '<', 500, 'VmHWM, start-up included'),
         judged('fan-in', 'duplicate emails', check.duplicates, '', '=', 0),

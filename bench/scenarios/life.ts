@@ -4,7 +4,6 @@
 // and close. For each phase: server and worker CPU, server persistence calls, PostgreSQL transactions;
 // for the sleeping workflow: server storage and history size; and the sweep's daily pass over them.
 import { temporal } from '@temporalio/proto';
-import type { Pool } from 'pg';
 import { loadConfig } from '../../src/config';
 import { insertUser } from '../../src/registry/builtin';
 import { warningOffsetMs } from '../../src/tokenExpiry/spread';
@@ -16,7 +15,7 @@ import { judged, reported, type Figure } from '../lib/report';
 import type { ScenarioResult } from '../lib/scenario';
 import { withStack, type Stack } from '../lib/stack';
 import { round } from '../lib/stats';
-import { sleep, sleepingCount, startMissingWorkflows, waitForSends } from '../lib/workload';
+import { postgresTransactions, sleep, sleepingCount, startMissingWorkflows, waitForSends } from '../lib/workload';
 
 const SECOND = 1_000;
 const DAY_MS = 86_400_000;
@@ -150,7 +149,7 @@ async function oneLife(options: BenchOptions, path: StartPath): Promise<LifeResu
 async function phaseMeter(stack: Stack) {
   const cpu = cpuMeter({ worker: stack.worker.pid, server: stack.server.pid });
   const calls0 = await persistenceCalls(stack.server.metricsUrl);
-  const tx0 = await transactions(stack.db);
+  const tx0 = await postgresTransactions(stack.db);
   const began = Date.now();
   return {
     async stop(units: number): Promise<PhaseCost> {
@@ -159,7 +158,7 @@ async function phaseMeter(stack: Stack) {
       await sleep(1_500);
       const calls = callsPer(calls0, await persistenceCalls(stack.server.metricsUrl), units);
       // Less this meter's own two reads.
-      const tx = (await transactions(stack.db)) - tx0 - 2;
+      const tx = (await postgresTransactions(stack.db)) - tx0 - 2;
       return {
         seconds: round((Date.now() - began) / 1000, 1),
         serverCpuMs: round(((usage.cpuSeconds.server ?? Number.NaN) * 1000) / units, 2),
@@ -169,13 +168,6 @@ async function phaseMeter(stack: Stack) {
       };
     },
   };
-}
-
-async function transactions(db: Pool): Promise<number> {
-  const { rows } = await db.query<{ n: string }>(
-    'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
-  );
-  return Number(rows[0]?.n ?? Number.NaN);
 }
 
 /** Events and encoded bytes of a sleeping workflow's history, from the latest 20 tokens. */
