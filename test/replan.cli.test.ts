@@ -2,74 +2,35 @@
 // visibility query, start delays, the update ending a delay) and a worker with the real activities.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../src/config';
+import type { Client } from '@temporalio/client';
 import { listNotifications } from '../src/db/notifications';
 import { insertUser, type UserRow } from '../src/db/users';
-import { createPostmarkMailer } from '../src/email/postmarkMailer';
 import { statusQuery, tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { waitingWorkflowsQuery } from '../src/tokenExpiry/replan';
 import { createTokenService } from '../src/tokens/service';
-import { workerActivities, workerTuning } from '../src/worker';
-import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
-import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import { CLI_PATH, childEnv, requireBuiltCli } from './helpers/cliProcess';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { startDevStack, type DevStack } from './helpers/devStack';
 import { eventually } from './helpers/poll';
-import { workflowBundle } from './helpers/temporal';
 
 const HOUR = 3_600_000;
 const execFileAsync = promisify(execFile);
 
-let server: DevServer;
-let database: TestDatabase;
-let postmark: FakePostmark;
+let stack: DevStack;
 let client: Client;
-let workerConnection: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
 let user: UserRow;
 const taskQueue = `replan-cli-${process.pid}`;
 
-/** Config as the registry had it when the tokens were made: `EXPIRY_REMINDERS` in hours, so nothing falls due here. */
-function settings(env: Record<string, string>): Config {
-  return loadConfig({
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    POSTMARK_SERVER_TOKEN: postmark.serverToken,
-    POSTMARK_API_URL: postmark.url,
-    ...env,
-  });
-}
-
 beforeAll(async () => {
   requireBuiltCli();
-  [server, database, postmark] = await Promise.all([startDevServer({ ui: false }), createTestDatabase(), startFakePostmark()]);
-  client = new Client({ connection: await Connection.connect({ address: server.address }) });
-  workerConnection = await NativeConnection.connect({ address: server.address });
-  const config = settings({});
-  const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 5 });
-  worker = await Worker.create({
-    connection: workerConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: workerActivities({ db: database.pool, mailer, client, clock: { now: async () => new Date() }, config }),
-    ...workerTuning(config),
-  });
-  running = worker.run();
-  user = await insertUser(database.pool, { login: 'replan', email: 'replan@example.com', verified: true });
+  stack = await startDevStack(taskQueue);
+  client = stack.client;
+  user = await insertUser(stack.database.pool, { login: 'replan', email: 'replan@example.com', verified: true });
 }, 120_000);
 
-afterAll(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  await Promise.allSettled([workerConnection?.close(), client?.connection.close()]);
-  await Promise.allSettled([server?.stop(), postmark?.close(), database?.drop()]);
-}, 60_000);
+afterAll(() => stack?.stop(), 60_000);
 
 async function createTokens(count: number, env: Record<string, string>): Promise<string[]> {
-  const tokens = createTokenService({ db: database.pool, temporal: async () => client, config: settings(env) });
+  const tokens = createTokenService({ db: stack.database.pool, temporal: async () => client, config: stack.settings(env) });
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const created = await tokens.create(user, { name: `ci-${i}`, expiresAt: new Date(Date.now() + 6 * HOUR), crateScopes: null, endpointScopes: null });
@@ -80,7 +41,7 @@ async function createTokens(count: number, env: Record<string, string>): Promise
 
 async function replan(env: Record<string, string>) {
   const { stdout, stderr } = await execFileAsync(process.execPath, [CLI_PATH, 'replan', '--concurrency', '4'], {
-    env: childEnv({ DATABASE_URL: database.url, TEMPORAL_ADDRESS: server.address, TEMPORAL_TASK_QUEUE: taskQueue, ...env }),
+    env: childEnv({ DATABASE_URL: stack.database.url, TEMPORAL_ADDRESS: stack.server.address, TEMPORAL_TASK_QUEUE: taskQueue, ...env }),
   });
   return { summary: JSON.parse(stdout), stderr };
 }
@@ -119,11 +80,11 @@ test('replan adds a warning to every waiting run (delayed or not), a second run 
   expect(third.summary).toMatchObject({ matched: 6, replanned: 6, delayed: 1, failed: 0, dropped: { '1h': 6, expired: 6 } });
   for (const id of [...all, fresh!]) {
     expect(await plan(id)).toEqual([['2h', null, null], ['1h', 'skipped', 'dropped-from-plan'], ['expired', 'skipped', 'dropped-from-plan']]);
-    const rows = await listNotifications(database.pool, id);
+    const rows = await listNotifications(stack.database.pool, id);
     expect(rows.map((r) => [r.reminder, r.status, r.reason]).sort()).toEqual([
       ['1h', 'skipped', 'dropped-from-plan'],
       ['expired', 'skipped', 'dropped-from-plan'],
     ]);
   }
-  expect(postmark.sent).toEqual([]);
+  expect(stack.postmark.sent).toEqual([]);
 }, 180_000);

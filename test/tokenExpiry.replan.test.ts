@@ -5,60 +5,28 @@ import path from 'node:path';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import type { createActivities } from '../activities/tokenExpiry';
 import {
   replanUpdate,
   tokenExpiryWorkflowId,
-  type RecordOutcomesInput,
   type ReminderSpec,
   type ReplanInput,
-  type SendReminderInput,
   type TokenExpiryInput,
 } from '../src/tokenExpiry/contract';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { workflowBundle } from './helpers/temporal';
+import { fakeActivities, tokenInput as tokenInputOf } from './helpers/fakeActivities';
 import { WorkflowHarness } from './helpers/workflowHarness';
-
-type Activities = ReturnType<typeof createActivities>;
 
 const DAY = 86_400_000;
 const harness = WorkflowHarness.use();
 
 const plan = (...days: number[]): ReminderSpec[] => days.map((d) => ({ key: `${d}d`, beforeExpiryMs: d * DAY }));
 
-/** Activities that succeed and remember what they were asked, and when (workflow time). */
-function fakeActivities() {
-  const sent: (SendReminderInput & { at: number })[] = [];
-  const recorded: RecordOutcomesInput['outcomes'] = [];
-  const send = async (input: SendReminderInput) => {
-    sent.push({ ...input, at: await harness.env.currentTimeMs() });
-    return { outcome: 'sent' as const, messageId: `msg-${input.reminder}` };
-  };
-  const activities: Activities = {
-    sendReminderFirstTry: send,
-    sendReminder: send,
-    recordOutcomes: async ({ outcomes }) => {
-      recorded.push(...outcomes);
-    },
-  };
-  return { activities, sent, recorded };
-}
-
-/** A token created `agoMs` before now that expires `inMs` after now: 7d and 1d warnings and the expired notice. */
-async function tokenInput(inMs: number, agoMs = 0): Promise<TokenExpiryInput> {
-  const now = await harness.env.currentTimeMs();
-  return {
-    tokenId: harness.unique('replan'),
-    createdAt: new Date(now - agoMs).toISOString(),
-    expiresAt: new Date(now + inMs).toISOString(),
-    reminders: plan(7, 1),
-    expiredNotice: true,
-  };
-}
+const tokenInput = (inMs: number, agoMs = 0) => tokenInputOf(harness, inMs, agoMs);
 
 /** Starts the workflow, lets it reach its first wait, runs `fn`, then lets the run finish. */
 async function run<T>(input: TokenExpiryInput, fn: (handle: WorkflowHandle<typeof tokenExpiryWorkflow>) => Promise<T>) {
-  const fakes = fakeActivities();
+  const fakes = fakeActivities(harness);
   const queue = harness.unique('replan');
   const { during, result, handle } = await harness.withWorker(queue, fakes.activities, async () => {
     const handle = await harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
