@@ -16,6 +16,7 @@ import { idleScenario } from './scenarios/idle';
 import { lifeScenario } from './scenarios/life';
 import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
+import { replanScenario } from './scenarios/replan';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   create: createScenario,
@@ -26,6 +27,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   baseline: baselineScenario,
   life: lifeScenario,
   digest: digestScenario,
+  replan: replanScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVER_STORAGES, type ServerStorage } from './server';
 
-export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest'] as const;
+export const SCENARIOS = ['create', 'backfill', 'fan-in', 'idle', 'rate-cap', 'baseline', 'life', 'digest', 'replan'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */
@@ -41,6 +41,9 @@ export interface BenchOptions {
   /** digest: users, each with this many tokens falling due within the same minute (EXPIRY_DIGEST_WINDOW on). */
   digestUsers: number;
   digestTokensPerUser: number;
+  /** replan: waiting workflows `token-expiry replan` updates, and its updates in flight (the CLI's --concurrency). */
+  replan: number;
+  replanConcurrency: number;
   /** Milliseconds the fake Postmark waits before each answer. */
   latencyMs: number;
   serverStorage: ServerStorage;
@@ -60,7 +63,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only create,backfill,fan-in,
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
   [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
-  [--digest-users 1000] [--digest-tokens-per-user 5]
+  [--digest-users 1000] [--digest-tokens-per-user 5] [--replan 10000] [--replan-concurrency 16]
   [--model [--from bench/results/latest.json]] [--latency 50] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
@@ -94,6 +97,8 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         from: { type: 'string' },
         'digest-users': { type: 'string' },
         'digest-tokens-per-user': { type: 'string' },
+        replan: { type: 'string' },
+        'replan-concurrency': { type: 'string' },
         latency: { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
@@ -179,6 +184,8 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     modelFrom: (values.from as string | undefined) ?? path.join((values.out as string | undefined) ?? 'bench/results', 'latest.json'),
     digestUsers: count('digest-users', 1_000, 40),
     digestTokensPerUser: count('digest-tokens-per-user', 5, 5),
+    replan: count('replan', 10_000, 300),
+    replanConcurrency: count('replan-concurrency', 16, 16),
     latencyMs: count('latency', 50, 50, 0),
     serverStorage,
     serverConfig,
