@@ -31,14 +31,16 @@ export async function replanScenario(options: BenchOptions): Promise<ScenarioRes
     const again = await measuredRun(stack, options, '30d,7d,1d');
     const removed = await measuredRun(stack, options, '7d,1d');
     const rate = (run: MeasuredRun) => run.summary.matched / run.summary.seconds;
-    const serverMs = (run: MeasuredRun) => ((run.cpu.cpuSeconds.server ?? Number.NaN) * 1000) / Math.max(run.summary.matched, 1);
+    const cpuMs = (run: MeasuredRun, of: 'server' | 'worker') => ((run.cpu.cpuSeconds[of] ?? Number.NaN) * 1000) / Math.max(run.summary.matched, 1);
+    const serverMs = (run: MeasuredRun) => cpuMs(run, 'server');
     return {
       figures: [
         reported('replan', 'a warning added: workflows per second', rate(added), '/s', `${added.summary.replanned} of ${n} replanned, ${added.summary.delayed} ended a start delay, ${options.replanConcurrency} in flight`),
         judged('replan', 'failed', added.summary.failed + again.summary.failed + removed.summary.failed, '', '=', 0),
         reported('replan', 'the same plan again: workflows per second', rate(again), '/s', `${again.summary.unchanged} unchanged`),
         reported('replan', 'the warning removed: workflows per second', rate(removed), '/s', `${removed.summary.replanned} replanned, each recording the drop`),
-        reported('replan', 'server CPU per workflow (added / again / removed)', serverMs(added), 'ms', `${serverMs(again).toFixed(1)} / ${serverMs(removed).toFixed(1)} ms; machine ${added.cpu.machineBusyPercent} % busy`),
+        reported('replan', 'server CPU per workflow, a warning added', serverMs(added), 'ms', `the same plan again ${serverMs(again).toFixed(1)} ms, the warning removed ${serverMs(removed).toFixed(1)} ms; machine ${added.cpu.machineBusyPercent} % busy`),
+        reported('replan', 'worker CPU per workflow, a warning added', cpuMs(added, 'worker'), 'ms', `the same plan again ${cpuMs(again, 'worker').toFixed(1)} ms, the warning removed ${cpuMs(removed, 'worker').toFixed(1)} ms`),
       ],
       details: {
         workflows: n,
