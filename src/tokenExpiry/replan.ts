@@ -70,6 +70,7 @@ export async function runReplan(
     matched: 0, replanned: 0, unchanged: 0, delayed: 0, predatesReplan: 0, gone: 0, failed: 0,
     added: {}, dropped: {}, seconds: 0, perSecond: 0, failures: [],
   };
+  let done = 0;
   const tally = (keys: string[], into: Record<string, number>) => keys.forEach((key) => (into[key] = (into[key] ?? 0) + 1));
   const record = (workflowId: string, outcome: Outcome) => {
     if (outcome.kind === 'replanned') {
@@ -81,7 +82,8 @@ export async function runReplan(
       summary.failed++;
       if (summary.failures.length < FAILURES_SHOWN) summary.failures.push({ workflowId, error: outcome.error });
     } else summary[outcome.kind]++;
-    onProgress({ done: summary.matched, total: Math.max(total, summary.matched), summary, elapsedMs: Date.now() - started });
+    done++;
+    onProgress({ done, total: Math.max(total, summary.matched), summary, elapsedMs: Date.now() - started });
   };
 
   // A fixed number of senders share one listing: the listing pages as they pull from it.
