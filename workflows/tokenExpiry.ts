@@ -133,7 +133,7 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       return { added: added.map((r) => r.key), dropped: dropped.map((r) => r.key), moved: moved.map((r) => r.key), expiresAt };
     },
     {
-      // A refused update leaves no trace in the history: a second replan with the same plan costs nothing.
+      // A refused update writes nothing to the history: a second replan with the same plan stores nothing.
       validator: (plan) => {
         const invalid = invalidPlan(plan, createdAt);
         if (invalid) throw refusal('InvalidPlan', invalid);
