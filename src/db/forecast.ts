@@ -27,7 +27,7 @@ export interface DueCount {
  * with the plan; the notification log is hashed once.
  *
  * Emails: a user's same reminders form one email while each falls due within the digest span of the one
- * before it (gaps and islands, one sort of the due reminders), in parts of at most `perEmail` tokens. The digest
+ * before it (gaps and islands: one sort of the due reminders, two window passes over it), in parts of at most `perEmail` tokens. The digest
  * activity starts a new email once the span from the first is over, so a chain of reminders each close to
  * the last but spanning more than the window counts here as one email where it sends several.
  */
@@ -48,30 +48,33 @@ export async function countDueReminders(
          JOIN plan ON t.expired_at >= $4::timestamptz + plan.before AND t.expired_at < $5::timestamptz + plan.before
         WHERE NOT t.revoked AND t.expired_at >= $6 AND t.expired_at < $7
           AND t.expired_at - plan.before >= t.created_at
-     ), pending AS (
-       SELECT due.*,
+     ), marked AS (
+       SELECT due.id, due.user_id, due.key, due.due_at, due.kind,
+              row_number() OVER w AS n,
               -- A new email where digests are off, or where this user's last such reminder fell due more than the span before.
-              CASE WHEN due.span = interval '0' THEN 1
-                   WHEN lag(due.due_at) OVER w IS NULL OR due.due_at - lag(due.due_at) OVER w > due.span THEN 1
-                   ELSE 0 END AS starts_email
+              CASE WHEN due.span = interval '0' OR lag(due.due_at) OVER w IS NULL OR due.due_at - lag(due.due_at) OVER w > due.span
+                   THEN true ELSE false END AS starts_email
          FROM due
          LEFT JOIN expiry_notifications n ON n.token_id = due.id AND n.reminder = due.key AND n.status <> 'sending'
         WHERE n.id IS NULL
        WINDOW w AS (PARTITION BY due.user_id, due.key ORDER BY due.due_at, due.id)
-     ), numbered AS (
-       SELECT pending.*, sum(starts_email) OVER (PARTITION BY user_id, key ORDER BY due_at, id ROWS UNBOUNDED PRECEDING) AS email
-         FROM pending
      ), emails AS (
-       SELECT kind, ((min(due_at) AT TIME ZONE 'UTC')::date)::text AS date, ceil(count(*) / $9::numeric) AS parts
-         FROM numbered
-        GROUP BY user_id, key, kind, email
-     ), reminders AS (
-       SELECT ((due_at AT TIME ZONE 'UTC')::date)::text AS date, kind, count(*) AS count FROM pending GROUP BY 1, 2
-     ), sent AS (
-       SELECT date, kind, sum(parts) AS emails FROM emails GROUP BY 1, 2
+       -- The same order again (no second sort): each reminder's email's first due time and its place in that email.
+       SELECT due_at, kind,
+              max(CASE WHEN starts_email THEN due_at END) OVER w AS email_due_at,
+              n - max(CASE WHEN starts_email THEN n END) OVER w AS place
+         FROM marked
+       WINDOW w AS (PARTITION BY user_id, key ORDER BY due_at, id ROWS UNBOUNDED PRECEDING)
+     ), days AS (
+       -- Per reminder's day, its email's day and kind: a handful of groups, then each count by its own day.
+       SELECT (due_at AT TIME ZONE 'UTC')::date AS day, (email_due_at AT TIME ZONE 'UTC')::date AS email_day, kind,
+              count(*) AS reminders, count(*) FILTER (WHERE place % $9 = 0) AS emails
+         FROM emails
+        GROUP BY 1, 2, 3
      )
-     SELECT date, kind, coalesce(reminders.count, 0) AS count, coalesce(sent.emails, 0) AS emails
-       FROM reminders FULL JOIN sent USING (date, kind)`,
+     SELECT day::text AS date, kind, sum(reminders) AS count, sum(emails) AS emails
+       FROM (SELECT day, kind, reminders, 0 AS emails FROM days UNION ALL SELECT email_day, kind, 0, emails FROM days) AS by_day
+      GROUP BY 1, 2`,
     [
       plan.map((p) => p.key),
       plan.map((p) => p.kind),
