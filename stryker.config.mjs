@@ -18,7 +18,7 @@ export default {
     'src/db/notifications.ts',
     // Only planReminders: the rest of the workflow runs inside a worker's webpack bundle, which Stryker
     // cannot instrument; the workflow tests on the time-skipping server guard it.
-    'workflows/tokenExpiry.ts:217-228',
+    'workflows/tokenExpiry.ts:281-292',
     'src/email/reminderEmail.ts',
     'src/email/postmarkMailer.ts',
     'src/email/sendPacer.ts',

@@ -46,6 +46,8 @@ async function main(): Promise<void> {
           days,
           notificationRows: Number(rows[0]?.n),
           remindersInRange: result.reduce((sum, d) => sum + d.warnings + d.expired, 0),
+          emailsInRange: result.reduce((sum, d) => sum + d.emails, 0),
+          firstDays: result.slice(0, 3),
           ms: { runs: timings.map((t) => round(t, 1)), p50: round(quantile(timings, 0.5), 1), max: round(Math.max(...timings), 1) },
         },
         null,

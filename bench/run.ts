@@ -19,6 +19,7 @@ import { lifeScenario } from './scenarios/life';
 import { massExpiryNoticesScenario, massExpiryWarningsScenario } from './scenarios/massExpiry';
 import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
+import { replanScenario } from './scenarios/replan';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   create: createScenario,
@@ -33,6 +34,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   digest: digestScenario,
   'crates-io-sweep': cratesIoSweepScenario,
   discovery: discoveryScenario,
+  replan: replanScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

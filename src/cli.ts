@@ -13,6 +13,7 @@ import { progressReporter, runBackfill } from './sweep/backfill';
 import { recheckHorizonMs } from './sweep/schedule';
 import { createTokenService, TokenError } from './tokens/service';
 import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
+import { replanProgressReporter, runReplan } from './tokenExpiry/replan';
 
 const USAGE = `usage:
   token-expiry migrate
@@ -24,7 +25,8 @@ const USAGE = `usage:
                              [--crate-scope P]... [--endpoint-scope S]...
   token-expiry tokens revoke|duplicate|rotate|status ID
   token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]
-  token-expiry forecast [--days 30]`;
+  token-expiry forecast [--days 30]
+  token-expiry replan [--concurrency 16]`;
 
 /** The user's mistake: printed without a stack trace, exit code 2. */
 class UsageError extends Error {}
@@ -163,6 +165,21 @@ async function run(argv: string[]): Promise<void> {
         const result = await forecast(db, config, { now: new Date(), days });
         print(result);
         if (process.stderr.isTTY) process.stderr.write(forecastChart(result));
+        return;
+      }
+      case 'replan': {
+        // Today's EXPIRY_REMINDERS and EXPIRED_NOTICE to every waiting workflow; progress on stderr, summary on stdout.
+        const { values } = parse([action, ...rest].filter((a): a is string => a !== undefined), { concurrency: { type: 'string' } }, 0);
+        const concurrency = check(z.coerce.number().int().min(1).max(64), values.concurrency ?? '16', '--concurrency');
+        const progress = replanProgressReporter(process.stderr);
+        const summary = await runReplan(await temporal.get(), config, { concurrency }, progress.update).finally(progress.finish);
+        print(summary);
+        if (summary.failed > 0) {
+          process.stderr.write(`token-expiry: ${summary.failed} workflow(s) failed (see "failures"); run replan again\n`);
+        }
+        if (summary.predatesReplan > 0) {
+          process.stderr.write(`token-expiry: ${summary.predatesReplan} run(s) sleep on a timer from before replan; run replan again after their next reminder\n`);
+        }
         return;
       }
       case 'users':

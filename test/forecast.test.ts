@@ -29,9 +29,12 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function token(expiresAt: string | null, { createdAt, revoked }: { createdAt?: string; revoked?: boolean } = {}): Promise<TokenRow> {
+async function token(
+  expiresAt: string | null,
+  { createdAt, revoked, owner = userId }: { createdAt?: string; revoked?: boolean; owner?: string } = {},
+): Promise<TokenRow> {
   const row = await builtinWriter.insertToken(database.pool, {
-    userId,
+    userId: owner,
     hash: Buffer.from(`forecast-${++tokens}`),
     name: 'ci',
     expiredAt: expiresAt ? new Date(expiresAt) : null,
@@ -65,7 +68,8 @@ test('counts each day the warnings and expired notices still to go out, by the r
   expect(await forecast(database.pool, settings(), { now: NOW, days: 5 })).toEqual([
     { date: '2030-06-10', warnings: 1, expired: 0, emails: 1 },
     { date: '2030-06-11', warnings: 2, expired: 0, emails: 2 },
-    { date: '2030-06-12', warnings: 0, expired: 3, emails: 3 },
+    // One user's notices at 06:00, 08:00 and 09:00: the 08:00 one waits for 09:00 (EXPIRY_DIGEST_WINDOW 1h).
+    { date: '2030-06-12', warnings: 0, expired: 3, emails: 2 },
     { date: '2030-06-13', warnings: 0, expired: 0, emails: 0 },
     { date: '2030-06-14', warnings: 1, expired: 0, emails: 1 },
   ]);
@@ -79,6 +83,29 @@ test('counts each day the warnings and expired notices still to go out, by the r
     ['2030-06-13', 0, 0],
     ['2030-06-14', 1, 0], // 06-17T23:30
   ]);
+});
+
+test('emails count what digests send: one per user for the same reminder falling due together, in parts of 100', async () => {
+  const [alice, bob, carol] = await Promise.all(
+    ['alice', 'bob', 'carol'].map(async (login) => (await insertUser(database.pool, { login: `forecast-${login}`, email: `${login}@example.com`, verified: true })).id),
+  );
+  // Alice: three tokens 20 minutes apart (one email per reminder), and one 2h20m after the last (its own emails).
+  for (const at of ['10:00', '10:20', '10:40', '13:00']) await token(`2030-07-03T${at}:00Z`, { owner: alice });
+  // Bob: one token at the same second as Alice's first: users never share an email.
+  await token('2030-07-03T10:00:00Z', { owner: bob });
+  // Carol: 150 tokens expiring together: a digest lists at most 100, so two emails per reminder.
+  for (let i = 0; i < 150; i++) await token('2030-07-03T12:00:00Z', { owner: carol });
+
+  const days = (window: string) => forecast(database.pool, settings({ EXPIRY_DIGEST_WINDOW: window }), { now: new Date('2030-07-01T00:00:00Z'), days: 3 });
+  expect(await days('1h')).toEqual([
+    { date: '2030-07-01', warnings: 0, expired: 0, emails: 0 },
+    { date: '2030-07-02', warnings: 155, expired: 0, emails: 2 + 1 + 2 },
+    { date: '2030-07-03', warnings: 0, expired: 155, emails: 2 + 1 + 2 },
+  ]);
+  // Digests off: one email per reminder.
+  expect((await days('0')).map((d) => d.emails)).toEqual([0, 155, 155]);
+  // A window of 10 minutes no longer joins Alice's tokens 20 minutes apart.
+  expect((await days('10m')).map((d) => d.emails)).toEqual([0, 4 + 1 + 2, 4 + 1 + 2]);
 });
 
 test('draws a bar per day, scaled to the busiest', () => {

@@ -6,60 +6,19 @@ import type { createActivities } from '../activities/tokenExpiry';
 import {
   searchAttributes,
   tokenExpiryWorkflowId,
-  type RecordOutcomesInput,
   type SendReminderInput,
   type TokenExpiryInput,
 } from '../src/tokenExpiry/contract';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
+import { fakeActivities as fakeActivitiesOf, tokenInput as tokenInputOf } from './helpers/fakeActivities';
 import { WorkflowHarness } from './helpers/workflowHarness';
 
 type Activities = ReturnType<typeof createActivities>;
 
 const DAY = 86_400_000;
 const harness = WorkflowHarness.use();
-
-interface Sent {
-  reminder: string;
-  /** Workflow time when the send was asked for. */
-  at: number;
-  local: boolean;
-}
-
-/** Activities that succeed and remember what they were asked, when; `firstTry` may throw instead. */
-function fakeActivities(firstTry?: (input: SendReminderInput) => Promise<void>) {
-  const sent: Sent[] = [];
-  const recorded: RecordOutcomesInput['outcomes'] = [];
-  const send = (local: boolean) => async (input: SendReminderInput) => {
-    sent.push({ reminder: input.reminder, at: await harness.env.currentTimeMs(), local });
-    return { outcome: 'sent' as const, messageId: `msg-${input.reminder}` };
-  };
-  const activities: Activities = {
-    sendReminderFirstTry: async (input) => {
-      await firstTry?.(input);
-      return send(true)(input);
-    },
-    sendReminder: send(false),
-    recordOutcomes: async ({ outcomes }) => {
-      recorded.push(...outcomes);
-    },
-  };
-  return { activities, sent, recorded };
-}
-
-/** A token created `agoMs` before now that expires `inMs` after now, with 7d and 1d warnings and the expired notice. */
-async function tokenInput(inMs: number, agoMs = 0): Promise<TokenExpiryInput> {
-  const now = await harness.env.currentTimeMs();
-  return {
-    tokenId: harness.unique('rules'),
-    createdAt: new Date(now - agoMs).toISOString(),
-    expiresAt: new Date(now + inMs).toISOString(),
-    reminders: [
-      { key: '7d', beforeExpiryMs: 7 * DAY },
-      { key: '1d', beforeExpiryMs: DAY },
-    ],
-    expiredNotice: true,
-  };
-}
+const fakeActivities = (firstTry?: (input: SendReminderInput) => Promise<void>) => fakeActivitiesOf(harness, firstTry);
+const tokenInput = (inMs: number, agoMs = 0) => tokenInputOf(harness, inMs, agoMs);
 
 async function start(input: TokenExpiryInput, taskQueue: string) {
   return harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {

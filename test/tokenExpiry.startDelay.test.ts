@@ -1,72 +1,43 @@
 // A token's workflow starts with a delay until its first reminder (EXPIRY_START_DELAY): nothing runs on
 // the server while it sleeps. What a user or ops still see during that delay, on a real dev server (the
 // time-skipping server does not model a start delay the same way) with the real activities.
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../src/config';
+import type { Config } from '../src/config';
 import { listNotifications } from '../src/db/notifications';
 import type { UserRow } from '../src/registry/adapter';
 import { builtinRegistry, insertUser } from '../src/registry/builtin';
-import { createPostmarkMailer } from '../src/email/postmarkMailer';
 import { firstReminderDue, startTokenExpiryWorkflow, tokenExpiryInput } from '../src/tokenExpiry/client';
 import { searchAttributes, statusQuery, tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { createTokenService, type TokenService } from '../src/tokens/service';
-import { workerActivities, workerTuning } from '../src/worker';
-import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
-import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import type { FakePostmark } from '../scripts/devtools/fakePostmark';
+import type { TestDatabase } from './helpers/database';
+import { startDevStack, type DevStack } from './helpers/devStack';
 import { eventually } from './helpers/poll';
-import { workflowBundle } from './helpers/temporal';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 
 const SECOND = 1_000;
 const HOUR = 3_600_000;
 
-let server: DevServer;
+let stack: DevStack;
 let database: TestDatabase;
 let postmark: FakePostmark;
 let client: Client;
-let workerConnection: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
 let config: Config;
 let tokens: TokenService;
 let user: UserRow & { email: string };
 
 beforeAll(async () => {
-  [server, database, postmark] = await Promise.all([startDevServer({ ui: false }), createTestDatabase(), startFakePostmark()]);
-  client = new Client({ connection: await Connection.connect({ address: server.address }) });
   // Reminders in seconds, so that one falls due within the test: 5 s before expiry, and the expired notice.
-  config = loadConfig({
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TASK_QUEUE: `start-delay-${process.pid}`,
-    POSTMARK_SERVER_TOKEN: postmark.serverToken,
-    POSTMARK_API_URL: postmark.url,
-    EXPIRY_REMINDERS: '5s',
-  });
+  stack = await startDevStack(`start-delay-${process.pid}`, { EXPIRY_REMINDERS: '5s' });
+  ({ database, postmark, client, config } = stack);
   tokens = createTokenService({ db: database.pool, temporal: async () => client, config });
-  workerConnection = await NativeConnection.connect({ address: server.address });
-  const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 5 });
-  worker = await Worker.create({
-    connection: workerConnection,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities: workerActivities({ db: database.pool, mailer, client, clock: { now: async () => new Date() }, config }),
-    ...workerTuning(config),
-  });
-  running = worker.run();
   const email = 'delay@example.com';
   user = { ...(await insertUser(database.pool, { login: 'delay', email, verified: true })), email };
 }, 120_000);
 
-afterAll(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  await Promise.allSettled([workerConnection?.close(), client?.connection.close()]);
-  await Promise.allSettled([server?.stop(), postmark?.close(), database?.drop()]);
-}, 60_000);
+afterAll(() => stack?.stop(), 60_000);
 
 function create(expiresInMs: number) {
   return tokens.create(user, { name: 'ci', expiresAt: new Date(Date.now() + expiresInMs), crateScopes: null, endpointScopes: null });

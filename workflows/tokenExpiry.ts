@@ -1,7 +1,9 @@
 import {
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   patched,
   proxyActivities,
@@ -13,11 +15,16 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/tokenExpiry';
 import {
+  DROPPED_FROM_PLAN,
   EXPIRED_REMINDER_KEY,
+  replanUpdate,
   searchAttributes,
   statusQuery,
   type DeliverResult,
   type ReminderStatus,
+  type ReplanInput,
+  type ReplanRefusal,
+  type ReplanResult,
   type SendReminderInput,
   type TokenExpiryInput,
   type TokenExpiryState,
@@ -56,16 +63,24 @@ const { recordOutcomes } = proxyActivities<Activities>({
 
 /** Sleeps until each reminder of one token falls due and sends it; cancelled when the token is revoked. */
 export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<TokenExpiryStatus> {
+  // Runs from before the spread, or replayed from a worker that had none, keep their due times.
+  const spreadMs = input.spreadMs && patched('expiry-spread') ? input.spreadMs : 0;
   const status: TokenExpiryStatus = {
     tokenId: input.tokenId,
     expiresAt: input.expiresAt,
     state: 'waiting',
     nextReminder: null,
     nextDueAt: null,
-    // Runs from before the spread, or replayed from a worker that had none, keep their due times.
-    reminders: planReminders(input, input.spreadMs && patched('expiry-spread') ? input.spreadMs : 0),
+    reminders: planReminders(input, spreadMs),
   };
   setHandler(statusQuery, () => status);
+  const createdAt = Date.parse(input.createdAt);
+  // Bumped by each accepted replan: it wakes the wait for the next reminder.
+  let planVersion = 0;
+  // The reminder being sent (with its retries or digest wait): a replan keeps it as it is.
+  let inFlight: ReminderStatus | undefined;
+  // Waiting on a timer from before the replan patch, which a new plan could not wake.
+  let inUnwakeableSleep = false;
 
   const setState = (state: TokenExpiryState, next: ReminderStatus | undefined, visible = true): void => {
     status.state = state;
@@ -80,6 +95,9 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     ]);
   };
 
+  // The user chose an expiry closer than these reminders: they already know.
+  const insideWindow = (reminders: ReminderStatus[]) => reminders.filter((r) => Date.parse(r.dueAt) < createdAt);
+
   const settle = async (reminders: ReminderStatus[], reason: string): Promise<void> => {
     if (reminders.length === 0) return;
     const at = new Date().toISOString();
@@ -92,13 +110,44 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     ]);
   };
 
-  try {
-    // The user chose an expiry closer than these reminders: they already know.
-    const createdAt = Date.parse(input.createdAt);
-    await settle(
-      status.reminders.filter((r) => Date.parse(r.dueAt) < createdAt),
-      'created-inside-window',
+  const replanChange = (plan: ReplanInput) =>
+    replanReminders(status.reminders, planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt }, spreadMs), (r) =>
+      r.outcome !== undefined || r === inFlight,
     );
+  setHandler(
+    replanUpdate,
+    async (plan): Promise<ReplanResult> => {
+      const { reminders, added, dropped, moved } = replanChange(plan);
+      const expiresAt = plan.expiresAt ?? status.expiresAt;
+      status.reminders = reminders;
+      if (expiresAt !== status.expiresAt) {
+        status.expiresAt = expiresAt;
+        upsertSearchAttributes([{ key: searchAttributes.expiresAt, value: new Date(expiresAt) }]);
+      }
+      planVersion++;
+      // Both marked at once, before the main loop wakes: neither may be taken for a late reminder to send.
+      await Promise.all([
+        settle(dropped, DROPPED_FROM_PLAN),
+        settle(insideWindow(reminders.filter((r) => r.outcome === undefined && r !== inFlight)), 'created-inside-window'),
+      ]);
+      return { added: added.map((r) => r.key), dropped: dropped.map((r) => r.key), moved: moved.map((r) => r.key), expiresAt };
+    },
+    {
+      // A refused update writes nothing to the history: a second replan with the same plan stores nothing.
+      validator: (plan) => {
+        const invalid = invalidPlan(plan, createdAt);
+        if (invalid) throw refusal('InvalidPlan', invalid);
+        if (inUnwakeableSleep) throw refusal('RunPredatesReplan', 'this run waits on a timer from before replan; replan it after its next reminder');
+        const { added, dropped, moved } = replanChange(plan);
+        if (added.length + dropped.length + moved.length === 0 && (plan.expiresAt ?? status.expiresAt) === status.expiresAt) {
+          throw refusal('PlanUnchanged', 'the run has this plan already');
+        }
+      },
+    },
+  );
+
+  try {
+    await settle(insideWindow(status.reminders), 'created-inside-window');
 
     for (;;) {
       const pending = status.reminders.filter((r) => r.outcome === undefined);
@@ -109,22 +158,37 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       if (waitMs > 0) {
         setState('waiting', next);
         // User metadata (the UI's summaries) is not part of the commands replay compares: no patch needed.
-        await sleep(waitMs, { summary: dueTimerSummary(next) });
+        const summary = dueTimerSummary(next);
+        // A replan wakes the wait (cancelling its timer: a new command). Runs replayed from before it
+        // keep their bare timer; they take the patch at their next wait run live.
+        if (patched('replan')) {
+          const version = planVersion;
+          await condition(() => planVersion !== version, waitMs, { summary });
+        } else {
+          inUnwakeableSleep = true;
+          await sleep(waitMs, { summary });
+          inUnwakeableSleep = false;
+        }
         continue;
       }
       // Late (a backfill, an outage): of the reminders already due, only the tightest still says something true.
       const due = pending.filter((r) => Date.parse(r.dueAt) <= now);
       const tightest = due[due.length - 1] as ReminderStatus;
+      inFlight = tightest;
       await settle(due.slice(0, -1), `superseded-by-${tightest.key}`);
       // A send that succeeds at its first try (the common case) is over within this workflow task: ops see
       // "sending" only once it needs retries, one visibility update per reminder instead of two.
       const quietSend = patched('one-upsert-per-reminder');
       setState('sending', tightest, !quietSend);
       // An "expired" notice waiting for a digest shows the wait's end as its due time.
-      await send(input, tightest, quietSend ? publishState : () => undefined, (until) =>
+      // The expiry as it is now: a replan may have changed it since the start.
+      await send({ ...input, expiresAt: status.expiresAt }, tightest, quietSend ? publishState : () => undefined, (until) =>
         setState(until ? 'waiting' : 'sending', { ...tightest, dueAt: until ?? tightest.dueAt }),
       );
+      inFlight = undefined;
     }
+    // A replan that dropped the last reminder is still recording it.
+    await condition(allHandlersFinished);
     setState('completed', undefined);
     return status;
   } catch (err) {
@@ -225,4 +289,64 @@ export function planReminders(input: TokenExpiryInput, spreadMs = 0): ReminderSt
     plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: new Date(expiresAt).toISOString() });
   }
   return plan.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
+}
+
+/**
+ * `current` with `planned` applied: reminders that `keep` says are done (sent, recorded, being sent) stay
+ * as they are, even when no longer planned; the others take their planned due time, or are dropped
+ * (marked nowhere yet: the caller records them); planned reminders not in `current` are added.
+ */
+export function replanReminders(
+  current: ReminderStatus[],
+  planned: ReminderStatus[],
+  keep: (reminder: ReminderStatus) => boolean,
+): { reminders: ReminderStatus[]; added: ReminderStatus[]; dropped: ReminderStatus[]; moved: ReminderStatus[] } {
+  const byKey = new Map(current.map((r) => [r.key, r]));
+  const plannedKeys = new Set(planned.map((r) => r.key));
+  const added: ReminderStatus[] = [];
+  const moved: ReminderStatus[] = [];
+  const reminders = current.filter((r) => keep(r) || plannedKeys.has(r.key)).map((r) => {
+    const plan = planned.find((p) => p.key === r.key);
+    if (keep(r) || !plan || plan.dueAt === r.dueAt) return r;
+    const next = { ...r, dueAt: plan.dueAt };
+    moved.push(next);
+    return next;
+  });
+  for (const plan of planned) {
+    if (!byKey.has(plan.key)) {
+      added.push(plan);
+      reminders.push(plan);
+    }
+  }
+  const dropped = current.filter((r) => !keep(r) && !plannedKeys.has(r.key));
+  reminders.push(...dropped);
+  return { reminders: reminders.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt)), added, dropped, moved };
+}
+
+/** What is wrong with a replan's input, or null: the update's validator refuses it with this. */
+export function invalidPlan(plan: ReplanInput, createdAt: number): string | null {
+  if (typeof plan !== 'object' || plan === null || !Array.isArray(plan.reminders)) return 'reminders: expected a list';
+  if (typeof plan.expiredNotice !== 'boolean') return 'expiredNotice: expected true or false';
+  const keys = new Set<string>();
+  for (const reminder of plan.reminders) {
+    const { key, beforeExpiryMs } = reminder ?? {};
+    if (typeof key !== 'string' || !/^[0-9a-z]+$/.test(key) || key === EXPIRED_REMINDER_KEY) {
+      return `reminders: ${JSON.stringify(key)} is not a reminder key (e.g. 7d)`;
+    }
+    if (!Number.isSafeInteger(beforeExpiryMs) || beforeExpiryMs <= 0) return `reminders: ${key} needs a positive whole beforeExpiryMs`;
+    if (keys.has(key)) return `reminders: ${key} is there twice`;
+    keys.add(key);
+  }
+  if (plan.expiresAt !== undefined) {
+    const expiresAt = typeof plan.expiresAt === 'string' ? Date.parse(plan.expiresAt) : NaN;
+    if (Number.isNaN(expiresAt) || new Date(expiresAt).toISOString() !== plan.expiresAt) {
+      return `expiresAt: ${JSON.stringify(plan.expiresAt)} is not an ISO 8601 UTC time (e.g. 2027-01-31T12:00:00.000Z)`;
+    }
+    if (expiresAt <= createdAt) return 'expiresAt: must be after the token was created';
+  }
+  return null;
+}
+
+function refusal(type: ReplanRefusal, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
 }

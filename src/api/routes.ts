@@ -28,7 +28,7 @@ export interface RouteDeps {
   tokens: TokenService;
   db: Pool;
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
+  config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW'>;
 }
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';

@@ -18,7 +18,7 @@ export interface ApiDeps {
   tokens: TokenService;
   db: Pool;
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
+  config: Pick<Config, 'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW'>;
   logger?: Logger;
 }
 

@@ -1,5 +1,6 @@
 // `token-expiry backfill`: the sweep, run on demand from the command's own process, with its progress.
 import { registryAdapter } from '../registry';
+import { drawProgressBar, ratePerSecond, type ProgressStream } from '../progressBar';
 import { restartStoppedWorkflows, startMissingWorkflows, type SweepDeps } from './pages';
 import { addCounts, noCounts, SWEEP_PAGE_SIZE, type SweepCounts, type SweepPhase } from './contract';
 
@@ -76,12 +77,6 @@ export async function runBackfill(
   return { ...totals, pages, seconds: (Date.now() - started) / 1000, failures };
 }
 
-interface ProgressStream {
-  write(text: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
-
 const PHASE_LABEL: Record<SweepPhase, string> = {
   missing: 'starting missing workflows',
   stopped: 'checking recorded workflows',
@@ -100,8 +95,6 @@ export function progressReporter(stream: ProgressStream): {
     phase === 'missing'
       ? `${totals.started} started, ${totals.failed} failed`
       : `${totals.restarted} restarted, ${totals.failed} failed`;
-  const rate = ({ done, elapsedMs }: BackfillProgress): string =>
-    `${Math.round(done / Math.max(elapsedMs / 1000, 0.001))}/s`;
 
   if (!stream.isTTY) {
     return {
@@ -120,10 +113,8 @@ export function progressReporter(stream: ProgressStream): {
       drawnAt = now;
       drawn = true;
       const fraction = p.total === 0 ? 1 : Math.min(1, p.done / p.total);
-      const text = `${PHASE_LABEL[p.phase]} ${p.done}/${p.total} ${Math.floor(fraction * 100)}% ${describe(p)} ${rate(p)}`;
-      const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - text.length - 4));
-      const filled = Math.round(fraction * width);
-      stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text}`);
+      const text = `${PHASE_LABEL[p.phase]} ${p.done}/${p.total} ${Math.floor(fraction * 100)}% ${describe(p)} ${ratePerSecond(p.done, p.elapsedMs)}`;
+      drawProgressBar(stream, fraction, text);
     },
     finish() {
       if (drawn) stream.write('\n');

@@ -169,11 +169,8 @@ export async function describeTokenExpiryWorkflow(
  * yet (in its start delay): its plan from the start input, waiting for the first reminder. Null otherwise.
  */
 async function statusBeforeFirstTask(handle: WorkflowHandle): Promise<TokenExpiryStatus | null> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  if (events.some((event) => event.workflowTaskStartedEventAttributes)) return null;
-  const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  if (!payload) return null;
-  const input = defaultPayloadConverter.fromPayload<TokenExpiryInput>(payload);
+  const input = await inputBeforeFirstTask(handle);
+  if (!input) return null;
   const createdAt = Date.parse(input.createdAt);
   const reminders = planReminders(input, input.spreadMs ?? 0).map((reminder) =>
     Date.parse(reminder.dueAt) < createdAt ? { ...reminder, outcome: 'skipped' as const, reason: 'created-inside-window' } : reminder,
@@ -187,6 +184,14 @@ async function statusBeforeFirstTask(handle: WorkflowHandle): Promise<TokenExpir
     nextDueAt: next?.dueAt ?? null,
     reminders,
   };
+}
+
+/** The start input of a run none of whose workflow tasks has run yet (in its start delay); null otherwise. */
+export async function inputBeforeFirstTask(handle: WorkflowHandle): Promise<TokenExpiryInput | null> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  if (events.some((event) => event.workflowTaskStartedEventAttributes)) return null;
+  const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  return payload ? defaultPayloadConverter.fromPayload<TokenExpiryInput>(payload) : null;
 }
 
 /** Temporal's status of the token's latest run, or NOT_FOUND. */

@@ -1,7 +1,7 @@
 // What the token expiry workflow shares with its activities and its callers: ids, inputs, outcomes, the
 // status query and the search attributes. The workflow bundle imports this file: no Node built-ins, no I/O.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 /**
  * `instance` (TOKEN_EXPIRY_INSTANCE) tells apart the registries or environments that share one namespace,
@@ -82,6 +82,39 @@ export interface TokenExpiryStatus {
 }
 
 export const statusQuery = defineQuery<TokenExpiryStatus>('status');
+
+/** A running workflow's new plan (`token-expiry replan`), and the token's new expiry when it changed. */
+export interface ReplanInput {
+  reminders: ReminderSpec[];
+  expiredNotice: boolean;
+  /** Absent: the expiry stays as it is. */
+  expiresAt?: string;
+}
+
+/** What a replan changed, by reminder key; reminders already sent or recorded never change. */
+export interface ReplanResult {
+  /** New in the plan (those due before the token was created are recorded as created-inside-window). */
+  added: string[];
+  /** No longer in the plan: recorded as skipped, dropped-from-plan, and not sent. */
+  dropped: string[];
+  /** Still in the plan with a new due time (the expiry changed). */
+  moved: string[];
+  expiresAt: string;
+}
+
+export const replanUpdate = defineUpdate<ReplanResult, [ReplanInput]>('replan');
+
+/**
+ * Why the replan update's validator refused a plan (the ApplicationFailure's type); a refused update
+ * leaves nothing in the workflow's history. PlanUnchanged: the run has this plan already.
+ * InvalidPlan: the input is malformed. RunPredatesReplan: the run sleeps on a timer from before the
+ * `replan` patch, which a new plan cannot wake; it can be replanned once its next reminder is done.
+ */
+export const REPLAN_REFUSALS = ['PlanUnchanged', 'InvalidPlan', 'RunPredatesReplan'] as const;
+export type ReplanRefusal = (typeof REPLAN_REFUSALS)[number];
+
+/** The notification log's reason for a reminder that a replan took out of the plan before it was sent. */
+export const DROPPED_FROM_PLAN = 'dropped-from-plan';
 
 /** One reminder of one token: what the send activity is asked to deliver. */
 export interface SendReminderInput {

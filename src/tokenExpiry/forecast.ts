@@ -2,7 +2,9 @@
 import type { Config } from '../config';
 import { countDueReminders, type DueCount, type PlannedReminder } from '../registry/forecast';
 import type { Queryable } from '../db/transaction';
+import { DIGEST_MAX_TOKENS } from '../email/digestEmail';
 import { EXPIRED_REMINDER_KEY } from './contract';
+import { earlyAllowanceMs } from './digest';
 
 export interface ForecastDay {
   /** UTC day, YYYY-MM-DD. */
@@ -10,36 +12,37 @@ export interface ForecastDay {
   /** Token reminders due that day: warnings and expired notices. */
   warnings: number;
   expired: number;
-  /** The emails they make (what Postmark bills). */
+  /** The emails they make after digests (what Postmark bills), counted on the day of each email's first reminder. */
   emails: number;
 }
 
 export const FORECAST_MAX_DAYS = 366;
 const DAY_MS = 86_400_000;
 
-/**
- * The plan each waiting workflow has: the reminders in EXPIRY_REMINDERS and EXPIRED_NOTICE. A workflow
- * keeps the plan it started with, so tokens from before a change of these settings are counted with
- * today's values.
- */
-export function plannedReminders(settings: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>): PlannedReminder[] {
-  const plan: PlannedReminder[] = settings.EXPIRY_REMINDERS.map(({ key, beforeExpiryMs }) => ({ key, kind: 'warning', beforeExpiryMs }));
-  if (settings.EXPIRED_NOTICE) plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', beforeExpiryMs: 0 });
-  return plan;
-}
+export type ForecastSettings = Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW'>;
 
 /**
- * One day's emails from its reminders. Today every reminder is one email; this is where a digest rule
- * (one email for a user's reminders of a day) and a spread of due times change the count.
+ * The plan each waiting workflow has: the reminders in EXPIRY_REMINDERS and EXPIRED_NOTICE (a workflow
+ * started before a change of these keeps its plan until `token-expiry replan`, so it is counted with
+ * today's values), each with how long after a user's first one the others still join its digest: a
+ * warning's early allowance, or the window an expired notice waits (digest.ts).
  */
-export function emailsAfterDigests(day: { warnings: number; expired: number }): number {
-  return day.warnings + day.expired;
+export function plannedReminders(settings: ForecastSettings): PlannedReminder[] {
+  const window = settings.EXPIRY_DIGEST_WINDOW;
+  const plan: PlannedReminder[] = settings.EXPIRY_REMINDERS.map(({ key, beforeExpiryMs }) => ({
+    key,
+    kind: 'warning',
+    beforeExpiryMs,
+    digestSpanMs: earlyAllowanceMs(window, beforeExpiryMs),
+  }));
+  if (settings.EXPIRED_NOTICE) plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', beforeExpiryMs: 0, digestSpanMs: window });
+  return plan;
 }
 
 /** Every UTC day from today's for `days` days, with zeros where nothing is due. */
 export async function forecast(
   db: Queryable,
-  settings: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>,
+  settings: ForecastSettings,
   { now, days }: { now: Date; days: number },
 ): Promise<ForecastDay[]> {
   if (!Number.isInteger(days) || days < 1 || days > FORECAST_MAX_DAYS) {
@@ -47,14 +50,14 @@ export async function forecast(
   }
   const from = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
   const to = new Date(from.getTime() + days * DAY_MS);
-  const counts = await countDueReminders(db, plannedReminders(settings), from, to);
+  const counts = await countDueReminders(db, plannedReminders(settings), { from, to, perEmail: DIGEST_MAX_TOKENS });
   const byDate = new Map<string, DueCount[]>();
   for (const count of counts) byDate.set(count.date, [...(byDate.get(count.date) ?? []), count]);
   return Array.from({ length: days }, (_, i) => {
     const date = new Date(from.getTime() + i * DAY_MS).toISOString().slice(0, 10);
-    const of = (kind: DueCount['kind']) => byDate.get(date)?.find((c) => c.kind === kind)?.count ?? 0;
-    const day = { date, warnings: of('warning'), expired: of('expired') };
-    return { ...day, emails: emailsAfterDigests(day) };
+    const of = (kind: DueCount['kind']) => byDate.get(date)?.find((c) => c.kind === kind);
+    const emails = (of('warning')?.emails ?? 0) + (of('expired')?.emails ?? 0);
+    return { date, warnings: of('warning')?.count ?? 0, expired: of('expired')?.count ?? 0, emails };
   });
 }
 
