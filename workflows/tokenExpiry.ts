@@ -65,13 +65,15 @@ const { recordOutcomes } = proxyActivities<Activities>({
 export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<TokenExpiryStatus> {
   // Runs from before the spread, or replayed from a worker that had none, keep their due times.
   const spreadMs = input.spreadMs && patched('expiry-spread') ? input.spreadMs : 0;
+  // Runs from before the spread's floor (at least a fifteenth of it early, spread.ts) keep their offsets from 0.
+  const floored = spreadMs > 0 && patched('spread-floor');
   const status: TokenExpiryStatus = {
     tokenId: input.tokenId,
     expiresAt: input.expiresAt,
     state: 'waiting',
     nextReminder: null,
     nextDueAt: null,
-    reminders: planReminders(input, spreadMs),
+    reminders: planReminders(input, spreadMs, floored),
   };
   setHandler(statusQuery, () => status);
   const createdAt = Date.parse(input.createdAt);
@@ -111,7 +113,7 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   };
 
   const replanChange = (plan: ReplanInput) =>
-    replanReminders(status.reminders, planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt }, spreadMs), (r) =>
+    replanReminders(status.reminders, planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt }, spreadMs, floored), (r) =>
       r.outcome !== undefined || r === inFlight,
     );
   setHandler(
@@ -278,12 +280,12 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
  * Every reminder with its due time, earliest first; a warning goes out up to `spreadMs` early (spread.ts),
  * the "expired" notice at expiry.
  */
-export function planReminders(input: TokenExpiryInput, spreadMs = 0): ReminderStatus[] {
+export function planReminders(input: TokenExpiryInput, spreadMs = 0, floored = true): ReminderStatus[] {
   const expiresAt = Date.parse(input.expiresAt);
   const plan: ReminderStatus[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
     key,
     kind: 'warning',
-    dueAt: new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs)).toISOString(),
+    dueAt: new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs, floored)).toISOString(),
   }));
   if (input.expiredNotice) {
     plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: new Date(expiresAt).toISOString() });

@@ -16,10 +16,20 @@ export function tokenFraction(tokenId: string): number {
 }
 
 /**
- * How much earlier than `beforeExpiryMs` before expiry this token's warning goes out: up to `spreadMs`
- * (EXPIRY_SPREAD), never more than 1 % of the lead time, whole milliseconds. The "expired" notice gets none.
+ * Every warning goes out at least this share of its spread early (a minute of a 15-minute spread): the send's
+ * own latency, seconds when thousands share a second, then never makes it later than its nominal due time.
  */
-export function warningOffsetMs(tokenId: string, beforeExpiryMs: number, spreadMs: number): number {
+export const MIN_EARLY_SHARE = 1 / 15;
+
+/**
+ * How much earlier than `beforeExpiryMs` before expiry this token's warning goes out: from a fifteenth of the
+ * bound to the bound, where the bound is `spreadMs` (EXPIRY_SPREAD) but never more than 1 % of the lead time;
+ * whole milliseconds. The "expired" notice gets none. `floored: false` is the rule before the floor (0 to the
+ * bound), for runs started under it.
+ */
+export function warningOffsetMs(tokenId: string, beforeExpiryMs: number, spreadMs: number, floored = true): number {
   const bound = Math.min(spreadMs, Math.floor(beforeExpiryMs * MAX_SPREAD_SHARE));
-  return bound > 0 ? Math.floor(tokenFraction(tokenId) * bound) : 0;
+  if (bound <= 0) return 0;
+  const share = floored ? MIN_EARLY_SHARE + (1 - MIN_EARLY_SHARE) * tokenFraction(tokenId) : tokenFraction(tokenId);
+  return Math.floor(share * bound);
 }
