@@ -66,6 +66,7 @@ export function createActivities(deps: ActivityDeps) {
     const claim = await claimReminder(db, ref, CLAIM_LEASE_MS);
     if (claim.kind === 'busy') throw reminderBusy('another attempt at this reminder is still running', claim.leaseMs);
     if (claim.kind === 'final') return finalOutcome(claim.row);
+    if (claim.kind === 'gone') return skip(ref, 'token-deleted');
 
     const key = dedupeKey(ref);
     if (claim.attempts > 1) {

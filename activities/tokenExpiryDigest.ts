@@ -86,6 +86,8 @@ export function createDigestSender(
     if (claim.kind === 'busy') {
       throw reminderBusy('another attempt at this reminder, or another token\'s digest, is still running', claim.leaseMs);
     }
+    // Deleted since it was read: the single send records the skip.
+    if (claim.kind === 'gone') return sendOne(input);
     if (claim.kind === 'final') {
       const { digest, sentByTokenId } = claim.row;
       return finalOutcome(claim.row, { digest, sentByTokenId: sentByTokenId ?? undefined });

@@ -139,6 +139,20 @@ describe('reasons not to send, read at send time', () => {
     expect(await row(input)).toMatchObject({ status: 'skipped', reason: 'token-revoked' });
   });
 
+  test('a token row deleted since its workflow was started: skipped, token-deleted, and nothing left to fail on', async () => {
+    const { email, input } = await aToken();
+    await db().query('DELETE FROM api_tokens WHERE id = $1', [input.tokenId]);
+    const { sendReminder, recordOutcomes } = activities();
+
+    expect(await run(sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-deleted' });
+    // A retry, and the workflow recording a reminder it gave up on, end too instead of failing on the foreign key.
+    expect(await run(sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-deleted' });
+    await run(recordOutcomes, { tokenId: input.tokenId, outcomes: [{ reminder: input.reminder, dueAt: input.dueAt, status: 'skipped', reason: 'superseded-by-expired' }] });
+    expect(postmark.requests).toEqual([]);
+    expect(mailTo(email)).toHaveLength(0);
+    expect(await listNotifications(db(), input.tokenId)).toEqual([]);
+  });
+
   test('a token whose expiry moved: skipped, expiry-changed', async () => {
     const { email, input } = await aToken();
     await db().query(`UPDATE api_tokens SET expired_at = expired_at + interval '1 day' WHERE id = $1`, [input.tokenId]);

@@ -42,7 +42,9 @@ export function dedupeKey({ tokenId, reminder, dueAt }: ReminderRef): string {
 export type Claim =
   | { kind: 'claimed'; attempts: number }
   | { kind: 'final'; row: NotificationRow & { status: Exclude<NotificationStatus, 'sending'> } }
-  | { kind: 'busy'; leaseMs: number | null };
+  | { kind: 'busy'; leaseMs: number | null }
+  // The token row was deleted: its log rows went with it (ON DELETE CASCADE) and none can be written.
+  | { kind: 'gone' };
 
 /**
  * Takes the (token, reminder) row for one send attempt. A row already sent, skipped or failed is final;
@@ -51,7 +53,8 @@ export type Claim =
 export async function claimReminder(db: Queryable, ref: ReminderRef, leaseMs: number): Promise<Claim> {
   const { rows } = await db.query<{ attempts: number }>(
     `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until)
-     VALUES ($1, $2, $3, $4, 'sending', 1, now() + $5 * interval '1 millisecond')
+     SELECT $1, $2, $3, $4, 'sending', 1, now() + $5 * interval '1 millisecond'
+      WHERE EXISTS (SELECT 1 FROM api_tokens WHERE id = $1)
      ON CONFLICT (token_id, reminder) DO UPDATE
        SET attempts = expiry_notifications.attempts + 1, claimed_until = excluded.claimed_until, updated_at = now()
        WHERE expiry_notifications.status = 'sending'
@@ -65,7 +68,8 @@ export async function claimReminder(db: Queryable, ref: ReminderRef, leaseMs: nu
        FROM expiry_notifications WHERE token_id = $1 AND reminder = $2`,
     [ref.tokenId, ref.reminder],
   );
-  if (!current[0]) return { kind: 'busy', leaseMs: null };
+  // Neither claimed nor there: only a deleted token leaves no row (the insert checks it exists).
+  if (!current[0]) return { kind: 'gone' };
   const { leaseMs: lease, ...row } = current[0];
   if (row.status === 'sending') return { kind: 'busy', leaseMs: lease };
   return { kind: 'final', row: { ...row, status: row.status } };
@@ -97,7 +101,10 @@ export async function markSent(
   );
 }
 
-/** Records a reminder that will not be sent; a row that is already final keeps its outcome. */
+/**
+ * Records a reminder that will not be sent; a row that is already final keeps its outcome. A deleted token
+ * gets no row: the foreign key would refuse it, and a retry would hit the same refusal forever.
+ */
 export async function markUnsent(
   db: Queryable,
   ref: ReminderRef,
@@ -105,7 +112,8 @@ export async function markUnsent(
 ): Promise<void> {
   await db.query(
     `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, reason)
-     VALUES ($1, $2, $3, $4, $5, $6)
+     SELECT $1, $2, $3, $4, $5, $6
+      WHERE EXISTS (SELECT 1 FROM api_tokens WHERE id = $1)
      ON CONFLICT (token_id, reminder) DO UPDATE
        SET status = excluded.status, reason = excluded.reason, claimed_until = NULL, updated_at = now()
        WHERE expiry_notifications.status = 'sending'`,
