@@ -61,16 +61,20 @@ test('the spread and the digest window are durations, or 0 to turn them off', ()
 });
 
 test('set values are taken as given, normalized where the README says', () => {
-  const config = loadConfig({
+  const given = {
     DATABASE_URL: 'postgresql://app@db.internal:5432/registry',
     TEMPORAL_NAMESPACE: 'registry-prod',
     TEMPORAL_TASK_QUEUE: 'token-expiry-eu',
     TEMPORAL_TLS_CA_PATH: '/etc/temporal/ca.pem',
     POSTMARK_SERVER_TOKEN: 'server-token-1234',
     POSTMARK_API_URL: 'http://127.0.0.1:3100',
-    REGISTRY_URL: 'https://crates.io//',
     TOKEN_PREFIX: 'abcdefghij_12345',
     EXPIRY_EMAILS: 'send',
+    SWEEP_INTERVAL: '12h',
+  };
+  const config = loadConfig({
+    ...given,
+    REGISTRY_URL: 'https://crates.io//',
     EXPIRY_EMAIL_ALLOWLIST: ' Ops@Example.org ,@Staff.example,',
     EMAIL_MAX_PER_SECOND: '2.5',
     WORKER_MAX_CACHED_WORKFLOWS: '0',
@@ -78,20 +82,12 @@ test('set values are taken as given, normalized where the README says', () => {
     WORKER_MAX_CONCURRENT_ACTIVITY_POLLS: '5',
     API_PORT: '8080',
     METRICS_PORT: '9464',
-    SWEEP_INTERVAL: '12h',
     LOG_LEVEL: 'warn',
   });
   expect(config).toMatchObject({
-    DATABASE_URL: 'postgresql://app@db.internal:5432/registry',
-    TEMPORAL_NAMESPACE: 'registry-prod',
-    TEMPORAL_TASK_QUEUE: 'token-expiry-eu',
-    TEMPORAL_TLS_CA_PATH: '/etc/temporal/ca.pem',
-    POSTMARK_SERVER_TOKEN: 'server-token-1234',
-    POSTMARK_API_URL: 'http://127.0.0.1:3100',
+    ...given,
     // No trailing slash, so links are "<REGISTRY_URL>/settings/...", never "//settings".
     REGISTRY_URL: 'https://crates.io',
-    TOKEN_PREFIX: 'abcdefghij_12345',
-    EXPIRY_EMAILS: 'send',
     EXPIRY_EMAIL_ALLOWLIST: ['ops@example.org', '@staff.example'],
     EMAIL_MAX_PER_SECOND: 2.5,
     WORKER_MAX_CACHED_WORKFLOWS: 0,
@@ -99,7 +95,6 @@ test('set values are taken as given, normalized where the README says', () => {
     WORKER_MAX_CONCURRENT_ACTIVITY_POLLS: 5,
     API_PORT: 8080,
     METRICS_PORT: 9464,
-    SWEEP_INTERVAL: '12h',
     LOG_LEVEL: 'WARN',
   });
   expect(['trace', 'DEBUG', 'Info', 'error'].map((level) => loadConfig({ LOG_LEVEL: level }).LOG_LEVEL)).toEqual(['TRACE', 'DEBUG', 'INFO', 'ERROR']);
