@@ -2,6 +2,8 @@
  * The production mailer through the real postmark client against the fake Postmark API:
  * what gets sent, and how every kind of failure is classified.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { classifyPostmarkError, createPostmarkMailer, MailError, type OutgoingEmail } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 
@@ -211,6 +213,17 @@ describe('ambiguous failures', () => {
 });
 
 describe('findSent', () => {
+  test('finds a message sent before a hundred others: the search asks Postmark for the key, not for the latest page', async () => {
+    const mailer = mailerFor();
+    const wanted = anEmail();
+    const delivery = await mailer.send(wanted);
+    for (let batch = 0; batch < 11; batch += 1) {
+      await Promise.all(Array.from({ length: 10 }, () => mailer.send(anEmail())));
+    }
+
+    expect(await mailer.findSent(wanted.dedupeKey)).toEqual(delivery);
+  });
+
   test('returns null for a key never sent', async () => {
     await mailerFor().send(anEmail());
     expect(await mailerFor().findSent('token-expiry-never-sent-7d')).toBeNull();
@@ -238,15 +251,133 @@ describe('findSent', () => {
   });
 });
 
+/** An error as the postmark client throws it: an Error with Postmark's HTTP status and ErrorCode. */
+function clientError(message: string, statusCode: number, code = 0): Error {
+  return Object.assign(new Error(message), { statusCode, code });
+}
+
 describe('classifyPostmarkError', () => {
   test('an error that is not from the client is ambiguous: we cannot tell whether Postmark got the message', () => {
-    expect(classifyPostmarkError(new TypeError('boom'))).toMatchObject({ kind: 'ambiguous', type: 'PostmarkUnexpected', httpStatus: 0 });
+    const error = classifyPostmarkError(new TypeError('boom'));
+    expect(error).toMatchObject({ kind: 'ambiguous', type: 'PostmarkUnexpected', httpStatus: 0, name: 'MailError' });
+    expect(error.message).toBe('Postmark send failed unexpectedly: boom');
+    expect(classifyPostmarkError('boom')).toMatchObject({ type: 'PostmarkUnexpected', message: 'Postmark send failed unexpectedly: boom' });
+  });
+
+  test('a status is trusted only from an Error that carries both a status and an ErrorCode', () => {
+    expect(classifyPostmarkError({ message: 'x', statusCode: 422, code: 300 })).toMatchObject({ type: 'PostmarkUnexpected' });
+    expect(classifyPostmarkError(Object.assign(new Error('x'), { statusCode: 422 }))).toMatchObject({ type: 'PostmarkUnexpected' });
+    expect(classifyPostmarkError(Object.assign(new Error('x'), { code: 300 }))).toMatchObject({ type: 'PostmarkUnexpected' });
+  });
+
+  test.each([
+    [401, 10, 'permanent', 'PostmarkUnauthorized'],
+    [422, 406, 'permanent', 'PostmarkInactiveRecipient'],
+    [400, 406, 'permanent', 'PostmarkInvalidRequest'],
+    [400, 0, 'permanent', 'PostmarkInvalidRequest'],
+    [499, 0, 'permanent', 'PostmarkInvalidRequest'],
+    [429, 0, 'transient', 'PostmarkRateLimited'],
+    [302, 0, 'transient', 'PostmarkUnavailable'],
+    [500, 0, 'transient', 'PostmarkUnavailable'],
+  ])('HTTP %i with ErrorCode %i is %s %s', (status, code, kind, type) => {
+    const error = classifyPostmarkError(clientError('Nope.', status, code));
+    expect(error).toMatchObject({ kind, type, httpStatus: status, errorCode: code });
+    expect(error.message).toBe(`Postmark ${status} (ErrorCode ${code}): Nope.`);
+  });
+
+  test('no answer says whether the client timed out, and that the message may have been accepted', () => {
+    expect(classifyPostmarkError(clientError('Request timed out', 0)).message).toBe(
+      'Postmark gave no answer (timed out): Request timed out; the message may or may not have been accepted',
+    );
+    expect(classifyPostmarkError(clientError('socket hang up', 0)).message).toBe(
+      'Postmark gave no answer (network error): socket hang up; the message may or may not have been accepted',
+    );
+  });
+
+  test('addresses and the given recipient are replaced by [redacted]; a blank recipient redacts nothing', () => {
+    const error = classifyPostmarkError(clientError(`Invalid 'To': "Jane" <jane@x.org>, bob@y.org; also jane.doe`, 422, 300), {
+      redact: ['jane.doe'],
+    });
+    expect(error.message).toBe(`Postmark 422 (ErrorCode 300): Invalid 'To': "Jane" <[redacted]>, [redacted]; also [redacted]`);
+    expect(classifyPostmarkError(clientError('Bad request.', 422, 300), { redact: ['', ' '] }).message).toBe(
+      'Postmark 422 (ErrorCode 300): Bad request.',
+    );
+  });
+});
+
+describe('answers the fake does not give', () => {
+  // A stand-in for Postmark answering the odd responses the real one may give: each test sets the body.
+  let answer: { email?: unknown; search?: unknown } = {};
+  let server: Server;
+  let url = '';
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      const body = req.url?.startsWith('/email') ? answer.email : answer.search;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+  const mailer = () => createPostmarkMailer({ serverToken: 't', apiUrl: url });
+
+  test('a 200 without a MessageID is ambiguous (it may have been accepted), keeping its ErrorCode', async () => {
+    answer = { email: { ErrorCode: 0, Message: 'OK', MessageID: '' } };
+    expect(await sendError(mailer().send(anEmail()))).toMatchObject({
+      kind: 'ambiguous',
+      type: 'PostmarkUnexpected',
+      httpStatus: 200,
+      errorCode: 0,
+      message: 'Postmark answered the send without a MessageID',
+    });
+    answer = { email: { ErrorCode: 7, Message: 'odd' } };
+    expect(await sendError(mailer().send(anEmail()))).toMatchObject({ type: 'PostmarkUnexpected', errorCode: 7 });
+    answer = { email: { Message: 'odd', ErrorCode: 'x' } };
+    expect(await sendError(mailer().send(anEmail()))).toMatchObject({ type: 'PostmarkUnexpected', errorCode: 0 });
+  });
+
+  test('a send answered with a missing or unreadable SubmittedAt still counts, at the time it was answered', async () => {
+    for (const SubmittedAt of [null, 'not a time']) {
+      answer = { email: { ErrorCode: 0, MessageID: 'm-1', SubmittedAt } };
+      const before = Date.now();
+      const delivery = await mailer().send(anEmail());
+      expect(delivery.messageId).toBe('m-1');
+      expect(delivery.submittedAt.getTime()).toBeGreaterThanOrEqual(before);
+    }
+  });
+
+  test('a search result is checked against the key when it shows metadata, trusted when it does not', async () => {
+    answer = { search: { TotalCount: 1, Messages: [{ MessageID: 'neighbour', ReceivedAt: '2026-11-30T10:00:00Z', Metadata: { dedupe_key: 'other' } }] } };
+    expect(await mailer().findSent('mine')).toBeNull();
+    answer = { search: { TotalCount: 1, Messages: [{ MessageID: 'mine', ReceivedAt: '2026-11-30T10:00:00Z', Metadata: { dedupe_key: 'mine' } }] } };
+    expect(await mailer().findSent('mine')).toEqual({ messageId: 'mine', submittedAt: new Date('2026-11-30T10:00:00Z') });
+    answer = { search: { TotalCount: 1, Messages: [{ MessageID: 'filtered', ReceivedAt: '2026-11-30T10:00:00Z' }] } };
+    expect(await mailer().findSent('mine')).toMatchObject({ messageId: 'filtered' });
+    answer = { search: { TotalCount: 0 } };
+    expect(await mailer().findSent('mine')).toBeNull();
   });
 });
 
 describe('createPostmarkMailer', () => {
-  test.each(['api.postmarkapp.com', 'ftp://api.postmarkapp.com', 'https://api.postmarkapp.com/email'])('rejects apiUrl %s with a hint', (apiUrl) => {
-    expect(() => createPostmarkMailer({ serverToken: 't', apiUrl })).toThrow(/use e\.g\. https:\/\/api\.postmarkapp\.com/);
+  test.each([
+    ['api.postmarkapp.com', 'is not a URL (use e.g. https://api.postmarkapp.com or http://127.0.0.1:3100)'],
+    ['ftp://api.postmarkapp.com', 'must start with https:// or http:// (use e.g. https://api.postmarkapp.com)'],
+    ['https://api.postmarkapp.com/email', 'must not have a path or query (use e.g. https://api.postmarkapp.com)'],
+    ['https://api.postmarkapp.com/?x=1', 'must not have a path or query (use e.g. https://api.postmarkapp.com)'],
+  ])('rejects apiUrl %s with a hint', (apiUrl, problem) => {
+    expect(() => createPostmarkMailer({ serverToken: 't', apiUrl })).toThrow(`Postmark apiUrl "${apiUrl}" ${problem}`);
+  });
+
+  test('takes https and http hosts', () => {
+    expect(() => createPostmarkMailer({ serverToken: 't', apiUrl: 'https://api.postmarkapp.com' })).not.toThrow();
+    expect(() => createPostmarkMailer({ serverToken: 't', apiUrl: 'http://127.0.0.1:3100' })).not.toThrow();
+  });
+
+  test.each([0, -1, Number.NaN])('rejects timeoutSeconds %d (the client would read 0 as 60 s)', (timeoutSeconds) => {
+    expect(() => createPostmarkMailer({ serverToken: 't', apiUrl: fake.url, timeoutSeconds })).toThrow(
+      `Postmark timeoutSeconds ${timeoutSeconds} must be greater than 0 (use e.g. 30)`,
+    );
   });
 
   test('rejects an empty server token up front', () => {

@@ -4,10 +4,10 @@
  * what reaches the owner, what the notification log says, and how a retry would go on.
  */
 import { randomBytes } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, noopMetricMeter, type MetricCounter, type MetricMeter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities/tokenExpiry';
+import { DefaultLogger, type LogEntry } from '@temporalio/worker';
+import { createActivities, reminderBusy, type ActivityDeps } from '../activities/tokenExpiry';
 import { loadConfig } from '../src/config';
 import { dedupeKey, listNotifications, markUnsent } from '../src/db/notifications';
 import { builtinWriter, insertUser } from '../src/registry/builtin';
@@ -32,7 +32,8 @@ beforeEach(() => postmark.reset());
 const db = () => database.pool;
 
 function config(env: Record<string, string> = {}): ActivityDeps['config'] {
-  // One email per token: this file guards the single send; test/tokenExpiry.digest.test.ts the digest's.
+  // One email per token unless a test sets EXPIRY_DIGEST_WINDOW: the digest's end-to-end rules are in
+  // test/tokenExpiry.digest.test.ts; its claim and record are here, so that `npm run mutate` covers them.
   return loadConfig({ REGISTRY_NAME: 'crates.io', REGISTRY_URL: 'https://crates.io', EMAIL_FROM: 'crates.io <noreply@crates.io>', EXPIRY_DIGEST_WINDOW: '0', ...env });
 }
 
@@ -50,16 +51,25 @@ function activities(deps: Partial<ActivityDeps> & { env?: Record<string, string>
   return createActivities({ db: db(), mailer: realMailer(), clock: { now: async () => new Date() }, config: config(env), ...rest });
 }
 
-/** A user (verified unless asked) with a token expiring in `expiresInMs`, and the input of its "1d" reminder. */
-async function aToken({ expiresInMs = 3 * DAY, verified = true, kind = 'warning' as SendReminderInput['kind'] } = {}) {
-  const login = `owner${++users}-${randomBytes(3).toString('hex')}`;
-  const email = `${login}@example.com`;
-  const user = await insertUser(db(), { login, email, verified });
+/**
+ * A user (verified unless asked; `owner` reuses one) with a token expiring in `expiresInMs` (or at `expiresAt`),
+ * and the input of its "1d" reminder.
+ */
+async function aToken({
+  expiresInMs = 3 * DAY,
+  expiresAt: expiry = new Date(Date.now() + expiresInMs),
+  verified = true,
+  kind = 'warning' as SendReminderInput['kind'],
+  owner = undefined as { id: string; login: string; email: string } | undefined,
+} = {}) {
+  const login = owner?.login ?? `owner${++users}-${randomBytes(3).toString('hex')}`;
+  const email = owner?.email ?? `${login}@example.com`;
+  const user = owner ?? (await insertUser(db(), { login, email, verified }));
   const token = await builtinWriter.insertToken(db(), {
     userId: user.id,
     hash: randomBytes(32),
     name: 'publish from CI',
-    expiredAt: new Date(Date.now() + expiresInMs),
+    expiredAt: expiry,
     crateScopes: ['serde'],
     endpointScopes: null,
   });
@@ -71,7 +81,7 @@ async function aToken({ expiresInMs = 3 * DAY, verified = true, kind = 'warning'
     dueAt: kind === 'expired' ? expiresAt : new Date(token.expiredAt!.getTime() - DAY).toISOString(),
     expiresAt,
   };
-  return { login, email, token, input };
+  return { login, email, token, input, owner: { id: user.id, login, email } };
 }
 
 const quiet = new DefaultLogger('WARN');
@@ -135,6 +145,22 @@ describe('reasons not to send, read at send time', () => {
     expect(mailTo(email)).toHaveLength(0);
     expect(postmark.requests).toEqual([]);
     expect(await row(input)).toMatchObject({ status: 'skipped', reason: 'token-revoked' });
+  });
+
+  test('a token row deleted since its workflow was started: skipped, token-deleted, and nothing left to fail on', async () => {
+    const { email, input } = await aToken();
+    await db().query('DELETE FROM api_tokens WHERE id = $1', [input.tokenId]);
+    const { sendReminder, recordOutcomes } = activities();
+
+    expect(await run(sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-deleted' });
+    // A retry, and the workflow recording a reminder it gave up on, end too (our log has no foreign key into the registry).
+    expect(await run(sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-deleted' });
+    await run(recordOutcomes, { tokenId: input.tokenId, outcomes: [{ reminder: input.reminder, dueAt: input.dueAt, status: 'skipped', reason: 'superseded-by-expired' }] });
+    expect(postmark.requests).toEqual([]);
+    expect(mailTo(email)).toHaveLength(0);
+    expect((await listNotifications(db(), input.tokenId)).map((r) => [r.reminder, r.status, r.reason])).toEqual([
+      [input.reminder, 'skipped', 'token-deleted'],
+    ]);
   });
 
   test('a token whose expiry moved: skipped, expiry-changed', async () => {
@@ -276,6 +302,7 @@ describe('when Postmark fails', () => {
     const err = await failure(run(activities().sendReminder, input));
 
     expect(err.type).toBe('ReminderBusy');
+    expect(err.message).toBe('another attempt at this reminder is still running');
     expect(err.nonRetryable).toBe(false);
     const delay = Number(err.nextRetryDelay);
     expect(delay).toBeGreaterThan(19_000);
@@ -337,6 +364,198 @@ test('recordOutcomes logs skipped and failed reminders, and leaves a row already
   expect(await row(input)).toMatchObject({ status: 'sent', reason: null });
   await markUnsent(db(), { ...input, reminder: '7d' }, { status: 'failed', reason: 'again' });
   expect(await findNotification(input.tokenId, '7d')).toMatchObject({ status: 'skipped', reason: 'created-inside-window' });
+});
+
+describe('digests (EXPIRY_DIGEST_WINDOW=1h): one email for a user\'s tokens falling due together', () => {
+  const digests = (deps: Partial<ActivityDeps> = {}) => activities({ ...deps, env: { EXPIRY_DIGEST_WINDOW: '1h' } });
+  const at = (time: number) => ({ clock: { now: async () => new Date(time) } });
+
+  /** Three tokens of one user expiring 0, 10 and 20 s apart, three days from now, and their "1d" inputs. */
+  async function threeTokens() {
+    const first = await aToken();
+    const expiry = first.token.expiredAt!.getTime();
+    const others = [await aToken({ owner: first.owner, expiresAt: new Date(expiry + 10_000) }), await aToken({ owner: first.owner, expiresAt: new Date(expiry + 20_000) })];
+    return { email: first.email, leader: first.input, tokens: [first, ...others].map((t) => t.input) };
+  }
+
+  test('a warning covers the others due within the allowance: one email, every row sent under its key, each with its timing', async () => {
+    const { email, leader, tokens } = await threeTokens();
+    const now = Date.parse(leader.dueAt);
+    const { sendReminder } = digests(at(now));
+
+    const result = await run(sendReminder, leader);
+
+    expect(mailTo(email)).toHaveLength(1);
+    const [message] = mailTo(email);
+    expect(message!.Subject).toBe('3 of your crates.io API tokens expire tomorrow');
+    expect(result).toEqual({ outcome: 'sent', messageId: message!.MessageID, digest: dedupeKey(leader), sentByTokenId: leader.tokenId });
+    const rows = await Promise.all(tokens.map(row));
+    expect(rows.map((r) => [r?.status, r?.digest, r?.sentByTokenId, r?.timing, r?.providerMessageId])).toEqual([
+      ['sent', dedupeKey(leader), leader.tokenId, 'due', message!.MessageID],
+      ['sent', dedupeKey(leader), leader.tokenId, 'early-for-digest', message!.MessageID],
+      ['sent', dedupeKey(leader), leader.tokenId, 'early-for-digest', message!.MessageID],
+    ]);
+
+    // Each covered token's own workflow wakes at its due time and finds its row sent.
+    const own = await run(digests(at(Date.parse(tokens[2]!.dueAt))).sendReminder, tokens[2]!);
+    expect(own).toEqual({ outcome: 'sent', messageId: message!.MessageID, digest: dedupeKey(leader), sentByTokenId: leader.tokenId });
+    expect(mailTo(email)).toHaveLength(1);
+  });
+
+  test('accepted but the answer lost: the retry finds the email by its key, records every row, and sends nothing', async () => {
+    const { email, leader, tokens } = await threeTokens();
+    postmark.failNext(1, { kind: 'acceptThenHang', ms: 2_500 });
+    const { sendReminder } = digests({ ...at(Date.parse(leader.dueAt)), mailer: realMailer(1) });
+    await failure(run(sendReminder, leader));
+    expect((await Promise.all(tokens.map(row))).map((r) => r?.status)).toEqual(['sending', 'sending', 'sending']);
+
+    const retried = await run(sendReminder, leader);
+
+    expect(mailTo(email)).toHaveLength(1);
+    expect(retried).toEqual({ outcome: 'sent', messageId: mailTo(email)[0]!.MessageID, digest: dedupeKey(leader) });
+    expect((await Promise.all(tokens.map(row))).map((r) => [r?.status, r?.attempts])).toEqual([
+      ['sent', 2],
+      ['sent', 1],
+      ['sent', 1],
+    ]);
+  });
+
+  test('a covered token whose leader died before sending takes its row back and sends it alone', async () => {
+    const { email, leader, tokens } = await threeTokens();
+    const member = tokens[1]!;
+    // The leader's attempt claimed the member's row under the leader's key, then its worker died: the claim lapsed.
+    await db().query(
+      `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id)
+       VALUES ($1, $2, $3, $4, 'sending', 1, now() - interval '1 second', $5)`,
+      [member.tokenId, member.reminder, member.dueAt, dedupeKey(leader), leader.tokenId],
+    );
+
+    const result = await run(digests({ ...at(Date.parse(member.dueAt)), mailer: laggingSearch(realMailer()) }).sendReminder, member);
+
+    expect(mailTo(email).map((m) => m.Subject)).toEqual(['crates.io: your API token "publish from CI" expires tomorrow']);
+    expect(result).toMatchObject({ outcome: 'sent', digest: dedupeKey(member) });
+    expect(await row(member)).toMatchObject({ status: 'sent', digest: dedupeKey(member), attempts: 2 });
+    expect(await row(leader)).toBeNull();
+  });
+
+  test('an expired notice waits for the user\'s tokens expiring inside the window, then one email covers them, all waited-for-digest', async () => {
+    const first = await aToken({ kind: 'expired' });
+    const expiry = first.token.expiredAt!.getTime();
+    const later = await aToken({ kind: 'expired', owner: first.owner, expiresAt: new Date(expiry + 30 * 60_000) });
+
+    const wait = await run(digests(at(expiry)).sendReminder, first.input);
+
+    expect(wait).toEqual({ waitUntil: later.token.expiredAt!.toISOString() });
+    expect(await row(first.input)).toBeNull();
+    expect(postmark.requests).toEqual([]);
+    // The workflow sleeps until then and asks again, saying it waited: one email for both.
+    const sent = await run(digests(at(expiry + 30 * 60_000)).sendReminder, { ...first.input, waited: true });
+    expect(sent).toMatchObject({ outcome: 'sent', digest: dedupeKey(first.input) });
+    expect(mailTo(first.email).map((m) => m.Subject)).toEqual(['2 of your crates.io API tokens have expired']);
+    expect([await row(first.input), await row(later.input)].map((r) => [r?.status, r?.timing])).toEqual([
+      ['sent', 'waited-for-digest'],
+      ['sent', 'waited-for-digest'],
+    ]);
+  });
+});
+
+/** What ops see of one activity run: the counters the worker would export (METRICS_PORT) and the log lines. */
+async function observe<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A) {
+  const counted: { name: string; unit?: string; description?: string; value: number; tags: Record<string, unknown> }[] = [];
+  const meter: MetricMeter = {
+    createCounter: (name, unit, description) => {
+      const counter: MetricCounter = {
+        name,
+        unit,
+        description,
+        kind: 'counter',
+        valueType: 'int',
+        // The activity's own tags only; the mock adds the activity's (namespace, task queue, type).
+        add: (value, { outcome, type } = {}) => void counted.push({ name, unit, description, value, tags: { outcome, type } }),
+        withTags: () => counter,
+      };
+      return counter;
+    },
+    createHistogram: (...a) => noopMetricMeter.createHistogram(...a),
+    createGauge: (...a) => noopMetricMeter.createGauge(...a),
+    withTags: () => meter,
+  };
+  const logs: LogEntry[] = [];
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('INFO', (entry) => logs.push(entry)), metricMeter: meter });
+  const outcome = await env.run(fn, ...args).then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+  const emails = counted.filter((c) => c.name === 'token_expiry_emails').map((c) => ({ ...c.tags, value: c.value }));
+  const lines = logs.filter((l) => l.level === 'INFO').map((l) => ({ message: l.message, ...l.meta }));
+  return { ...outcome, counted, emails, lines, logText: JSON.stringify(logs.map((l) => [l.message, l.meta])) };
+}
+
+describe('what ops see: token_expiry_emails{outcome,type} and one log line per outcome, with ids and never the address', () => {
+  test('a send counts sent/<kind> and logs the message id', async () => {
+    const { email, input } = await aToken();
+    const seen = await observe(activities().sendReminder, input);
+
+    expect(seen.counted).toEqual([
+      { name: 'token_expiry_emails', unit: 'emails', description: 'Reminder emails by outcome and type', value: 1, tags: { outcome: 'sent', type: 'warning' } },
+    ]);
+    const messageId = mailTo(email)[0]!.MessageID;
+    expect(seen.lines).toEqual([expect.objectContaining({ message: 'reminder sent', tokenId: input.tokenId, reminder: '1d', messageId })]);
+    expect(seen.logText).not.toContain(email);
+  });
+
+  test('a skip counts skipped/<reason>; a permanent rejection failed/<type>; a row already sent counts nothing more', async () => {
+    const revoked = await aToken();
+    await db().query('UPDATE api_tokens SET revoked = true WHERE id = $1', [revoked.input.tokenId]);
+    const skip = await observe(activities().sendReminder, revoked.input);
+    expect(skip.emails).toEqual([{ outcome: 'skipped', type: 'token-revoked', value: 1 }]);
+    expect(skip.lines).toEqual([
+      expect.objectContaining({ message: 'reminder skipped', tokenId: revoked.input.tokenId, reminder: '1d', reason: 'token-revoked' }),
+    ]);
+
+    const rejected = await aToken();
+    postmark.failNext(1, { status: 422, errorCode: 406 });
+    const fail = await observe(activities().sendReminder, rejected.input);
+    expect(fail.emails).toEqual([{ outcome: 'failed', type: 'PostmarkInactiveRecipient', value: 1 }]);
+    expect(fail.logText).not.toContain(rejected.email);
+
+    const again = await observe(activities().sendReminder, revoked.input);
+    expect(again.emails).toEqual([]);
+  });
+
+  test('a retry that finds the message an earlier attempt got accepted logs that, and sends nothing', async () => {
+    const { email, input } = await aToken();
+    postmark.failNext(1, { kind: 'acceptThenHang', ms: 2_500 });
+    const { sendReminder } = activities({ mailer: realMailer(1) });
+    await failure(run(sendReminder, input));
+
+    const seen = await observe(sendReminder, input);
+
+    const messageId = mailTo(email)[0]!.MessageID;
+    expect(seen.lines).toEqual([
+      expect.objectContaining({ message: 'reminder was sent by an earlier attempt', tokenId: input.tokenId, reminder: '1d', messageId }),
+    ]);
+    expect(mailTo(email)).toHaveLength(1);
+  });
+
+  test('recordOutcomes counts a failure by the type its reason starts with, and a skip not at all', async () => {
+    const { input } = await aToken();
+    const seen = await observe(activities().recordOutcomes, {
+      tokenId: input.tokenId,
+      outcomes: [
+        { reminder: '7d', dueAt: new Date(Date.parse(input.expiresAt) - 7 * DAY).toISOString(), status: 'skipped', reason: 'created-inside-window' },
+        { reminder: '1d', dueAt: input.dueAt, status: 'failed', reason: 'PostmarkUnavailable: Postmark 503 (ErrorCode 0): down' },
+      ],
+    });
+    expect(seen.emails).toEqual([{ outcome: 'failed', type: 'PostmarkUnavailable', value: 1 }]);
+  });
+
+  test('ReminderBusy without a lease to wait for retries on the backoff', () => {
+    expect(reminderBusy('x', null).nextRetryDelay).toBeUndefined();
+    expect(reminderBusy('x', 0).nextRetryDelay).toBeUndefined();
+    expect(reminderBusy('x', -5).nextRetryDelay).toBeUndefined();
+    expect(reminderBusy('x', 1).nextRetryDelay).toBe(1_001);
+  });
 });
 
 /** Until the condition holds; gives up (failing the test, not hanging it) after 5 s. */

@@ -165,6 +165,31 @@ describe('revoking the token', () => {
   });
 });
 
+test('a token row deleted by SQL while its workflow sleeps: every reminder skipped, token-deleted, and the run ends', async () => {
+  const config = system.config();
+  const user = await system.newUser();
+  const created = await system.createToken(system.tokens(config), user, 30 * DAY);
+  await system.db.query('DELETE FROM api_tokens WHERE id = $1', [created.token.id]);
+
+  const result: TokenExpiryStatus = await system.withWorker(config, () =>
+    system.env.client.workflow.getHandle(created.workflowId as string).result(),
+  );
+
+  expect(result.state).toBe('completed');
+  expect(result.reminders.map((r) => [r.key, r.outcome, r.reason])).toEqual([
+    ['7d', 'skipped', 'token-deleted'],
+    ['1d', 'skipped', 'token-deleted'],
+    ['expired', 'skipped', 'token-deleted'],
+  ]);
+  expect(mailTo(user.email)).toEqual([]);
+  // Recorded in our log, which keeps what happened to a token after the registry deleted it.
+  expect((await listNotifications(system.db, created.token.id)).map((r) => [r.reminder, r.status, r.reason])).toEqual([
+    ['7d', 'skipped', 'token-deleted'],
+    ['1d', 'skipped', 'token-deleted'],
+    ['expired', 'skipped', 'token-deleted'],
+  ]);
+});
+
 describe('reminders that are already due', () => {
   test('a token created inside a reminder window does not get that reminder', async () => {
     const config = system.config();
