@@ -17,6 +17,8 @@ test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders 
     REGISTRY_NAME: 'Example Registry',
     REGISTRY_URL: 'http://localhost:3000',
     TOKEN_PREFIX: 'cio',
+    REGISTRY_SCHEMA: 'builtin',
+    TOKEN_EXPIRY_DB_SCHEMA: 'token_expiry',
     EXPIRY_REMINDERS: [
       { key: '7d', beforeExpiryMs: 7 * 86_400_000 },
       { key: '1d', beforeExpiryMs: 86_400_000 },
@@ -29,6 +31,7 @@ test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders 
     WORKER_MAX_CACHED_WORKFLOWS: 100,
     API_PORT: 3000,
     SWEEP_INTERVAL: '1d',
+    TOKEN_DISCOVERY_INTERVAL: 60_000,
     LOG_LEVEL: 'INFO',
   });
   expect(temporalConnectionOptions(config)).toEqual({ address: '127.0.0.1:7233' });

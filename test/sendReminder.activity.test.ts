@@ -10,6 +10,7 @@ import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import { createActivities, reminderBusy, type ActivityDeps } from '../activities/tokenExpiry';
 import { loadConfig } from '../src/config';
 import { dedupeKey, listNotifications, markUnsent } from '../src/db/notifications';
+import { markExpiryWorkflowsStarted } from '../src/db/workflows';
 import { builtinWriter, insertUser } from '../src/registry/builtin';
 import { createPostmarkMailer, type Mailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
@@ -73,6 +74,8 @@ async function aToken({
     crateScopes: ['serde'],
     endpointScopes: null,
   });
+  // Its workflow on record, as the token service records it: a digest finds a user's tokens there.
+  await markExpiryWorkflowsStarted(db(), [token]);
   const expiresAt = token.expiredAt!.toISOString();
   const input: SendReminderInput = {
     tokenId: token.id,
