@@ -35,3 +35,15 @@ export const round = (value: number, digits = 1): number => {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 };
+
+/** The median time of `runs` calls after one warm-up call, and the last call's value. */
+export async function medianOfWarmRuns<T>(fn: () => Promise<T>, runs: number): Promise<{ ms: number; value: T }> {
+  let value = await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    value = await fn();
+    times.push(performance.now() - started);
+  }
+  return { ms: round(quantile(times, 0.5), 2), value };
+}

@@ -11,7 +11,7 @@ import type { BenchOptions } from '../lib/options';
 import { reported, type Figure } from '../lib/report';
 import type { ScenarioResult } from '../lib/scenario';
 import { insertTokens, seedUsers } from '../lib/seed';
-import { quantile, round, summarize } from '../lib/stats';
+import { quantile, round, summarize, medianOfWarmRuns } from '../lib/stats';
 import { sleep } from '../lib/workload';
 import { CRATES_IO_SCAN, CRATES_IO_SCAN_INDEX, scanAndSend } from './baselineScan';
 
@@ -155,16 +155,7 @@ function shape(node: PlanNode): string {
   return children.length === 0 ? self : `${self} > ${children.join(', ')}`;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  let value = await fn();
-  const runs: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const started = performance.now();
-    value = await fn();
-    runs.push(performance.now() - started);
-  }
-  return { ms: round(quantile(runs, 0.5), 2), value };
-}
+const timed = <T>(fn: () => Promise<T>) => medianOfWarmRuns(fn, RUNS);
 
 async function scanLateness(options: BenchOptions): Promise<ScenarioResult> {
   const log = (m: string) => options.log(`[baseline] ${m}`);

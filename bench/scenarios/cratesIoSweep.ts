@@ -14,7 +14,7 @@ import { createCratesIoDatabase } from '../lib/cratesIoDatabase';
 import type { BenchOptions } from '../lib/options';
 import { reported } from '../lib/report';
 import type { ScenarioResult } from '../lib/scenario';
-import { quantile, round } from '../lib/stats';
+import { medianOfWarmRuns } from '../lib/stats';
 
 const RUNS = 5;
 /** Tokens the registry wrote since the last discovery pass. */
@@ -26,16 +26,7 @@ const DIGEST_USER = 2;
 const DIGEST_BATCH = 5;
 const DAY_MS = 86_400_000;
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  let value = await fn();
-  const runs: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const started = performance.now();
-    value = await fn();
-    runs.push(performance.now() - started);
-  }
-  return { ms: round(quantile(runs, 0.5), 2), value };
-}
+const timed = <T>(fn: () => Promise<T>) => medianOfWarmRuns(fn, RUNS);
 
 /** Reads pages of SWEEP_PAGE_SIZE in id order from `afterId` until a short one, as the sweep and discovery do. */
 async function readPages(
