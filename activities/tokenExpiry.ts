@@ -109,8 +109,8 @@ export function createActivities(deps: ActivityDeps) {
       token: { ...token, expiresAt: token.expiredAt },
       now,
     });
-    if (config.EXPIRY_EMAILS === 'dry-run') return holdBack(ref, 'suppressed', 'dry-run');
-    if (!isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST)) return holdBack(ref, 'suppressed', 'not-on-allowlist');
+    const heldBack = suppression(email, config);
+    if (heldBack) return holdBack(ref, 'suppressed', heldBack);
     let delivery: Delivery;
     await pace();
     try {
@@ -194,7 +194,16 @@ export function countEmail(outcome: ReminderOutcome, type: string): void {
 }
 
 /** Allowlist entries are addresses or @domains; no allowlist lets everyone through. */
-export function isAllowed(email: string, allowlist: string[] | undefined): boolean {
+/** Why a rendered email is held back instead of sent (EXPIRY_EMAILS=dry-run, the staging allowlist); null: send it. */
+export function suppression(
+  email: string,
+  config: Pick<ActivityDeps['config'], 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST'>,
+): 'dry-run' | 'not-on-allowlist' | null {
+  if (config.EXPIRY_EMAILS === 'dry-run') return 'dry-run';
+  return isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST) ? null : 'not-on-allowlist';
+}
+
+function isAllowed(email: string, allowlist: string[] | undefined): boolean {
   if (!allowlist) return true;
   const address = email.toLowerCase();
   const domain = address.slice(address.lastIndexOf('@'));

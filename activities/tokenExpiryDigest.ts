@@ -23,8 +23,8 @@ import {
   CLAIM_LEASE_MS,
   countEmail,
   finalOutcome,
-  isAllowed,
   reminderBusy,
+  suppression,
   type ActivityDeps,
 } from './tokenExpiry';
 
@@ -184,9 +184,9 @@ export function createDigestSender(
       }),
       now,
     });
-    if (config.EXPIRY_EMAILS === 'dry-run' || !isAllowed(email, config.EXPIRY_EMAIL_ALLOWLIST)) {
-      const why = config.EXPIRY_EMAILS === 'dry-run' ? 'dry-run' : 'not-on-allowlist';
-      for (const row of going) await holdBack(row, 'suppressed', why);
+    const heldBack = suppression(email, config);
+    if (heldBack) {
+      for (const row of going) await holdBack(row, 'suppressed', heldBack);
       return leaderOutcome(input, outcomes);
     }
 
