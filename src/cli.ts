@@ -12,6 +12,9 @@ import { lazyClient } from './temporal/connection';
 import { progressReporter, runBackfill } from './sweep/backfill';
 import { recheckHorizonMs } from './sweep/schedule';
 import { createTokenService, TokenError } from './tokens/service';
+import { presentPreferences } from './api/present';
+import { parseDayList, type PreferenceChange } from './preferences/rules';
+import { createPreferenceService } from './preferences/service';
 import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
 import { replanProgressReporter, runReplan } from './tokenExpiry/replan';
 
@@ -24,6 +27,10 @@ const USAGE = `usage:
   token-expiry tokens create --user L --name N [--expires-in 90d | --expires-at ISO]
                              [--crate-scope P]... [--endpoint-scope S]...
   token-expiry tokens revoke|duplicate|rotate|status ID
+  token-expiry preferences show|reset --user L
+  token-expiry preferences set --user L [--reminders 3d,12h|none|default] [--expired-notice true|false|default]
+                               [--time-zone Europe/Berlin|default] [--waking-hours 09:00-18:00|default]
+                               [--working-days mon-fri|default]
   token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]
   token-expiry forecast [--days 30]
   token-expiry replan [--concurrency 16]`;
@@ -91,6 +98,7 @@ async function run(argv: string[]): Promise<void> {
   const db = createPool(config.DATABASE_URL, 2, config.TOKEN_EXPIRY_DB_SCHEMA);
   const temporal = lazyClient(config);
   const tokens = createTokenService({ db, temporal: temporal.get, config });
+  const preferences = createPreferenceService({ db, temporal: temporal.get, config });
   try {
     switch (group) {
       case 'migrate':
@@ -203,6 +211,30 @@ async function run(argv: string[]): Promise<void> {
           }
         }
         return;
+      case 'preferences': {
+        if (action !== 'show' && action !== 'set' && action !== 'reset') break;
+        const { values } = parse(rest, {
+          user: { type: 'string' },
+          ...(action === 'set'
+            ? {
+                reminders: { type: 'string' },
+                'expired-notice': { type: 'string' },
+                'time-zone': { type: 'string' },
+                'waking-hours': { type: 'string' },
+                'working-days': { type: 'string' },
+              }
+            : {}),
+        } as Options, 0);
+        const owner = await tokens.user(check(login, values.user, '--user'));
+        if (action === 'show') print(presentPreferences(await preferences.get(owner)));
+        else if (action === 'reset') print(presentPreferences(await preferences.reset(owner)));
+        else {
+          const change = preferenceChange(values);
+          if (Object.keys(change).length === 0) throw new UsageError(`preferences set: name at least one preference to change\n${USAGE}`);
+          print(presentPreferences(await preferences.update(owner, change)));
+        }
+        return;
+      }
       case 'tokens':
         if (action === 'create') {
           const { values } = parse(rest, {
@@ -237,6 +269,28 @@ async function run(argv: string[]): Promise<void> {
     await db.end().catch(() => undefined);
     await temporal.close();
   }
+}
+
+/** `preferences set`'s options as a change: "default" goes back to the operator's setting. */
+function preferenceChange(values: Values): PreferenceChange {
+  const option = (name: string) => optionalString(values, name);
+  const change: PreferenceChange = {};
+  const reminders = option('reminders');
+  if (reminders !== undefined) {
+    change.reminders = reminders === 'default' ? null : reminders === 'none' ? [] : reminders.split(',').map((r) => r.trim()).filter(Boolean);
+  }
+  const expiredNotice = option('expired-notice');
+  if (expiredNotice !== undefined) {
+    if (!['true', 'false', 'default'].includes(expiredNotice)) throw new UsageError(`--expired-notice: "${expiredNotice}" is not true, false or default`);
+    change.expiredNotice = expiredNotice === 'default' ? null : expiredNotice === 'true';
+  }
+  const timeZone = option('time-zone');
+  if (timeZone !== undefined) change.timeZone = timeZone === 'default' ? null : timeZone;
+  const wakingHours = option('waking-hours');
+  if (wakingHours !== undefined) change.wakingHours = wakingHours === 'default' ? null : wakingHours;
+  const workingDays = option('working-days');
+  if (workingDays !== undefined) change.workingDays = workingDays === 'default' ? null : parseDayList(workingDays).filter(Boolean);
+  return change;
 }
 
 /** The secret is shown once, here, and never stored. */

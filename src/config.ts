@@ -70,6 +70,10 @@ const envSchema = z.object({
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),
+  // The lead times a user may choose from for their own plan (README, Preferences); EXPIRY_REMINDERS is the default.
+  EXPIRY_REMINDER_MENU: durationList
+    .refine((menu) => menu.length > 0, 'must offer at least one lead time (e.g. 30d,14d,7d,3d,1d,12h)')
+    .prefault('30d,14d,7d,3d,1d,12h'),
   // Moves each token's warnings earlier by a per-token amount up to this (never over 1 % of the lead time),
   // so that tokens sharing an expiry do not all fall due in the same second; 0 turns it off.
   EXPIRY_SPREAD: durationOrZero('').prefault('15m'),

@@ -35,10 +35,10 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{ 
 
 /** Every row of every table, so that "nothing was written" can be checked exactly. */
 async function snapshot(): Promise<string> {
-  const tables = ['users', 'emails', 'api_tokens', 'expiry_notifications'];
+  const tables = ['users', 'emails', 'api_tokens', 'expiry_notifications', 'user_preferences'];
   const dump: Record<string, unknown[]> = {};
   for (const table of tables) {
-    dump[table] = (await database.pool.query(`SELECT * FROM ${table} ORDER BY id`)).rows;
+    dump[table] = (await database.pool.query(`SELECT * FROM ${table} ORDER BY 1`)).rows;
   }
   return JSON.stringify(dump);
 }
@@ -82,6 +82,13 @@ describe('bad input gets a clear error, a non-zero exit, and writes nothing', ()
     [['users', 'add', '--login', 'eve', '--email', 'not-an-address'], '--email'],
     [['users', 'add', '--login', 'dave', '--email', 'dave2@example.com'], '"dave" is taken'],
     [['tokens', 'frobnicate'], 'usage:'],
+    [['preferences', 'set', '--user', 'dave', '--reminders', '3d,2d'], 'reminders: 2d is not on the menu (choose from 30d, 14d, 7d, 3d, 1d, 12h)'],
+    [['preferences', 'set', '--user', 'dave', '--time-zone', 'Mars/Olympus'], 'timeZone: "Mars/Olympus" is not an IANA time zone'],
+    [['preferences', 'set', '--user', 'dave', '--time-zone', 'UTC', '--waking-hours', '18:00-09:00'], 'is an empty window'],
+    [['preferences', 'set', '--user', 'dave', '--waking-hours', '09:00-18:00'], 'need a time zone'],
+    [['preferences', 'set', '--user', 'dave', '--time-zone', 'UTC', '--working-days', 'mon,funday'], '"funday": not a weekday'],
+    [['preferences', 'set', '--user', 'dave', '--expired-notice', 'maybe'], '--expired-notice: "maybe" is not true, false or default'],
+    [['preferences', 'set', '--user', 'dave'], 'name at least one preference'],
   ])('%j', async (args, message) => {
     const before = await snapshot();
     const result = await cli(args);
@@ -89,6 +96,25 @@ describe('bad input gets a clear error, a non-zero exit, and writes nothing', ()
     expect(result.stderr).toContain(message);
     expect(result.stdout).toBe('');
     expect(await snapshot()).toBe(before);
+  });
+
+  test('preferences: set, shown with the operator\'s settings filling the rest, and reset; stored in the service\'s schema', async () => {
+    const set = await cli([
+      'preferences', 'set', '--user', 'dave', '--reminders', '12h,3d', '--time-zone', 'europe/berlin',
+      '--waking-hours', '09:00-18:00', '--working-days', 'mon-fri',
+    ]);
+    expect(set).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(set.stdout)).toMatchObject({
+      preferences: { reminders: ['3d', '12h'], expired_notice: null, time_zone: 'Europe/Berlin', waking_hours: '09:00-18:00' },
+      effective: { reminders: ['3d', '12h'], expired_notice: true, working_days: ['mon', 'tue', 'wed', 'thu', 'fri'] },
+    });
+    const shown = JSON.parse((await cli(['preferences', 'show', '--user', 'dave'])).stdout);
+    expect(shown.preferences.time_zone).toBe('Europe/Berlin');
+    const { rows } = await database.pool.query('SELECT time_zone FROM token_expiry.user_preferences');
+    expect(rows).toEqual([{ time_zone: 'Europe/Berlin' }]);
+    const reset = JSON.parse((await cli(['preferences', 'reset', '--user', 'dave'])).stdout);
+    expect(reset.effective).toEqual({ reminders: ['7d', '1d'], expired_notice: true, time_zone: null, waking_hours: null, working_days: null });
+    expect((await database.pool.query('SELECT * FROM token_expiry.user_preferences')).rows).toEqual([]);
   });
 
   test('a bad EXPIRY_REMINDERS names the variable', async () => {

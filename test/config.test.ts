@@ -24,6 +24,7 @@ test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders 
       { key: '1d', beforeExpiryMs: 86_400_000 },
     ],
     EXPIRED_NOTICE: true,
+    EXPIRY_REMINDER_MENU: ['30d', '14d', '7d', '3d', '1d', '12h'].map((key) => ({ key, beforeExpiryMs: expect.any(Number) })),
     EXPIRY_SPREAD: 15 * 60_000,
     EXPIRY_START_DELAY: true,
     EXPIRY_DIGEST_WINDOW: 3_600_000,

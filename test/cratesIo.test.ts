@@ -20,6 +20,7 @@ import { cratesIoRegistry } from '../src/registry/cratesIo';
 import { checkRegistryAccess } from '../src/registry/grants';
 import type { SweepResult } from '../src/sweep/contract';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
+import { createPreferenceService } from '../src/preferences/service';
 import { createTokenService } from '../src/tokens/service';
 import { adminQuery } from '../scripts/devtools/scratchDatabase';
 import { adminDatabaseUrl } from './helpers/database';
@@ -74,7 +75,7 @@ beforeAll(async () => {
   dbaRuns(registrySqlOutput());
   await givePassword(role);
   service = createPool(urlFor(role), 4);
-  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6], current: 6 });
+  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6, 7], current: 7 });
 });
 
 afterAll(async () => {
@@ -264,7 +265,8 @@ test('a role without the grants is refused at start, naming what to grant', asyn
 test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take an id and read the rest from its tables', async () => {
   const cfg = system.config({ REGISTRY_SCHEMA: 'crates-io', API_AUTH_TOKEN: 'a-service-token-for-tests' });
   const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: cfg });
-  const server = createApiServer({ tokens, db: service, temporal: async () => system.env.client, config: cfg });
+  const preferences = createPreferenceService({ db: service, temporal: async () => system.env.client, config: cfg });
+  const server = createApiServer({ tokens, preferences, db: service, temporal: async () => system.env.client, config: cfg });
   server.listen(0);
   await once(server, 'listening');
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -299,6 +301,14 @@ test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take
     });
     expect(createWithBody.status).toBe(403);
     expect(JSON.stringify(await createWithBody.json())).toMatch(/registry owns its tokens/);
+    // Preferences live in the service's own schema: they can be kept for a registry's user without writing its tables.
+    const preferences = await fetch(`${base}/api/v1/me/expiry/preferences`, {
+      method: 'PUT',
+      headers: { Authorization: 'Bearer a-service-token-for-tests', 'X-Registry-User': 'ferris', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ preferences: { reminders: ['3d'], time_zone: 'Europe/Berlin', waking_hours: '09:00-18:00' } }),
+    });
+    expect(preferences.status).toBe(200);
+    expect(((await preferences.json()) as { effective: unknown }).effective).toMatchObject({ reminders: ['3d'], time_zone: 'Europe/Berlin' });
   } finally {
     server.close();
   }

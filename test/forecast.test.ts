@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { createApiServer } from '../src/api/server';
 import { loadConfig } from '../src/config';
 import { JsonLogger } from '../src/log';
+import { createPreferenceService } from '../src/preferences/service';
 import { createTokenService } from '../src/tokens/service';
 import { claimReminder, markSent, markUnsent } from '../src/db/notifications';
 import type { TokenRow } from '../src/registry/adapter';
@@ -144,6 +145,7 @@ test('the API answers the same forecast to the service token alone, and refuses 
     db: database.pool,
     temporal: noTemporal,
     tokens: createTokenService({ db: database.pool, temporal: noTemporal, config }),
+    preferences: createPreferenceService({ db: database.pool, temporal: noTemporal, config }),
     config,
     logger: new JsonLogger('WARN', () => undefined),
   });

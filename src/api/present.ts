@@ -3,7 +3,9 @@ import type { NotificationRow } from '../db/notifications';
 import type { TokenRow } from '../registry/adapter';
 import type { WorkflowView } from '../tokenExpiry/client';
 import type { CreatedToken, ExpiryWorkflowResult } from '../tokens/service';
-import type { ApiTokenJson, CreatedTokenJson, ExpiryJson, ExpiryStartJson } from './schemas';
+import { formatWakingHours } from '../preferences/rules';
+import type { PreferencesView } from '../preferences/service';
+import type { ApiTokenJson, CreatedTokenJson, ExpiryJson, ExpiryStartJson, PreferencesJson } from './schemas';
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
 
@@ -85,5 +87,27 @@ export function presentExpiry(status: {
     api_token: presentToken(status.token),
     workflow: status.workflow ? presentWorkflow(status.workflow) : null,
     notifications: status.notifications.map(presentNotification),
+  };
+}
+
+export function presentPreferences({ chosen, plan, menu }: PreferencesView, replan?: PreferencesJson['replan']): PreferencesJson {
+  const hours = plan.wakingHours;
+  return {
+    preferences: {
+      reminders: chosen.reminders,
+      expired_notice: chosen.expiredNotice,
+      time_zone: chosen.timeZone,
+      waking_hours: chosen.wakingHours ? formatWakingHours(chosen.wakingHours) : null,
+      working_days: chosen.workingDays,
+    },
+    effective: {
+      reminders: plan.reminders.map((r) => r.key),
+      expired_notice: plan.expiredNotice,
+      time_zone: hours?.timeZone ?? null,
+      waking_hours: hours ? formatWakingHours(hours) : null,
+      working_days: hours ? [...hours.days] : null,
+    },
+    menu,
+    ...(replan ? { replan } : {}),
   };
 }

@@ -6,9 +6,11 @@ import type { z } from 'zod';
 import { pingDatabase } from '../db/pool';
 import type { UserRow } from '../registry/adapter';
 import { FORECAST_MAX_DAYS, forecast } from '../tokenExpiry/forecast';
+import type { PreferenceChange } from '../preferences/rules';
+import type { PreferenceService } from '../preferences/service';
 import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
-import { presentCreated, presentExpiry, presentExpiryStart, presentToken } from './present';
+import { presentCreated, presentExpiry, presentExpiryStart, presentPreferences, presentToken } from './present';
 import {
   createdTokenResponse,
   createTokenRequest,
@@ -19,6 +21,8 @@ import {
   expiryRefreshResponse,
   healthResponse,
   listQuery,
+  preferenceRequest,
+  preferencesResponse,
   tokenListResponse,
   tokenResponse,
   type HealthJson,
@@ -26,6 +30,7 @@ import {
 
 export interface RouteDeps {
   tokens: TokenService;
+  preferences: PreferenceService;
   db: Pool;
   temporal: () => Promise<Client>;
   config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW'>;
@@ -100,6 +105,21 @@ const WIRE_FIELDS: Record<string, string> = {
   endpointScopes: 'endpoint_scopes',
 };
 
+/** The preference service's field names, as the wire spells them. */
+const PREFERENCE_WIRE_FIELDS: Record<string, string> = {
+  reminders: 'reminders',
+  expiredNotice: 'expired_notice',
+  timeZone: 'time_zone',
+  wakingHours: 'waking_hours',
+  workingDays: 'working_days',
+};
+
+/** A refused preference change: 422, each error naming its field as the request spells it. */
+function asPreferenceApiError(err: unknown): unknown {
+  if (!(err instanceof TokenError) || err.kind !== 'invalid') return asApiError(err);
+  return new ApiError(422, err.issues.map(({ path: [field], message }) => `preferences.${PREFERENCE_WIRE_FIELDS[String(field)] ?? String(field)}: ${message}`));
+}
+
 const ERROR_STATUS = { 'not-found': 404, conflict: 409, 'read-only': 403 } as const;
 
 /** Service errors are the caller's mistakes; anything else is ours. */
@@ -144,6 +164,13 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     const body: HealthJson = { database, temporal };
     if (down.length === 0) return { status: 200, body };
     return { status: 503, body: { ...body, ...errorBody(down.map(([name, state]) => `${name}: ${state}`)) } };
+  }
+
+  async function changePreferences(user: UserRow, change: PreferenceChange): Promise<Reply> {
+    const view = await deps.preferences.update(user, change).catch((err: unknown) => {
+      throw asPreferenceApiError(err);
+    });
+    return { status: 200, body: presentPreferences(view) };
   }
 
   const idParam = { errors: { 404: 'No such token, or it belongs to another user.' } };
@@ -268,6 +295,55 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           body: presentCreated(created),
           log: { tokenId: created.token.id, workflowWarning: created.workflowError !== undefined },
         };
+      },
+    }),
+    userRoute({
+      method: 'GET',
+      path: '/api/v1/me/expiry/preferences',
+      doc: {
+        summary: 'The user\'s reminder preferences',
+        description: 'What the user chose (null: the operator\'s setting), the plan their tokens get, and the lead times on offer.',
+        success: { status: 200, description: 'The preferences.', schema: preferencesResponse },
+      },
+      async handle({ user }) {
+        return { status: 200, body: presentPreferences(await deps.preferences.get(user)) };
+      },
+    }),
+    userRoute({
+      method: 'PUT',
+      path: '/api/v1/me/expiry/preferences',
+      body: { schema: preferenceRequest, optional: false },
+      doc: {
+        summary: 'Change the user\'s reminder preferences',
+        description:
+          'Absent fields stay, null goes back to the operator\'s setting. Nothing is stored unless every field is valid: a ' +
+          'lead time on the menu, a known IANA time zone, a non-empty window. A warning that would fall due outside the ' +
+          'waking hours goes out at the end of the window before (earlier, never later); the expired notice at the start of ' +
+          'the next. The user\'s waiting workflows take the new plan at once.',
+        request: preferenceRequest,
+        success: { status: 200, description: 'The preferences now.', schema: preferencesResponse },
+      },
+      async handle({ user, body }) {
+        const { preferences: input } = body as z.output<typeof preferenceRequest>;
+        return changePreferences(user, {
+          reminders: input.reminders,
+          expiredNotice: input.expired_notice,
+          timeZone: input.time_zone,
+          wakingHours: input.waking_hours,
+          workingDays: input.working_days,
+        });
+      },
+    }),
+    userRoute({
+      method: 'DELETE',
+      path: '/api/v1/me/expiry/preferences',
+      doc: {
+        summary: 'Forget the user\'s reminder preferences',
+        description: 'Every field back to the operator\'s setting; the user\'s waiting workflows take that plan at once.',
+        success: { status: 200, description: 'The preferences now.', schema: preferencesResponse },
+      },
+      async handle({ user }) {
+        return changePreferences(user, { reminders: null, expiredNotice: null, timeZone: null, wakingHours: null, workingDays: null });
       },
     }),
     userRoute({

@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import { createPool } from '../db/pool';
 import { logger as defaultLogger } from '../log';
 import { lazyClient } from '../temporal/connection';
+import { createPreferenceService } from '../preferences/service';
 import { createTokenService } from '../tokens/service';
 import { createApiServer } from './server';
 
@@ -16,7 +17,8 @@ export async function runApi(config: Config, log: Logger = defaultLogger): Promi
   const temporal = lazyClient(config);
   try {
     const tokens = createTokenService({ db, temporal: temporal.get, config });
-    const server = createApiServer({ tokens, db, temporal: temporal.get, config, logger: log });
+    const preferences = createPreferenceService({ db, temporal: temporal.get, config });
+    const server = createApiServer({ tokens, preferences, db, temporal: temporal.get, config, logger: log });
     server.listen(config.API_PORT);
     await once(server, 'listening');
     log.info('api listening', { port: config.API_PORT });

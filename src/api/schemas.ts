@@ -9,6 +9,7 @@ import {
   TOKEN_EXPIRY_STATES,
 } from '../tokenExpiry/contract';
 import { ENDPOINT_SCOPES } from '../tokens/input';
+import { WEEKDAYS } from '../tokenExpiry/wakingHours';
 
 /** Schemas that become named components of the OpenAPI document, split by which side of the wire. */
 export const requestSchemas = z.registry<{ id: string }>();
@@ -189,6 +190,74 @@ export const expiryResponse = z
   .describe('The expiry reminders of one token.')
   .register(responseSchemas, { id: 'ExpiryStatus' });
 
+const weekday = z.string().meta({ enum: [...WEEKDAYS] });
+
+export const preferenceChange = z
+  .strictObject({
+    reminders: z
+      .array(z.string())
+      .max(50)
+      .nullable()
+      .optional()
+      .describe('Lead times from the menu (EXPIRY_REMINDER_MENU), e.g. ["3d", "12h"]; [] for no warnings; null: the operator\'s.'),
+    expired_notice: z.boolean().nullable().optional().describe('The notice once a token has expired; null: the operator\'s.'),
+    time_zone: z.string().max(100).nullable().optional().describe('An IANA time zone, e.g. Europe/Berlin; null: none (any hour, in UTC).'),
+    waking_hours: z
+      .string()
+      .max(20)
+      .nullable()
+      .optional()
+      .describe('When reminders may arrive, local time, e.g. 09:00-18:00 (start before end); null: all day. Needs time_zone.'),
+    working_days: z
+      .array(weekday)
+      .max(7)
+      .nullable()
+      .optional()
+      .describe('The days reminders may arrive, e.g. ["mon", "tue", "wed", "thu", "fri"]; null: every day. Needs time_zone.'),
+  })
+  .describe('A change: absent fields stay as they are, null goes back to the operator\'s setting.')
+  .register(requestSchemas, { id: 'ExpiryPreferenceChange' });
+
+export const preferenceRequest = z
+  .strictObject({ preferences: preferenceChange })
+  .describe('PUT /api/v1/me/expiry/preferences')
+  .register(requestSchemas, { id: 'ExpiryPreferenceRequest' });
+
+const chosenPreferences = z.object({
+  reminders: z.array(z.string()).nullable(),
+  expired_notice: z.boolean().nullable(),
+  time_zone: z.string().nullable(),
+  waking_hours: z.string().nullable(),
+  working_days: z.array(z.enum(WEEKDAYS)).nullable(),
+});
+
+export const preferencesResponse = z
+  .object({
+    preferences: chosenPreferences.describe('What the user chose; null: the operator\'s setting.'),
+    effective: z
+      .object({
+        reminders: z.array(z.string()),
+        expired_notice: z.boolean(),
+        time_zone: z.string().nullable(),
+        waking_hours: z.string().nullable(),
+        working_days: z.array(z.enum(WEEKDAYS)).nullable(),
+      })
+      .describe('The plan the user\'s tokens get. time_zone null: reminders at any hour, as without preferences.'),
+    menu: z.array(z.string()).describe('The lead times the user may choose from.'),
+    replan: z
+      .object({
+        matched: z.int().nonnegative().describe('The user\'s tokens whose workflow may be waiting.'),
+        replanned: z.int().nonnegative(),
+        unchanged: z.int().nonnegative(),
+        gone: z.int().nonnegative().describe('Closed already (revoked, completed).'),
+        failed: z.int().nonnegative().describe('Not replanned now; `token-expiry replan` finishes the job.'),
+      })
+      .optional()
+      .describe('After a change: what happened to the user\'s waiting workflows.'),
+  })
+  .describe('A user\'s reminder preferences.')
+  .register(responseSchemas, { id: 'ExpiryPreferences' });
+
 export const errorResponse = z
   .object({ errors: z.array(z.object({ detail: z.string() })).min(1) })
   .describe('Every error, as crates.io reports them.')
@@ -207,4 +276,5 @@ export type ApiTokenJson = z.output<typeof apiToken>;
 export type CreatedTokenJson = z.output<typeof createdTokenResponse>;
 export type ExpiryStartJson = z.output<typeof expiryStart>;
 export type ExpiryJson = z.output<typeof expiryResponse>;
+export type PreferencesJson = z.output<typeof preferencesResponse>;
 export type HealthJson = z.output<typeof healthResponse>;

@@ -9,6 +9,7 @@ import { ConfigError, type Config } from '../config';
 import { isBigintId as isTokenId } from '../registry/adapter';
 import type { UserRow } from '../registry/adapter';
 import { logger as defaultLogger } from '../log';
+import type { PreferenceService } from '../preferences/service';
 import type { TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
 import { openApiDocument } from './openapi';
@@ -16,6 +17,7 @@ import { apiRoutes, asApiError, type Route } from './routes';
 
 export interface ApiDeps {
   tokens: TokenService;
+  preferences: PreferenceService;
   db: Pool;
   temporal: () => Promise<Client>;
   config: Pick<Config, 'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW'>;

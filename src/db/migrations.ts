@@ -182,4 +182,26 @@ export const migrations: Migration[] = [
       INSERT INTO token_discovery DEFAULT VALUES;
     `,
   },
+  {
+    version: 7,
+    target: 'service',
+    name: "users' reminder preferences: lead times, expired notice, time zone and waking hours",
+    sql: `
+      -- One row per user who chose something; NULL in a column: the operator's setting. Keyed by the registry's
+      -- user id, with no foreign key into its tables (attach mode: the registry's tables get no writes from us).
+      CREATE TABLE user_preferences (
+        user_id bigint PRIMARY KEY,
+        reminders text[],
+        expired_notice boolean,
+        time_zone text,
+        waking_start_minute smallint CHECK (waking_start_minute BETWEEN 0 AND 1439),
+        waking_end_minute smallint CHECK (waking_end_minute BETWEEN 1 AND 1440),
+        working_days text[],
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (waking_start_minute < waking_end_minute),
+        CHECK ((waking_start_minute IS NULL) = (waking_end_minute IS NULL)),
+        CHECK (cardinality(working_days) > 0)
+      );
+    `,
+  },
 ];

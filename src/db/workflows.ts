@@ -26,3 +26,16 @@ export async function markExpiryWorkflowsCancelled(db: Queryable, ids: string[])
   if (ids.length === 0) return;
   await db.query('UPDATE expiry_workflows SET cancelled_at = now() WHERE token_id = ANY($1::bigint[])', [ids]);
 }
+
+/**
+ * The tokens of a user whose workflow may still be waiting: started, not cancelled, and expiring after `since`
+ * (an expired notice may wait for the user's waking hours, up to a week after the expiry).
+ */
+export async function findWaitingTokenIdsOfUser(db: Queryable, userId: string, since: Date): Promise<string[]> {
+  const { rows } = await db.query<{ token_id: string }>(
+    `SELECT token_id::text FROM expiry_workflows
+      WHERE user_id = $1 AND cancelled_at IS NULL AND expires_at > $2 ORDER BY token_id`,
+    [userId, since],
+  );
+  return rows.map((row) => row.token_id);
+}

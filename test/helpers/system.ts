@@ -8,6 +8,7 @@ import type { UserRow } from '../../src/registry/adapter';
 import { createPostmarkMailer, type Mailer } from '../../src/email/postmarkMailer';
 import { workerActivities, workerTuning } from '../../src/worker';
 import { createTokenService, type CreatedToken, type TokenService } from '../../src/tokens/service';
+import { createPreferenceService, type PreferenceService } from '../../src/preferences/service';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
 import { WorkflowHarness } from './workflowHarness';
@@ -89,6 +90,10 @@ export class TestSystem {
 
   tokens(config: Config): TokenService {
     return createTokenService({ db: this.db, temporal: async () => this.env.client, config, now: () => new Date() });
+  }
+
+  preferences(config: Config): PreferenceService {
+    return createPreferenceService({ db: this.db, temporal: async () => this.env.client, config });
   }
 
   mailer(config: Config, timeoutSeconds = 5): Mailer {

@@ -1,0 +1,73 @@
+// The only way into users' reminder preferences for the CLI and the HTTP API: show, change, reset. A change is
+// checked once, here, and stored only when all of it is valid.
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { findPreferences, lockPreferences, savePreferences } from '../db/preferences';
+import { withTransaction } from '../db/transaction';
+import type { UserRow } from '../registry/adapter';
+import { TokenError } from '../tokens/service';
+import {
+  applyChange,
+  NO_PREFERENCES,
+  userPlan,
+  type PreferenceChange,
+  type PreferenceSettings,
+  type StoredPreferences,
+  type UserPlan,
+} from './rules';
+
+export interface PreferenceServiceDeps {
+  db: Pool;
+  /** Connected on first use: showing preferences needs no Temporal. */
+  temporal: () => Promise<Client>;
+  config: PreferenceSettings;
+}
+
+export interface PreferencesView {
+  /** What the user chose; null fields follow the operator. */
+  chosen: StoredPreferences;
+  /** The plan their tokens get. */
+  plan: UserPlan;
+  /** The lead times they may choose from (EXPIRY_REMINDER_MENU). */
+  menu: string[];
+}
+
+export function createPreferenceService(deps: PreferenceServiceDeps) {
+  const view = (chosen: StoredPreferences | null): PreferencesView => ({
+    chosen: chosen ?? NO_PREFERENCES,
+    plan: userPlan(chosen, deps.config),
+    menu: deps.config.EXPIRY_REMINDER_MENU.map((r) => r.key),
+  });
+
+  return {
+    async get(user: UserRow): Promise<PreferencesView> {
+      return view(await findPreferences(deps.db, user.id));
+    },
+
+    /** Applies the change, or throws TokenError('invalid') naming every problem, having stored nothing. */
+    async update(user: UserRow, change: PreferenceChange): Promise<PreferencesView> {
+      const stored = await withTransaction(deps.db, async (client) => {
+        const applied = applyChange((await lockPreferences(client, user.id)) ?? NO_PREFERENCES, change, deps.config);
+        if ('issues' in applied) {
+          const [first] = applied.issues;
+          throw new TokenError(
+            'invalid',
+            applied.issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ') || (first?.message ?? 'is invalid'),
+            applied.issues.map(({ field, message }) => ({ path: [field], message })),
+          );
+        }
+        await savePreferences(client, user.id, applied.preferences);
+        return applied.preferences;
+      });
+      return view(stored);
+    },
+
+    /** Every field back to the operator's settings. */
+    async reset(user: UserRow): Promise<PreferencesView> {
+      await savePreferences(deps.db, user.id, NO_PREFERENCES);
+      return view(null);
+    },
+  };
+}
+
+export type PreferenceService = ReturnType<typeof createPreferenceService>;
