@@ -4,7 +4,7 @@
  * enough to run for every mutant (npm run mutate).
  */
 import { loadConfig } from '../src/config';
-import { planReminders } from '../workflows/tokenExpiry';
+import { invalidPlan, planReminders } from '../workflows/tokenExpiry';
 
 const DAY = 86_400_000;
 const expiresAt = '2026-03-01T12:00:00.000Z';
@@ -39,4 +39,21 @@ test('sorted by due time even when the reminders come smallest first', () => {
     { key: '3h', beforeExpiryMs: 3 * 3_600_000 },
   ];
   expect(planReminders({ ...input('1d', true), reminders }).map((r) => r.key)).toEqual(['2d', '3h', '1h', 'expired']);
+});
+
+test('due times the owner\'s waking hours moved are taken as given; warnings moved to one time keep the longest lead first', () => {
+  const wakingDueAt = { '1d': '2026-02-27T16:59:00.000Z', '12h': '2026-02-27T16:59:00.000Z', expired: '2026-03-02T08:00:00.000Z' };
+  expect(planReminders({ ...input('7d,1d,12h', true), wakingDueAt }).map((r) => [r.key, r.dueAt])).toEqual([
+    ['7d', '2026-02-22T12:00:00.000Z'],
+    ['1d', '2026-02-27T16:59:00.000Z'],
+    ['12h', '2026-02-27T16:59:00.000Z'],
+    ['expired', '2026-03-02T08:00:00.000Z'],
+  ]);
+});
+
+test('a replan\'s moved due times must name reminders of its plan, as ISO UTC times', () => {
+  const plan = { reminders: input('1d', true).reminders, expiredNotice: true };
+  expect(invalidPlan({ ...plan, wakingDueAt: { '1d': '2026-02-27T16:59:00.000Z', expired: '2026-03-02T08:00:00.000Z' } }, 0)).toBeNull();
+  expect(invalidPlan({ ...plan, wakingDueAt: { '3d': '2026-02-27T16:59:00.000Z' } }, 0)).toBe('wakingDueAt: "3d" is not a reminder of this plan');
+  expect(invalidPlan({ ...plan, wakingDueAt: { '1d': 'Friday' } }, 0)).toBe('wakingDueAt: 1d: "Friday" is not an ISO 8601 UTC time');
 });

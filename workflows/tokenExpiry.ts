@@ -113,8 +113,10 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   };
 
   const replanChange = (plan: ReplanInput) =>
-    replanReminders(status.reminders, planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt }, spreadMs, floored), (r) =>
-      r.outcome !== undefined || r === inFlight,
+    replanReminders(
+      status.reminders,
+      planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt, wakingDueAt: plan.wakingDueAt }, spreadMs, floored),
+      (r) => r.outcome !== undefined || r === inFlight,
     );
   setHandler(
     replanUpdate,
@@ -278,17 +280,23 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
 
 /**
  * Every reminder with its due time, earliest first; a warning goes out up to `spreadMs` early (spread.ts),
- * the "expired" notice at expiry.
+ * the "expired" notice at expiry; a due time the owner's waking hours moved (`wakingDueAt`) is taken as given.
+ * Warnings moved to the same time keep their order, longest lead first: the workflow sends the last of them.
  */
-export function planReminders(input: TokenExpiryInput, spreadMs = 0, floored = true): ReminderStatus[] {
+export function planReminders(
+  input: Pick<TokenExpiryInput, 'tokenId' | 'expiresAt' | 'reminders' | 'expiredNotice' | 'wakingDueAt'>,
+  spreadMs = 0,
+  floored = true,
+): ReminderStatus[] {
   const expiresAt = Date.parse(input.expiresAt);
+  const moved = input.wakingDueAt ?? {};
   const plan: ReminderStatus[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
     key,
     kind: 'warning',
-    dueAt: new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs, floored)).toISOString(),
+    dueAt: moved[key] ?? new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs, floored)).toISOString(),
   }));
   if (input.expiredNotice) {
-    plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: new Date(expiresAt).toISOString() });
+    plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: moved[EXPIRED_REMINDER_KEY] ?? new Date(expiresAt).toISOString() });
   }
   return plan.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
 }
@@ -338,6 +346,15 @@ export function invalidPlan(plan: ReplanInput, createdAt: number): string | null
     if (!Number.isSafeInteger(beforeExpiryMs) || beforeExpiryMs <= 0) return `reminders: ${key} needs a positive whole beforeExpiryMs`;
     if (keys.has(key)) return `reminders: ${key} is there twice`;
     keys.add(key);
+  }
+  if (plan.wakingDueAt !== undefined) {
+    if (typeof plan.wakingDueAt !== 'object' || plan.wakingDueAt === null) return 'wakingDueAt: expected an object of reminder keys and times';
+    for (const [key, dueAt] of Object.entries(plan.wakingDueAt)) {
+      if (key !== EXPIRED_REMINDER_KEY && !keys.has(key)) return `wakingDueAt: ${JSON.stringify(key)} is not a reminder of this plan`;
+      if (typeof dueAt !== 'string' || Number.isNaN(Date.parse(dueAt)) || new Date(Date.parse(dueAt)).toISOString() !== dueAt) {
+        return `wakingDueAt: ${key}: ${JSON.stringify(dueAt)} is not an ISO 8601 UTC time`;
+      }
+    }
   }
   if (plan.expiresAt !== undefined) {
     const expiresAt = typeof plan.expiresAt === 'string' ? Date.parse(plan.expiresAt) : NaN;

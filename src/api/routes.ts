@@ -318,7 +318,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         description:
           'Absent fields stay, null goes back to the operator\'s setting. Nothing is stored unless every field is valid: a ' +
           'lead time on the menu, a known IANA time zone, a non-empty window. A warning that would fall due outside the ' +
-          'waking hours goes out at the end of the window before (earlier, never later); the expired notice at the start of ' +
+          'waking hours goes out a minute before the end of the window before (earlier, never later); the expired notice at the start of ' +
           'the next. The user\'s waiting workflows take the new plan at once.',
         request: preferenceRequest,
         success: { status: 200, description: 'The preferences now.', schema: preferencesResponse },

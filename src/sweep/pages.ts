@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
 import type { TokenRow } from '../registry/adapter';
 import { registryAdapter } from '../registry';
+import { findUserPlans } from '../preferences/plans';
 import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './contract';
 import {
   cancelTokenExpiryWorkflow,
@@ -48,8 +49,9 @@ const FAILURES_KEPT = 5;
 /** Starts the workflow of every token in the page that has none on record, and records the start. */
 export async function startMissingWorkflows(deps: SweepDeps, page: SweepPageInput): Promise<SweepPageResult> {
   const tokens = await registryAdapter(deps.config).findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
+  const planOf = await findUserPlans(deps.db, tokens.map((t) => t.userId), deps.config);
   const outcomes = await forEachToken(deps, tokens, async (token) => {
-    await startTokenExpiryWorkflow(deps.client, token, deps.config, deps.now());
+    await startTokenExpiryWorkflow(deps.client, token, deps.config, deps.now(), planOf(token.userId));
     return true;
   });
   const started = await recordStarts(deps, outcomes.done);
@@ -72,6 +74,7 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
     recordedBefore,
   });
   const cancelled: string[] = [];
+  const planOf = await findUserPlans(deps.db, tokens.map((t) => t.userId), deps.config);
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     if (token.revoked) {
       // Revoked in the registry's own tables (nothing called us): end its workflow now, once.
@@ -80,7 +83,7 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
     }
     const execution = await tokenExpiryExecutionStatus(deps.client, token.id, deps.config.TOKEN_EXPIRY_INSTANCE);
     if (!RESTART_WHEN.has(execution)) return false;
-    await startTokenExpiryWorkflow(deps.client, token, deps.config, now);
+    await startTokenExpiryWorkflow(deps.client, token, deps.config, now, planOf(token.userId));
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
     return true;
   });
@@ -97,9 +100,10 @@ export async function applyTokenChanges(deps: SweepDeps, ids: string[]): Promise
   const now = deps.now();
   const tokens = await registryAdapter(deps.config).findTokens(deps.db, ids);
   const cancelled: string[] = [];
+  const planOf = await findUserPlans(deps.db, tokens.map((t) => t.userId), deps.config);
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     if (!token.expiryWorkflowStartedAt && !token.revoked && token.expiredAt && token.expiredAt > now) {
-      await startTokenExpiryWorkflow(deps.client, token, deps.config, now);
+      await startTokenExpiryWorkflow(deps.client, token, deps.config, now, planOf(token.userId));
       return true;
     }
     if (token.revoked && token.expiryWorkflowStartedAt) await cancelRevoked(deps, token, cancelled);

@@ -15,21 +15,30 @@ import {
   type TokenExpiryStatus,
 } from './contract';
 import { workflowDetails, workflowSummary } from './summaries';
+import { tokenPlan } from './userPlan';
+import { defaultPlan, type UserPlan } from '../preferences/rules';
 
 export type ReminderSettings = Pick<
   Config,
-  'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY' | 'TOKEN_EXPIRY_INSTANCE'
+  | 'TEMPORAL_TASK_QUEUE'
+  | 'EXPIRY_REMINDERS'
+  | 'EXPIRED_NOTICE'
+  | 'EXPIRY_REMINDER_MENU'
+  | 'EXPIRY_SPREAD'
+  | 'EXPIRY_START_DELAY'
+  | 'TOKEN_EXPIRY_INSTANCE'
 >;
 
-/** The workflow's input: ids, dates and the reminder plan, nothing personal. */
-export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings): TokenExpiryInput {
+/**
+ * The workflow's input: ids, dates and the reminder plan of the owner (`plan`: their preferences, or the operator's
+ * settings), nothing personal: waking hours arrive as the due times they moved, not as a time zone.
+ */
+export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings, plan: UserPlan = defaultPlan(settings)): TokenExpiryInput {
   if (!token.expiredAt) throw new Error(`token ${token.id} has no expiry`);
+  const dates = { tokenId: token.id, createdAt: token.createdAt.toISOString(), expiresAt: token.expiredAt.toISOString() };
   return {
-    tokenId: token.id,
-    createdAt: token.createdAt.toISOString(),
-    expiresAt: token.expiredAt.toISOString(),
-    reminders: settings.EXPIRY_REMINDERS,
-    expiredNotice: settings.EXPIRED_NOTICE,
+    ...dates,
+    ...tokenPlan(dates, plan, settings.EXPIRY_SPREAD),
     ...(settings.EXPIRY_SPREAD > 0 ? { spreadMs: settings.EXPIRY_SPREAD } : {}),
   };
 }
@@ -85,8 +94,9 @@ export async function startTokenExpiryWorkflow(
   token: TokenRow,
   settings: ReminderSettings,
   now: Date = new Date(),
+  plan: UserPlan = defaultPlan(settings),
 ): Promise<string> {
-  const input = tokenExpiryInput(token, settings);
+  const input = tokenExpiryInput(token, settings, plan);
   const workflowId = tokenExpiryWorkflowId(token.id, settings.TOKEN_EXPIRY_INSTANCE);
   try {
     await startWorkflow(client, workflowId, input, settings, now);

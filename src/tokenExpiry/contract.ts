@@ -31,6 +31,11 @@ export interface TokenExpiryInput {
   expiredNotice: boolean;
   /** EXPIRY_SPREAD in ms: how much earlier a warning may go out (see spread.ts); absent in older runs. */
   spreadMs?: number;
+  /**
+   * Due times the owner's waking hours moved, by reminder key (ISO UTC): a warning earlier, the expired notice later
+   * (userPlan.ts computes them from the owner's time zone). Absent: every reminder at its own due time.
+   */
+  wakingDueAt?: Record<string, string>;
 }
 
 export const REMINDER_KINDS = ['warning', 'expired'] as const;
@@ -89,6 +94,8 @@ export interface ReplanInput {
   expiredNotice: boolean;
   /** Absent: the expiry stays as it is. */
   expiresAt?: string;
+  /** As TokenExpiryInput's, for the new plan and expiry; absent: none moved (a replan carries the whole plan). */
+  wakingDueAt?: Record<string, string>;
 }
 
 /** What a replan changed, by reminder key; reminders already sent or recorded never change. */
@@ -97,7 +104,7 @@ export interface ReplanResult {
   added: string[];
   /** No longer in the plan: recorded as skipped, dropped-from-plan, and not sent. */
   dropped: string[];
-  /** Still in the plan with a new due time (the expiry changed). */
+  /** Still in the plan with a new due time (the expiry or the owner's waking hours changed). */
   moved: string[];
   expiresAt: string;
 }

@@ -43,17 +43,18 @@ export function workflowSummary(input: TokenExpiryInput): string {
 /** The workflow's details (Temporal markdown): the token's dates and every reminder of its plan at start. */
 export function workflowDetails(input: TokenExpiryInput): string {
   const expiresAt = Date.parse(input.expiresAt);
+  const moved = input.wakingDueAt ?? {};
   const plan: Reminder[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
     key,
     kind: 'warning',
-    dueAt: new Date(expiresAt - beforeExpiryMs).toISOString(),
+    dueAt: moved[key] ?? new Date(expiresAt - beforeExpiryMs).toISOString(),
   }));
-  if (input.expiredNotice) plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: input.expiresAt });
+  if (input.expiredNotice) plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: moved[EXPIRED_REMINDER_KEY] ?? input.expiresAt });
   plan.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
   return [
     `**Token** ${input.tokenId}: created ${isoSeconds(input.createdAt)}, expires ${isoSeconds(input.expiresAt)}`,
     '',
-    '**Reminder plan** (EXPIRY_REMINDERS and EXPIRED_NOTICE when the workflow started)',
+    `**Reminder plan** (the owner's when the workflow started${Object.keys(moved).length > 0 ? '; due times moved into their waking hours' : ''})`,
     '',
     ...(plan.length > 0 ? plan.map((r) => `- ${dueTimerSummary(r)}`) : ['- none']),
   ].join('\n');

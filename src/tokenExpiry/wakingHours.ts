@@ -91,8 +91,14 @@ export function isWakingTime(t: number, hours: WakingHours): boolean {
 }
 
 /**
+ * A warning moved to the end of a window is due this long before it (or at the window's start, if shorter): the
+ * send's own latency then never takes it past the window's end.
+ */
+export const WINDOW_END_MARGIN_MS = 60_000;
+
+/**
  * The latest instant at or before `t` inside the waking hours: `t` itself when it is inside, otherwise the end of
- * the previous window. A warning goes out then: earlier, never later.
+ * the previous window, less WINDOW_END_MARGIN_MS. A warning goes out then: earlier, never later.
  */
 export function latestWakingAtOrBefore(t: number, hours: WakingHours): number {
   if (isWakingTime(t, hours)) return t;
@@ -105,7 +111,7 @@ export function latestWakingAtOrBefore(t: number, hours: WakingHours): number {
     // A repeated end: its later instant; a skipped one: the instant before the gap.
     const candidates = (gap ? instants.slice(0, 1) : instants).filter((i) => i <= t);
     const end = candidates[candidates.length - 1];
-    if (end !== undefined) return end;
+    if (end !== undefined) return end - Math.min(WINDOW_END_MARGIN_MS, (hours.endMinute - hours.startMinute) * MINUTE_MS);
   }
   throw new Error(`no waking hours in the week before ${new Date(t).toISOString()}: days must not be empty`);
 }

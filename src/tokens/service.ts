@@ -18,6 +18,7 @@ import {
 } from '../tokenExpiry/client';
 import { tokenExpiryWorkflowId } from '../tokenExpiry/contract';
 import { checkExpiry, newTokenInput } from './input';
+import { findUserPlans } from '../preferences/plans';
 
 export interface TokenServiceDeps {
   db: Pool;
@@ -122,7 +123,8 @@ export function createTokenService(deps: TokenServiceDeps) {
   async function startWorkflow(token: TokenRow): Promise<ExpiryWorkflowResult> {
     if (!token.expiredAt || token.revoked) return { workflowId: null };
     try {
-      const workflowId = await startTokenExpiryWorkflow(await deps.temporal(), token, deps.config, now());
+      const planOf = await findUserPlans(deps.db, [token.userId], deps.config);
+      const workflowId = await startTokenExpiryWorkflow(await deps.temporal(), token, deps.config, now(), planOf(token.userId));
       token.expiryWorkflowStartedAt = await markExpiryWorkflowsStarted(deps.db, [token]);
       return { workflowId };
     } catch (err) {
