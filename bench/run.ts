@@ -20,6 +20,7 @@ import { massExpiryNoticesScenario, massExpiryWarningsScenario } from './scenari
 import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
 import { replanScenario } from './scenarios/replan';
+import { preferencesReplanScenario } from './scenarios/preferencesReplan';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   create: createScenario,
@@ -35,6 +36,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   'crates-io-sweep': cratesIoSweepScenario,
   discovery: discoveryScenario,
   replan: replanScenario,
+  'preferences-replan': preferencesReplanScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

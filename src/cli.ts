@@ -16,7 +16,7 @@ import { presentPreferences } from './api/present';
 import { parseDayList, type PreferenceChange } from './preferences/rules';
 import { createPreferenceService } from './preferences/service';
 import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
-import { replanProgressReporter, runReplan } from './tokenExpiry/replan';
+import { ownersPlans, replanProgressReporter, runReplan } from './tokenExpiry/replan';
 
 const USAGE = `usage:
   token-expiry migrate
@@ -176,11 +176,13 @@ async function run(argv: string[]): Promise<void> {
         return;
       }
       case 'replan': {
-        // Today's EXPIRY_REMINDERS and EXPIRED_NOTICE to every waiting workflow; progress on stderr, summary on stdout.
+        // Each waiting workflow its owner's plan (today's EXPIRY_REMINDERS and EXPIRED_NOTICE for those who never
+        // chose); progress on stderr, summary on stdout.
         const { values } = parse([action, ...rest].filter((a): a is string => a !== undefined), { concurrency: { type: 'string' } }, 0);
         const concurrency = check(z.coerce.number().int().min(1).max(64), values.concurrency ?? '16', '--concurrency');
         const progress = replanProgressReporter(process.stderr);
-        const summary = await runReplan(await temporal.get(), config, { concurrency }, progress.update).finally(progress.finish);
+        const planFor = ownersPlans(db, config);
+        const summary = await runReplan(await temporal.get(), config, { concurrency, planFor }, progress.update).finally(progress.finish);
         print(summary);
         if (summary.failed > 0) {
           process.stderr.write(`token-expiry: ${summary.failed} workflow(s) failed (see "failures"); run replan again\n`);

@@ -18,6 +18,7 @@ export const SCENARIOS = [
   'crates-io-sweep',
   'discovery',
   'replan',
+  'preferences-replan',
 ] as const;
 /** Left out of a --quick run unless --only names it: the default spread alone takes 15 minutes, whatever the size. */
 const NOT_QUICK: ScenarioName[] = ['mass-expiry'];
@@ -66,6 +67,8 @@ export interface BenchOptions {
   /** replan: waiting workflows `token-expiry replan` updates, and its updates in flight (the CLI's --concurrency). */
   replan: number;
   replanConcurrency: number;
+  /** preferences-replan: waiting workflows of one user that a change of their preferences re-plans. */
+  preferencesReplan: number;
   /** Milliseconds the fake Postmark waits before each answer. */
   latencyMs: number;
   serverStorage: ServerStorage;
@@ -86,7 +89,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
   [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
   [--digest-users 1000] [--digest-tokens-per-user 5] [--trigger-tokens 50] [--polled-tokens 20] [--discovery-interval 10s]
-  [--replan 10000] [--replan-concurrency 16]
+  [--replan 10000] [--replan-concurrency 16] [--preferences-replan 1000]
   [--model [--from bench/results/latest.json]] [--latency 50] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
@@ -125,6 +128,7 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         'discovery-interval': { type: 'string' },
         replan: { type: 'string' },
         'replan-concurrency': { type: 'string' },
+        'preferences-replan': { type: 'string' },
         latency: { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
@@ -222,6 +226,7 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     discoveryInterval,
     replan: count('replan', 10_000, 300),
     replanConcurrency: count('replan-concurrency', 16, 16),
+    preferencesReplan: count('preferences-replan', 1_000, 100),
     latencyMs: count('latency', 50, 50, 0),
     serverStorage,
     serverConfig,

@@ -90,7 +90,7 @@ export function presentExpiry(status: {
   };
 }
 
-export function presentPreferences({ chosen, plan, menu }: PreferencesView, replan?: PreferencesJson['replan']): PreferencesJson {
+export function presentPreferences({ chosen, plan, menu, replan }: PreferencesView): PreferencesJson {
   const hours = plan.wakingHours;
   return {
     preferences: {
@@ -108,6 +108,18 @@ export function presentPreferences({ chosen, plan, menu }: PreferencesView, repl
       working_days: hours ? [...hours.days] : null,
     },
     menu,
-    ...(replan ? { replan } : {}),
+    ...(replan
+      ? {
+          replan: {
+            matched: replan.matched,
+            replanned: replan.replanned,
+            unchanged: replan.unchanged,
+            gone: replan.gone,
+            // A run from before the replan patch takes the plan after its next reminder: not in force yet either.
+            failed: replan.failed + replan.predatesReplan,
+            ...(replan.failures.length > 0 ? { failures: replan.failures.map((f) => f.error) } : {}),
+          },
+        }
+      : {}),
   };
 }

@@ -87,6 +87,8 @@ function userRoute(route: Omit<Route, 'access' | 'handle'> & { handle(ctx: Reque
 const TEMPORAL_DEADLINE_MS = 10_000;
 /** The status query waits for a worker to answer; with none running, give up sooner and show state null. */
 const STATUS_DEADLINE_MS = 5_000;
+/** A preference change re-plans the user's waiting workflows before it answers: a thousand take a few seconds. */
+const REPLAN_DEADLINE_MS = 25_000;
 const HEALTH_TIMEOUT_MS = 3_000;
 
 function within<T>(ms: number, work: Promise<T>): Promise<T> {
@@ -166,11 +168,14 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     return { status: 503, body: { ...body, ...errorBody(down.map(([name, state]) => `${name}: ${state}`)) } };
   }
 
+  /** A change, then its replan: Temporal calls that do not answer in time count as failed runs, not as an error. */
   async function changePreferences(user: UserRow, change: PreferenceChange): Promise<Reply> {
-    const view = await deps.preferences.update(user, change).catch((err: unknown) => {
+    const client = await deps.temporal().catch(() => undefined);
+    const work = () => deps.preferences.update(user, change);
+    const view = await (client ? client.withDeadline(Date.now() + REPLAN_DEADLINE_MS, work) : work()).catch((err: unknown) => {
       throw asPreferenceApiError(err);
     });
-    return { status: 200, body: presentPreferences(view) };
+    return { status: 200, body: presentPreferences(view), log: { replanned: view.replan?.replanned, replanFailed: view.replan?.failed } };
   }
 
   const idParam = { errors: { 404: 'No such token, or it belongs to another user.' } };

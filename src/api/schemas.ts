@@ -251,6 +251,7 @@ export const preferencesResponse = z
         unchanged: z.int().nonnegative(),
         gone: z.int().nonnegative().describe('Closed already (revoked, completed).'),
         failed: z.int().nonnegative().describe('Not replanned now; `token-expiry replan` finishes the job.'),
+        failures: z.array(z.string()).optional().describe('The first errors, when some failed.'),
       })
       .optional()
       .describe('After a change: what happened to the user\'s waiting workflows.'),

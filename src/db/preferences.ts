@@ -42,6 +42,16 @@ export async function findPreferencesOfUsers(db: Queryable, userIds: string[]): 
   return new Map(rows.map((row) => [row.user_id, fromRecord(row)]));
 }
 
+/** The preferences of the owner of a token whose workflow is on record (expiry_workflows); null if they never chose. */
+export async function findOwnerPreferences(db: Queryable, tokenId: string): Promise<StoredPreferences | null> {
+  const { rows } = await db.query<PreferenceRecord>(
+    `SELECT ${COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')}
+       FROM expiry_workflows w JOIN user_preferences p ON p.user_id = w.user_id WHERE w.token_id = $1`,
+    [tokenId],
+  );
+  return rows[0] ? fromRecord(rows[0]) : null;
+}
+
 /** Every user with preferences, for the forecast (users who chose are few next to their tokens). */
 export async function findAllPreferences(db: Queryable): Promise<Map<string, StoredPreferences>> {
   const { rows } = await db.query<PreferenceRecord>(`SELECT ${COLUMNS} FROM user_preferences`);

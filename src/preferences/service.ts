@@ -4,7 +4,9 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { findPreferences, lockPreferences, savePreferences } from '../db/preferences';
 import { withTransaction } from '../db/transaction';
+import type { Config } from '../config';
 import type { UserRow } from '../registry/adapter';
+import { replanUserTokens, type ReplanSettings, type ReplanSummary } from '../tokenExpiry/replan';
 import { TokenError } from '../tokens/service';
 import {
   applyChange,
@@ -20,7 +22,8 @@ export interface PreferenceServiceDeps {
   db: Pool;
   /** Connected on first use: showing preferences needs no Temporal. */
   temporal: () => Promise<Client>;
-  config: PreferenceSettings;
+  config: PreferenceSettings & ReplanSettings & Pick<Config, 'REGISTRY_SCHEMA' | 'TOKEN_EXPIRY_INSTANCE'>;
+  now?: () => Date;
 }
 
 export interface PreferencesView {
@@ -30,6 +33,8 @@ export interface PreferencesView {
   plan: UserPlan;
   /** The lead times they may choose from (EXPIRY_REMINDER_MENU). */
   menu: string[];
+  /** After a change: what happened to the user's waiting workflows. */
+  replan?: ReplanSummary;
 }
 
 export function createPreferenceService(deps: PreferenceServiceDeps) {
@@ -38,6 +43,16 @@ export function createPreferenceService(deps: PreferenceServiceDeps) {
     plan: userPlan(chosen, deps.config),
     menu: deps.config.EXPIRY_REMINDER_MENU.map((r) => r.key),
   });
+
+  /**
+   * The stored preferences, once the user's waiting workflows have their plan: a change is in force at once. A run
+   * that could not be reached (Temporal away) keeps its plan until `token-expiry replan`, which sends owners' plans.
+   */
+  async function replanned(user: UserRow, stored: StoredPreferences | null): Promise<PreferencesView> {
+    const shown = view(stored);
+    const replan = await replanUserTokens(deps.temporal, deps.db, deps.config, { userId: user.id, plan: shown.plan }, { now: deps.now });
+    return { ...shown, replan };
+  }
 
   return {
     async get(user: UserRow): Promise<PreferencesView> {
@@ -59,13 +74,13 @@ export function createPreferenceService(deps: PreferenceServiceDeps) {
         await savePreferences(client, user.id, applied.preferences);
         return applied.preferences;
       });
-      return view(stored);
+      return replanned(user, stored);
     },
 
     /** Every field back to the operator's settings. */
     async reset(user: UserRow): Promise<PreferencesView> {
       await savePreferences(deps.db, user.id, NO_PREFERENCES);
-      return view(null);
+      return replanned(user, null);
     },
   };
 }

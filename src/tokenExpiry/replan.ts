@@ -1,14 +1,65 @@
-// `token-expiry replan`: today's EXPIRY_REMINDERS and EXPIRED_NOTICE sent, as the replan update, to every
-// waiting token expiry workflow that a visibility query finds, a bounded number at a time, with progress.
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+// The replan update sent to waiting token expiry workflows, a bounded number at a time: `token-expiry replan` sends
+// each waiting workflow its owner's plan (today's EXPIRY_REMINDERS and EXPIRED_NOTICE for those who never chose), with
+// progress; a change of one user's preferences sends their plan to that user's waiting workflows at once.
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
 import { drawProgressBar, ratePerSecond, type ProgressStream } from '../progressBar';
 import type { tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
 import { inputBeforeFirstTask } from './client';
-import { replanUpdate, type ReplanInput, type ReplanRefusal, type ReplanResult, type TokenExpiryInput } from './contract';
+import type { Queryable } from '../db/transaction';
+import { findOwnerPreferences } from '../db/preferences';
+import { findWaitingTokenIdsOfUser } from '../db/workflows';
+import { userPlan, type UserPlan } from '../preferences/rules';
+import { registryAdapter } from '../registry';
+import {
+  replanUpdate,
+  searchAttributes,
+  tokenExpiryWorkflowId,
+  type ReplanInput,
+  type ReplanRefusal,
+  type ReplanResult,
+  type TokenExpiryInput,
+} from './contract';
+import { tokenPlan } from './userPlan';
 
-export type ReplanSettings = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'>;
+export type ReplanSettings = Pick<
+  Config,
+  'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_REMINDER_MENU' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY'
+>;
+
+/** A waiting run as the replan sees it: from a visibility listing, or named by its token's id. */
+export interface ReplanTarget {
+  workflowId: string;
+  runId?: string;
+  /** When its first workflow task may run: later than now while in its start delay; unknown: look at its history. */
+  executionTime?: Date;
+}
+
+/** The replan input of one token of this plan: its lead times, and the due times its owner's waking hours moved. */
+export function replanInput(token: { tokenId: string; expiresAt: string }, plan: UserPlan, settings: Pick<ReplanSettings, 'EXPIRY_SPREAD'>): ReplanInput {
+  const { reminders, expiredNotice, wakingDueAt } = tokenPlan(token, plan, settings.EXPIRY_SPREAD);
+  return { reminders, expiredNotice, ...(wakingDueAt ? { wakingDueAt } : {}) };
+}
+
+/**
+ * Each listed run's plan: its owner's (a lookup of the token's owner and their preferences), or, with no database,
+ * the operator's plan for every run.
+ */
+export function ownersPlans(db: Queryable | null, settings: ReplanSettings): (execution: ListedRun) => Promise<ReplanInput> {
+  const operator: ReplanInput = { reminders: settings.EXPIRY_REMINDERS, expiredNotice: settings.EXPIRED_NOTICE };
+  return async ({ tokenId, expiresAt }) => {
+    if (!db || !tokenId || !expiresAt) return operator;
+    const preferences = await findOwnerPreferences(db, tokenId);
+    return preferences ? replanInput({ tokenId, expiresAt: expiresAt.toISOString() }, userPlan(preferences, settings), settings) : operator;
+  };
+}
+
+/** What a listing says of a run: the token and the expiry it waits for (search attributes). */
+export interface ListedRun {
+  tokenId?: string;
+  expiresAt?: Date;
+}
 
 export interface ReplanSummary {
   /** Waiting runs the visibility query listed. */
@@ -59,17 +110,82 @@ type Outcome = { kind: 'replanned'; result: ReplanResult; delayed: boolean } | {
 export async function runReplan(
   client: Client,
   settings: ReplanSettings,
-  { concurrency = 16, now = () => new Date() }: { concurrency?: number; now?: () => Date } = {},
+  {
+    concurrency = 16,
+    now = () => new Date(),
+    planFor = ownersPlans(null, settings),
+  }: { concurrency?: number; now?: () => Date; planFor?: (run: ListedRun) => Promise<ReplanInput> } = {},
   onProgress: (progress: ReplanProgress) => void = () => undefined,
 ): Promise<ReplanSummary> {
-  const started = Date.now();
-  const plan: ReplanInput = { reminders: settings.EXPIRY_REMINDERS, expiredNotice: settings.EXPIRED_NOTICE };
   const query = waitingWorkflowsQuery(settings.TEMPORAL_TASK_QUEUE);
   const total = (await client.workflow.count(query)).count;
-  const summary: ReplanSummary = {
+  // A fixed number of senders share one listing: the listing pages as they pull from it.
+  const listing = client.workflow.list({ query })[Symbol.asyncIterator]();
+  const next = async () => {
+    const item = await listing.next();
+    if (item.done) return null;
+    const run = item.value;
+    const listed = { tokenId: run.typedSearchAttributes.get(searchAttributes.tokenId), expiresAt: run.typedSearchAttributes.get(searchAttributes.expiresAt) };
+    return { target: run, plan: () => planFor(listed) };
+  };
+  return replanEach(client, next, total, { concurrency, now }, onProgress);
+}
+
+/**
+ * Sends one user's plan to each of their tokens' waiting workflows (those on record as started, not cancelled, and
+ * not expired more than a week ago: an expired notice may wait for the user's waking hours), `concurrency` at a time.
+ */
+export async function replanUserTokens(
+  temporal: () => Promise<Client>,
+  db: Queryable,
+  settings: ReplanSettings & Pick<Config, 'REGISTRY_SCHEMA' | 'TOKEN_EXPIRY_INSTANCE'>,
+  user: { userId: string; plan: UserPlan },
+  { concurrency = 16, now = () => new Date() }: { concurrency?: number; now?: () => Date } = {},
+): Promise<ReplanSummary> {
+  const ids = await findWaitingTokenIdsOfUser(db, user.userId, new Date(now().getTime() - WAKING_WAIT_MS));
+  const tokens = (await registryAdapter(settings).findTokens(db, ids)).filter((t) => t.expiredAt && !t.revoked);
+  const gone = ids.length - tokens.length;
+  let index = 0;
+  const next = async () => {
+    const token = tokens[index++];
+    if (!token?.expiredAt) return null;
+    const target = { workflowId: tokenExpiryWorkflowId(token.id, settings.TOKEN_EXPIRY_INSTANCE) };
+    // The expiry as the registry has it now: a run still waiting for an older one is moved to it.
+    const expiresAt = token.expiredAt.toISOString();
+    return { target, plan: async () => ({ ...replanInput({ tokenId: token.id, expiresAt }, user.plan, settings), expiresAt }) };
+  };
+  // Temporal is asked only when a run may be waiting; unreachable, every run counts as failed (replan again later).
+  const client = tokens.length > 0 ? await temporal().catch((err: unknown) => err as Error) : null;
+  const summary =
+    client instanceof Error
+      ? { ...emptySummary(), matched: tokens.length, failed: tokens.length, failures: [{ workflowId: '*', error: `Temporal: ${client.message}` }] }
+      : await replanEach(client as Client, next, tokens.length, { concurrency, now, delays: settings.EXPIRY_START_DELAY });
+  summary.matched += gone;
+  summary.gone += gone;
+  return summary;
+}
+
+/** An expired notice waits for the owner's waking hours at most this long (a week without one ends sooner). */
+const WAKING_WAIT_MS = 8 * 86_400_000;
+
+function emptySummary(): ReplanSummary {
+  return {
     matched: 0, replanned: 0, unchanged: 0, delayed: 0, predatesReplan: 0, gone: 0, failed: 0,
     added: {}, dropped: {}, seconds: 0, perSecond: 0, failures: [],
   };
+}
+
+type NextRun = () => Promise<{ target: ReplanTarget; plan: () => Promise<ReplanInput> } | null>;
+
+async function replanEach(
+  client: Client,
+  nextRun: NextRun,
+  total: number,
+  { concurrency, now, delays = true }: { concurrency: number; now: () => Date; delays?: boolean },
+  onProgress: (progress: ReplanProgress) => void = () => undefined,
+): Promise<ReplanSummary> {
+  const started = Date.now();
+  const summary = emptySummary();
   let done = 0;
   const tally = (keys: string[], into: Record<string, number>) => keys.forEach((key) => (into[key] = (into[key] ?? 0) + 1));
   const record = (workflowId: string, outcome: Outcome) => {
@@ -86,13 +202,15 @@ export async function runReplan(
     onProgress({ done, total: Math.max(total, summary.matched), summary, elapsedMs: Date.now() - started });
   };
 
-  // A fixed number of senders share one listing: the listing pages as they pull from it.
-  const listing = client.workflow.list({ query })[Symbol.asyncIterator]();
   const sender = async () => {
-    for (let next = await listing.next(); !next.done; next = await listing.next()) {
+    for (let next = await nextRun(); next; next = await nextRun()) {
       summary.matched++;
-      const execution = next.value;
-      record(execution.workflowId, await replanOne(client, execution, plan, now()));
+      const { target, plan } = next;
+      const outcome = await plan().then(
+        (input) => replanOne(client, target, input, now(), delays),
+        (err: unknown): Outcome => ({ kind: 'failed', error: `its plan could not be read: ${(err as Error).message}` }),
+      );
+      record(target.workflowId, outcome);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, sender));
@@ -101,11 +219,12 @@ export async function runReplan(
   return summary;
 }
 
-async function replanOne(client: Client, execution: WorkflowExecutionInfo, plan: ReplanInput, now: Date): Promise<Outcome> {
-  const handle = client.workflow.getHandle<typeof tokenExpiryWorkflow>(execution.workflowId, execution.runId);
+/** `delays`: runs may be started with a delay (EXPIRY_START_DELAY), so a run without a known execution time may be in one. */
+async function replanOne(client: Client, target: ReplanTarget, plan: ReplanInput, now: Date, delays: boolean): Promise<Outcome> {
+  const handle = client.workflow.getHandle<typeof tokenExpiryWorkflow>(target.workflowId, target.runId);
   try {
     // The listing keeps a run's first execution time after an update ended its delay: the history tells.
-    const mayBeDelayed = (execution.executionTime?.getTime() ?? 0) > now.getTime();
+    const mayBeDelayed = target.executionTime ? target.executionTime.getTime() > now.getTime() : delays;
     const delayedInput = mayBeDelayed ? await inputBeforeFirstTask(handle) : null;
     if (delayedInput && samePlan(delayedInput, plan)) return { kind: 'unchanged' };
     return { kind: 'replanned', result: await handle.executeUpdate(replanUpdate, { args: [plan] }), delayed: delayedInput !== null };
@@ -121,6 +240,9 @@ async function replanOne(client: Client, execution: WorkflowExecutionInfo, plan:
 /** A run in its start delay has had no replan: its plan is its start input. */
 function samePlan(input: TokenExpiryInput, plan: ReplanInput): boolean {
   if (input.expiredNotice !== plan.expiredNotice || input.reminders.length !== plan.reminders.length) return false;
+  if ((plan.expiresAt ?? input.expiresAt) !== input.expiresAt) return false;
+  const moved = (times: Record<string, string> | undefined) => JSON.stringify(Object.entries(times ?? {}).sort());
+  if (moved(input.wakingDueAt) !== moved(plan.wakingDueAt)) return false;
   return input.reminders.every((r, i) => r.key === plan.reminders[i]?.key && r.beforeExpiryMs === plan.reminders[i]?.beforeExpiryMs);
 }
 

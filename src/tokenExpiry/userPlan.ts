@@ -6,7 +6,7 @@ import { planReminders } from '../../workflows/tokenExpiry';
 import type { TokenExpiryInput } from './contract';
 import { earliestWakingAtOrAfter, latestWakingAtOrBefore } from './wakingHours';
 
-export type PlannedToken = Pick<TokenExpiryInput, 'tokenId' | 'createdAt' | 'expiresAt'>;
+export type PlannedToken = Pick<TokenExpiryInput, 'tokenId' | 'expiresAt'>;
 export type TokenPlan = Pick<TokenExpiryInput, 'reminders' | 'expiredNotice' | 'wakingDueAt'>;
 
 /**
