@@ -10,6 +10,7 @@ import { JsonLogger } from '../src/log';
 import { createPreferenceService } from '../src/preferences/service';
 import { createTokenService } from '../src/tokens/service';
 import { claimReminder, markSent, markUnsent } from '../src/db/notifications';
+import { savePreferences } from '../src/db/preferences';
 import type { TokenRow } from '../src/registry/adapter';
 import { builtinWriter, insertUser } from '../src/registry/builtin';
 import { forecast, forecastChart } from '../src/tokenExpiry/forecast';
@@ -107,6 +108,35 @@ test('emails count what digests send: one per user for the same reminder falling
   expect((await days('0')).map((d) => d.emails)).toEqual([0, 155, 155]);
   // A window of 10 minutes no longer joins Alice's tokens 20 minutes apart.
   expect((await days('10m')).map((d) => d.emails)).toEqual([0, 4 + 1 + 2, 4 + 1 + 2]);
+});
+
+test('a user with preferences is counted by their own plan: their lead times, waking hours and digests', async () => {
+  const [berlin, other] = await Promise.all(
+    ['berlin', 'other'].map(async (login) => (await insertUser(database.pool, { login: `forecast-${login}`, email: `${login}@example.com`, verified: true })).id),
+  );
+  // Sunday 2031-06-15, 22:00 and 22:30 in Berlin: two tokens of one user, and one of a user who never chose.
+  await token('2031-06-15T20:00:00Z', { owner: berlin });
+  await token('2031-06-15T20:30:00Z', { owner: berlin });
+  await token('2031-06-15T20:00:00Z', { owner: other });
+  const week = async () =>
+    (await forecast(database.pool, settings(), { now: new Date('2031-06-09T12:00:00Z'), days: 8 })).filter((d) => d.warnings + d.expired > 0);
+  // The operator's 7d,1d: the 7d warnings fell due before the range.
+  expect(await week()).toEqual([
+    { date: '2031-06-14', warnings: 3, expired: 0, emails: 2 },
+    { date: '2031-06-15', warnings: 0, expired: 3, emails: 2 },
+  ]);
+  await savePreferences(database.pool, berlin as string, {
+    reminders: ['3d', '12h'], expiredNotice: null, timeZone: 'Europe/Berlin',
+    wakingHours: { startMinute: 9 * 60, endMinute: 18 * 60 }, workingDays: ['mon', 'tue', 'wed', 'thu', 'fri'],
+  });
+  // 3d on Thursday and 12h on Friday, each at 17:59 in Berlin, one email for both tokens; the notices on Monday 09:00.
+  expect(await week()).toEqual([
+    { date: '2031-06-12', warnings: 2, expired: 0, emails: 1 },
+    { date: '2031-06-13', warnings: 2, expired: 0, emails: 1 },
+    { date: '2031-06-14', warnings: 1, expired: 0, emails: 1 },
+    { date: '2031-06-15', warnings: 0, expired: 1, emails: 1 },
+    { date: '2031-06-16', warnings: 0, expired: 2, emails: 1 },
+  ]);
 });
 
 test('draws a bar per day, scaled to the busiest', () => {

@@ -20,7 +20,7 @@ export interface ApiDeps {
   preferences: PreferenceService;
   db: Pool;
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW'>;
+  config: Pick<Config, 'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU'>;
   logger?: Logger;
 }
 

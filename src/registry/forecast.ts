@@ -35,7 +35,7 @@ export interface DueCount {
 export async function countDueReminders(
   db: Queryable,
   plan: PlannedReminder[],
-  { from, to, perEmail }: { from: Date; to: Date; perEmail: number },
+  { from, to, perEmail, exceptUserIds = [] }: { from: Date; to: Date; perEmail: number; exceptUserIds?: string[] },
 ): Promise<DueCount[]> {
   if (plan.length === 0) return [];
   const offsets = plan.map((p) => p.beforeExpiryMs);
@@ -49,6 +49,8 @@ export async function countDueReminders(
          JOIN plan ON t.expired_at >= $4::timestamptz + plan.before AND t.expired_at < $5::timestamptz + plan.before
         WHERE NOT t.revoked AND t.expired_at >= $6 AND t.expired_at < $7
           AND t.expired_at - plan.before >= t.created_at
+          -- Users with preferences of their own are counted by their own plans (countOwnPlans).
+          AND t.user_id <> ALL($10::bigint[])
      ), marked AS (
        SELECT due.id, due.user_id, due.key, due.due_at, due.kind,
               row_number() OVER w AS n,
@@ -86,7 +88,38 @@ export async function countDueReminders(
       new Date(to.getTime() + Math.max(...offsets)),
       plan.map((p) => p.digestSpanMs),
       perEmail,
+      exceptUserIds,
     ],
   );
   return rows.map((r) => ({ date: r.date, kind: r.kind, count: Number(r.count), emails: Number(r.emails) }));
+}
+
+/** A token whose reminders the forecast works out itself: its owner has a plan of their own. */
+export interface ForecastToken {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  expiredAt: Date;
+}
+
+/**
+ * The active tokens of these users expiring in [from, to), with the reminders of theirs already final in the
+ * notification log (`<tokenId>:<reminder>`). One pass over api_tokens by user (crates.io has no index on user_id:
+ * a scan, as the forecast's main query is).
+ */
+export async function findForecastTokensOfUsers(
+  db: Queryable,
+  userIds: string[],
+  { from, to }: { from: Date; to: Date },
+): Promise<{ tokens: ForecastToken[]; final: Set<string> }> {
+  if (userIds.length === 0) return { tokens: [], final: new Set() };
+  const { rows } = await db.query<ForecastToken & { final: string[] | null }>(
+    `SELECT t.id::text, t.user_id::text AS "userId", t.created_at AS "createdAt", t.expired_at AS "expiredAt",
+            (SELECT array_agg(n.reminder) FROM expiry_notifications n WHERE n.token_id = t.id AND n.status <> 'sending') AS final
+       FROM api_tokens t
+      WHERE t.user_id = ANY($1::bigint[]) AND NOT t.revoked AND t.expired_at >= $2 AND t.expired_at < $3`,
+    [userIds, from, to],
+  );
+  const final = new Set(rows.flatMap((row) => (row.final ?? []).map((reminder) => `${row.id}:${reminder}`)));
+  return { tokens: rows.map(({ final: _, ...token }) => token), final };
 }
