@@ -21,6 +21,7 @@ import {
 import { registryAdapter } from '../src/registry';
 import { MailError, classifyPostmarkError, type Delivery, type Mailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
+import { unsubscribeHeaders } from '../src/email/unsubscribe';
 import type { SendPacer } from '../src/email/sendPacer';
 import { createDigestSender } from './tokenExpiryDigest';
 
@@ -40,6 +41,8 @@ export interface ActivityDeps {
     | 'EMAIL_MAX_PER_SECOND'
     | 'EXPIRY_DIGEST_WINDOW'
     | 'REGISTRY_SCHEMA'
+    | 'API_PUBLIC_URL'
+    | 'UNSUBSCRIBE_SECRET'
   >;
 }
 
@@ -121,6 +124,7 @@ export function createActivities(deps: ActivityDeps) {
         tag: `token-expiry-${input.kind}`,
         dedupeKey: key,
         metadata: { token_id: input.tokenId, reminder: input.reminder },
+        headers: input.kind === 'warning' ? unsubscribeHeaders(token.userId, config, now) : undefined,
       });
     } catch (err) {
       const failure = asMailError(err);

@@ -16,6 +16,7 @@ import {
 } from '../src/db/notifications';
 import { registryAdapter } from '../src/registry';
 import { DIGEST_MAX_TOKENS, renderDigestEmail } from '../src/email/digestEmail';
+import { unsubscribeHeaders } from '../src/email/unsubscribe';
 import type { Delivery } from '../src/email/postmarkMailer';
 import {
   asMailError,
@@ -200,6 +201,7 @@ export function createDigestSender(
         tag: `token-expiry-${input.kind}`,
         dedupeKey: part,
         metadata: { token_id: input.tokenId, reminder: input.reminder, tokens: String(going.length) },
+        headers: input.kind === 'warning' ? unsubscribeHeaders(owner.token.userId, config, now) : undefined,
       });
     } catch (err) {
       const failure = asMailError(err);

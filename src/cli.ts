@@ -15,6 +15,7 @@ import { createTokenService, TokenError } from './tokens/service';
 import { presentPreferences } from './api/present';
 import { parseDayList, type PreferenceChange } from './preferences/rules';
 import { createPreferenceService } from './preferences/service';
+import { createCalendarService } from './calendar/service';
 import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
 import { ownersPlans, replanProgressReporter, runReplan } from './tokenExpiry/replan';
 
@@ -33,6 +34,7 @@ const USAGE = `usage:
                                [--working-days mon-fri|default]
   token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]
   token-expiry forecast [--days 30]
+  token-expiry calendar link|off --user L
   token-expiry replan [--concurrency 16]`;
 
 /** The user's mistake: printed without a stack trace, exit code 2. */
@@ -235,6 +237,15 @@ async function run(argv: string[]): Promise<void> {
           if (Object.keys(change).length === 0) throw new UsageError(`preferences set: name at least one preference to change\n${USAGE}`);
           print(presentPreferences(await preferences.update(owner, change)));
         }
+        return;
+      }
+      case 'calendar': {
+        // A new secret feed link (the old one stops working), or the feed turned off.
+        if (action !== 'link' && action !== 'off') break;
+        const { values } = parse(rest, { user: { type: 'string' } }, 0);
+        const owner = await tokens.user(check(login, values.user, '--user'));
+        const calendar = createCalendarService({ db, config });
+        print(action === 'link' ? await calendar.newLink(owner) : { removed: await calendar.removeLink(owner) });
         return;
       }
       case 'tokens':

@@ -67,6 +67,10 @@ const envSchema = z.object({
   EMAIL_FROM: singleLine('EMAIL_FROM').default('Example Registry <noreply@registry.example>'),
   REGISTRY_NAME: singleLine('REGISTRY_NAME').default('Example Registry'),
   REGISTRY_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
+  // The API's address as calendar apps reach it: the base of each user's secret calendar feed link.
+  API_PUBLIC_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
+  // Signs the one-click unsubscribe links of warning emails (README, Unsubscribe); unset: no List-Unsubscribe headers.
+  UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),

@@ -25,6 +25,7 @@ async function listen(overrides: Partial<ApiDeps> = {}): Promise<string> {
   const server = createApiServer({
     tokens: system.tokens(config),
     preferences: system.preferences(config),
+    calendar: system.calendar(config),
     db: system.db,
     temporal: async () => system.env.client,
     config,
@@ -151,7 +152,8 @@ describe('auth: the registry backend\'s service token, and the user it names', (
   test('without API_AUTH_TOKEN the API refuses to start, naming the variable', () => {
     const unset = { ...config, API_AUTH_TOKEN: undefined };
     expect(() =>
-      createApiServer({ tokens: system.tokens(config), preferences: system.preferences(config), db: system.db, temporal: async () => system.env.client, config: unset }),
+      createApiServer({
+        tokens: system.tokens(config), preferences: system.preferences(config), calendar: system.calendar(config), db: system.db, temporal: async () => system.env.client, config: unset }),
     ).toThrow(/^API_AUTH_TOKEN: is required/);
   });
 });
@@ -398,13 +400,16 @@ test('GET /api/openapi.json: OpenAPI 3.1 listing every path, with the request sc
     '/api/openapi.json',
     '/api/v1/expiry/forecast',
     '/api/v1/expiry/tokens/{id}',
+    '/api/v1/me/expiry/calendar',
     '/api/v1/me/expiry/preferences',
     '/api/v1/me/tokens',
     '/api/v1/me/tokens/{id}',
     '/api/v1/me/tokens/{id}/duplicate',
     '/api/v1/me/tokens/{id}/expiry',
     '/api/v1/me/tokens/{id}/rotate',
+    '/calendar/{feed}',
     '/health',
+    '/unsubscribe',
   ]);
   expect(Object.keys(doc.paths['/api/v1/me/tokens']).sort()).toEqual(['get', 'put']);
   expect(Object.keys(doc.paths['/api/v1/me/tokens/{id}']).sort()).toEqual(['delete', 'get']);

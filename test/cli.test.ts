@@ -117,6 +117,16 @@ describe('bad input gets a clear error, a non-zero exit, and writes nothing', ()
     expect((await database.pool.query('SELECT * FROM token_expiry.user_preferences')).rows).toEqual([]);
   });
 
+  test('calendar link prints a secret feed link under API_PUBLIC_URL, stored only as its hash; off removes it', async () => {
+    const link = await cli(['calendar', 'link', '--user', 'dave'], { API_PUBLIC_URL: 'https://expiry.example/' });
+    expect(link.code).toBe(0);
+    const { url } = JSON.parse(link.stdout);
+    expect(url).toMatch(/^https:\/\/expiry\.example\/calendar\/[A-Za-z0-9_-]{43}\.ics$/);
+    const { rows } = await database.pool.query("SELECT encode(secret_sha256, 'hex') AS hash FROM token_expiry.calendar_feeds");
+    expect(rows).toHaveLength(1);
+    expect(JSON.parse((await cli(['calendar', 'off', '--user', 'dave'])).stdout)).toEqual({ removed: true });
+  });
+
   test('a bad EXPIRY_REMINDERS names the variable', async () => {
     const before = await snapshot();
     const { code, stderr } = await cli(['tokens', 'create', '--user', 'dave', '--name', 'ci'], { EXPIRY_REMINDERS: '7d,soon' });

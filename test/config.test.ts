@@ -16,6 +16,7 @@ test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders 
     EMAIL_FROM: 'Example Registry <noreply@registry.example>',
     REGISTRY_NAME: 'Example Registry',
     REGISTRY_URL: 'http://localhost:3000',
+    API_PUBLIC_URL: 'http://localhost:3000',
     TOKEN_PREFIX: 'cio',
     REGISTRY_SCHEMA: 'builtin',
     TOKEN_EXPIRY_DB_SCHEMA: 'token_expiry',

@@ -21,6 +21,7 @@ import { checkRegistryAccess } from '../src/registry/grants';
 import type { SweepResult } from '../src/sweep/contract';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { createPreferenceService } from '../src/preferences/service';
+import { createCalendarService } from '../src/calendar/service';
 import { createTokenService } from '../src/tokens/service';
 import { adminQuery } from '../scripts/devtools/scratchDatabase';
 import { adminDatabaseUrl } from './helpers/database';
@@ -75,7 +76,7 @@ beforeAll(async () => {
   dbaRuns(registrySqlOutput());
   await givePassword(role);
   service = createPool(urlFor(role), 4);
-  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6, 7], current: 7 });
+  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6, 7, 8], current: 8 });
 });
 
 afterAll(async () => {
@@ -266,7 +267,8 @@ test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take
   const cfg = system.config({ REGISTRY_SCHEMA: 'crates-io', API_AUTH_TOKEN: 'a-service-token-for-tests' });
   const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: cfg });
   const preferences = createPreferenceService({ db: service, temporal: async () => system.env.client, config: cfg });
-  const server = createApiServer({ tokens, preferences, db: service, temporal: async () => system.env.client, config: cfg });
+  const calendar = createCalendarService({ db: service, config: cfg });
+  const server = createApiServer({ tokens, preferences, calendar, db: service, temporal: async () => system.env.client, config: cfg });
   server.listen(0);
   await once(server, 'listening');
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

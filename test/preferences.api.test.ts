@@ -19,6 +19,7 @@ beforeEach(async () => {
   server = createApiServer({
     tokens: system.tokens(config),
     preferences: system.preferences(config),
+    calendar: system.calendar(config),
     db: system.db,
     temporal: async () => system.env.client,
     config,

@@ -9,7 +9,10 @@ const MAX_REPORTED_ISSUES = 20;
 
 export interface Reply {
   status: number;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as is instead (e.g. a calendar feed). */
+  raw?: { contentType: string; text: string };
   headers?: Record<string, string>;
   /** Extra fields for the request's log line (ids only). */
   log?: Record<string, string | number | boolean | undefined>;
@@ -114,6 +117,12 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
+/** A form body (application/x-www-form-urlencoded, as RFC 8058's one-click POST sends), bounded; empty when none. */
+export async function readFormBody(req: IncomingMessage): Promise<URLSearchParams> {
+  if (!hasBody(req)) return new URLSearchParams();
+  return new URLSearchParams((await readBody(req)).toString('utf8'));
+}
+
 /**
  * The request's JSON body, or undefined when there is none. Bad syntax, a wrong content type, bad UTF-8
  * and oversized bodies are 400s; what the JSON says is for the caller's zod schema to judge.
@@ -147,6 +156,11 @@ export function sendReply(res: ServerResponse, reply: Reply): void {
     'X-Content-Type-Options': 'nosniff',
     ...reply.headers,
   };
+  if (reply.raw) {
+    const payload = Buffer.from(reply.raw.text);
+    res.writeHead(reply.status, { ...headers, 'Content-Type': reply.raw.contentType, 'Content-Length': String(payload.length) }).end(payload);
+    return;
+  }
   if (reply.body === undefined || reply.status === 204) {
     res.writeHead(reply.status, headers).end();
     return;

@@ -37,6 +37,9 @@ function operation(route: Route): Record<string, unknown> {
   const parameters: unknown[] = [];
   if (route.access === 'user') parameters.push({ $ref: '#/components/parameters/RegistryUser' });
   if (route.path.includes(':id')) parameters.push({ $ref: '#/components/parameters/TokenId' });
+  if (route.path.includes(':feed')) {
+    parameters.push({ name: 'feed', in: 'path', required: true, description: 'The feed link\'s secret, then .ics.', schema: { type: 'string' } });
+  }
   for (const query of doc.query ?? []) {
     parameters.push({ name: query.name, in: 'query', required: false, description: query.description, schema: query.schema });
   }
@@ -49,14 +52,14 @@ function operation(route: Route): Record<string, unknown> {
     const existing = responses[status];
     responses[status] = existing ? { ...existing, description: `${existing.description} ${description}` } : reply(description, schema);
   };
-  if (route.body) add(400, 'Malformed body: not JSON, not application/json, or over 64 KiB.');
+  if (route.body && route.body !== 'form') add(400, 'Malformed body: not JSON, not application/json, or over 64 KiB.');
   if (doc.query) add(400, 'A bad query parameter.');
   if (route.access === 'user') {
     add(400, 'X-Registry-User is missing.');
     add(404, 'No such user.');
   }
   if (route.access !== 'public') add(401, 'Missing or wrong service token.');
-  if (route.body) add(422, 'Invalid field values; each error names the field and why.');
+  if (route.body && route.body !== 'form') add(422, 'Invalid field values; each error names the field and why.');
   for (const [status, error] of Object.entries(doc.errors ?? {})) {
     if (typeof error === 'string') add(Number(status), error);
     else add(Number(status), error.description, error.schema);
@@ -68,7 +71,7 @@ function operation(route: Route): Record<string, unknown> {
     ...(doc.description ? { description: doc.description } : {}),
     ...(route.access !== 'public' ? { security: [{ registryService: [] }] } : { security: [] }),
     ...(parameters.length ? { parameters } : {}),
-    ...(doc.request && route.body
+    ...(doc.request && route.body && route.body !== 'form'
       ? {
           requestBody: {
             required: !route.body.optional,

@@ -8,6 +8,8 @@ import type { UserRow } from '../registry/adapter';
 import { FORECAST_MAX_DAYS, forecast } from '../tokenExpiry/forecast';
 import type { PreferenceChange } from '../preferences/rules';
 import type { PreferenceService } from '../preferences/service';
+import type { CalendarService } from '../calendar/service';
+import { checkUnsubscribe } from '../email/unsubscribe';
 import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
 import { presentCreated, presentExpiry, presentExpiryStart, presentPreferences, presentToken } from './present';
@@ -20,6 +22,7 @@ import {
   forecastResponse,
   expiryRefreshResponse,
   healthResponse,
+  calendarLinkResponse,
   listQuery,
   preferenceRequest,
   preferencesResponse,
@@ -29,11 +32,14 @@ import {
 } from './schemas';
 
 export interface RouteDeps {
+  /** The clock signed links are dated against; the system's by default. */
+  now?: () => Date;
   tokens: TokenService;
   preferences: PreferenceService;
+  calendar: CalendarService;
   db: Pool;
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU'>;
+  config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU' | 'UNSUBSCRIBE_SECRET' | 'REGISTRY_NAME'>;
 }
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -66,8 +72,8 @@ export interface Route {
    * 'service': needs the service token, and acts for the registry itself (no user).
    */
   access: 'public' | 'user' | 'service';
-  /** Validates the JSON body; without one, the endpoint takes no body. */
-  body?: { schema: z.ZodType; optional: boolean };
+  /** Validates the JSON body; without one, the endpoint takes no body. 'form': a form body, passed as is. */
+  body?: { schema: z.ZodType; optional: boolean } | 'form';
   doc: RouteDoc;
   handle(ctx: RequestContext<UserRow | null>): Promise<Reply>;
 }
@@ -177,6 +183,22 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     });
     return { status: 200, body: presentPreferences(view), log: { replanned: view.replan?.replanned, replanFailed: view.replan?.failed } };
   }
+
+  /** The user whose warnings a signed link names; refused (403) when forged or stale, 404 when off. */
+  function unsubscriber(query: URLSearchParams): string {
+    if (!deps.config.UNSUBSCRIBE_SECRET) throw new ApiError(404, 'one-click unsubscribe is not configured (UNSUBSCRIBE_SECRET)');
+    const checked = checkUnsubscribe(query, deps.config.UNSUBSCRIBE_SECRET, deps.now?.() ?? new Date());
+    if ('refused' in checked) {
+      throw new ApiError(
+        403,
+        checked.refused === 'stale'
+          ? 'this unsubscribe link has expired: use the link in a newer email, or change your reminder preferences in your account'
+          : 'this unsubscribe link is not valid (its signature does not match)',
+      );
+    }
+    return checked.userId;
+  }
+  const unsubscribeErrors = { 403: 'The link is forged (its signature does not verify) or stale; nothing changes.', 404: 'UNSUBSCRIBE_SECRET is not set.' };
 
   const idParam = { errors: { 404: 'No such token, or it belongs to another user.' } };
   const readOnly = 'The registry owns its tokens (REGISTRY_SCHEMA other than builtin): create, revoke and rotate them there.';
@@ -351,6 +373,107 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         return changePreferences(user, { reminders: null, expiredNotice: null, timeZone: null, wakingHours: null, workingDays: null });
       },
     }),
+    userRoute({
+      method: 'POST',
+      path: '/api/v1/me/expiry/calendar',
+      body: { schema: emptyRequest, optional: true },
+      doc: {
+        summary: 'Make a secret calendar feed link (or replace it)',
+        description:
+          'An iCalendar (RFC 5545) feed of the user\'s active tokens: one event at each expiry, an alarm per lead time of ' +
+          'their plan, a stable UID per token, and the link that makes a replacement. The link is shown once; making a ' +
+          'new one stops the old one.',
+        request: emptyRequest,
+        success: { status: 200, description: 'The new link.', schema: calendarLinkResponse },
+      },
+      async handle({ user }) {
+        return { status: 200, body: { calendar: await deps.calendar.newLink(user) } };
+      },
+    }),
+    userRoute({
+      method: 'DELETE',
+      path: '/api/v1/me/expiry/calendar',
+      doc: {
+        summary: 'Turn the calendar feed off',
+        description: 'Its link stops working. Idempotent.',
+        success: { status: 204, description: 'Off.' },
+      },
+      async handle({ user }) {
+        const removed = await deps.calendar.removeLink(user);
+        return { status: 204, log: { removed } };
+      },
+    }),
+    {
+      method: 'POST',
+      path: '/unsubscribe',
+      access: 'public',
+      body: 'form',
+      doc: {
+        summary: 'One-click unsubscribe from early warnings (RFC 8058)',
+        description:
+          'The List-Unsubscribe link of a warning email, POSTed with List-Unsubscribe=One-Click: turns off that user\'s ' +
+          'warnings (their lead times become none); the expired notice stays as it was. The link is signed and dated.',
+        success: { status: 200, description: 'Warnings are off (text/plain).' },
+        errors: unsubscribeErrors,
+      },
+      async handle({ query }) {
+        const userId = unsubscriber(query);
+        const view = await deps.preferences.update({ id: userId }, { reminders: [] });
+        return {
+          status: 200,
+          raw: {
+            contentType: 'text/plain; charset=utf-8',
+            text: `You will get no more early warnings about your ${deps.config.REGISTRY_NAME} API tokens. ` +
+              `${view.plan.expiredNotice ? 'You will still be told when a token has expired. ' : ''}` +
+              'Choose lead times in your reminder preferences to turn warnings back on.\n',
+          },
+          log: { userId },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/unsubscribe',
+      access: 'public',
+      doc: {
+        summary: 'The page an unsubscribe link opens in a browser',
+        description: 'Changes nothing (link scanners follow links): a button that POSTs the same link.',
+        success: { status: 200, description: 'A page with the button (text/html).' },
+        errors: unsubscribeErrors,
+      },
+      async handle({ query }) {
+        unsubscriber(query);
+        const action = `/unsubscribe?${query.toString()}`.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+        return {
+          status: 200,
+          raw: {
+            contentType: 'text/html; charset=utf-8',
+            text:
+              '<!doctype html><meta charset="utf-8"><title>Unsubscribe</title>' +
+              `<form method="post" action="${action}"><input type="hidden" name="List-Unsubscribe" value="One-Click">` +
+              '<p>Stop early warnings about expiring API tokens? The notice once a token has expired is not affected.</p>' +
+              '<button type="submit">Stop warnings</button></form>\n',
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/calendar/:feed',
+      access: 'public',
+      doc: {
+        summary: 'A user\'s calendar feed (text/calendar), at its secret link',
+        description: 'No token: the link is the secret. Revoked and expired tokens are not in it.',
+        success: { status: 200, description: 'The feed, text/calendar.' },
+        errors: { 404: 'No feed has this link (never made, replaced, or turned off).' },
+      },
+      async handle({ params }) {
+        const secret = (params.feed as string).replace(/\.ics$/, '');
+        const feed = await deps.calendar.feed(secret);
+        if (feed === null) throw new ApiError(404, 'no calendar feed at this link (it may have been replaced or turned off)');
+        return { status: 200, raw: { contentType: 'text/calendar; charset=utf-8', text: feed } };
+      },
+    },
     userRoute({
       method: 'GET',
       path: '/api/v1/me/tokens/:id',

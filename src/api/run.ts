@@ -6,6 +6,7 @@ import { createPool } from '../db/pool';
 import { logger as defaultLogger } from '../log';
 import { lazyClient } from '../temporal/connection';
 import { createPreferenceService } from '../preferences/service';
+import { createCalendarService } from '../calendar/service';
 import { createTokenService } from '../tokens/service';
 import { createApiServer } from './server';
 
@@ -18,7 +19,8 @@ export async function runApi(config: Config, log: Logger = defaultLogger): Promi
   try {
     const tokens = createTokenService({ db, temporal: temporal.get, config });
     const preferences = createPreferenceService({ db, temporal: temporal.get, config });
-    const server = createApiServer({ tokens, preferences, db, temporal: temporal.get, config, logger: log });
+    const calendar = createCalendarService({ db, config });
+    const server = createApiServer({ tokens, preferences, calendar, db, temporal: temporal.get, config, logger: log });
     server.listen(config.API_PORT);
     await once(server, 'listening');
     log.info('api listening', { port: config.API_PORT });

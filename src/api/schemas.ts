@@ -259,6 +259,15 @@ export const preferencesResponse = z
   .describe('A user\'s reminder preferences.')
   .register(responseSchemas, { id: 'ExpiryPreferences' });
 
+export const calendarLinkResponse = z
+  .object({
+    calendar: z.object({
+      url: z.string().describe('The secret link to subscribe to (text/calendar). Shown once; a new link replaces it.'),
+    }),
+  })
+  .describe('A user\'s calendar feed link.')
+  .register(responseSchemas, { id: 'CalendarLink' });
+
 export const errorResponse = z
   .object({ errors: z.array(z.object({ detail: z.string() })).min(1) })
   .describe('Every error, as crates.io reports them.')

@@ -10,17 +10,23 @@ import { isBigintId as isTokenId } from '../registry/adapter';
 import type { UserRow } from '../registry/adapter';
 import { logger as defaultLogger } from '../log';
 import type { PreferenceService } from '../preferences/service';
+import type { CalendarService } from '../calendar/service';
 import type { TokenService } from '../tokens/service';
-import { ApiError, describeIssues, errorBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
+import { ApiError, describeIssues, errorBody, readFormBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
 import { openApiDocument } from './openapi';
 import { apiRoutes, asApiError, type Route } from './routes';
 
 export interface ApiDeps {
+  now?: () => Date;
   tokens: TokenService;
   preferences: PreferenceService;
+  calendar: CalendarService;
   db: Pool;
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU'>;
+  config: Pick<
+    Config,
+    'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU' | 'UNSUBSCRIBE_SECRET' | 'REGISTRY_NAME'
+  >;
   logger?: Logger;
 }
 
@@ -96,6 +102,7 @@ export function createApiServer(deps: ApiDeps): Server {
   }
 
   async function validBody(req: IncomingMessage, route: Route): Promise<unknown> {
+    if (route.body === 'form') return readFormBody(req);
     const body = await readJsonBody(req);
     if (!route.body) {
       if (body !== undefined) throw new ApiError(400, `${route.method} ${route.path} takes no request body`);

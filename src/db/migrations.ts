@@ -204,4 +204,17 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    target: 'service',
+    name: "users' calendar feeds: the hash of each feed link's secret",
+    sql: `
+      -- One feed per user; a new link replaces the row (the old link stops working). Only the secret's SHA-256 is kept.
+      CREATE TABLE calendar_feeds (
+        user_id bigint PRIMARY KEY,
+        secret_sha256 bytea NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

@@ -14,6 +14,8 @@ export interface OutgoingEmail {
   tag: string;
   dedupeKey: string;
   metadata?: Record<string, string>;
+  /** Extra headers, e.g. List-Unsubscribe. */
+  headers?: Record<string, string>;
 }
 
 export interface Delivery {
@@ -190,6 +192,7 @@ export function createPostmarkMailer(opts: {
           HtmlBody: email.htmlBody,
           Tag: email.tag,
           MessageStream: messageStream,
+          ...(email.headers ? { Headers: Object.entries(email.headers).map(([Name, Value]) => ({ Name, Value })) } : {}),
           // Dedupe key last so extra metadata cannot overwrite it.
           Metadata: { ...email.metadata, [DEDUPE_METADATA_KEY]: email.dedupeKey },
           // Account emails: no tracking pixel, and links stay as written instead of a click-tracking redirect.

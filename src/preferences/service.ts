@@ -48,7 +48,7 @@ export function createPreferenceService(deps: PreferenceServiceDeps) {
    * The stored preferences, once the user's waiting workflows have their plan: a change is in force at once. A run
    * that could not be reached (Temporal away) keeps its plan until `token-expiry replan`, which sends owners' plans.
    */
-  async function replanned(user: UserRow, stored: StoredPreferences | null): Promise<PreferencesView> {
+  async function replanned(user: Pick<UserRow, 'id'>, stored: StoredPreferences | null): Promise<PreferencesView> {
     const shown = view(stored);
     const replan = await replanUserTokens(deps.temporal, deps.db, deps.config, { userId: user.id, plan: shown.plan }, { now: deps.now });
     return { ...shown, replan };
@@ -60,7 +60,7 @@ export function createPreferenceService(deps: PreferenceServiceDeps) {
     },
 
     /** Applies the change, or throws TokenError('invalid') naming every problem, having stored nothing. */
-    async update(user: UserRow, change: PreferenceChange): Promise<PreferencesView> {
+    async update(user: Pick<UserRow, 'id'>, change: PreferenceChange): Promise<PreferencesView> {
       const stored = await withTransaction(deps.db, async (client) => {
         const applied = applyChange((await lockPreferences(client, user.id)) ?? NO_PREFERENCES, change, deps.config);
         if ('issues' in applied) {

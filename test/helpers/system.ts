@@ -9,6 +9,7 @@ import { createPostmarkMailer, type Mailer } from '../../src/email/postmarkMaile
 import { workerActivities, workerTuning } from '../../src/worker';
 import { createTokenService, type CreatedToken, type TokenService } from '../../src/tokens/service';
 import { createPreferenceService, type PreferenceService } from '../../src/preferences/service';
+import { createCalendarService, type CalendarService } from '../../src/calendar/service';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
 import { WorkflowHarness } from './workflowHarness';
@@ -94,6 +95,10 @@ export class TestSystem {
 
   preferences(config: Config): PreferenceService {
     return createPreferenceService({ db: this.db, temporal: async () => this.env.client, config });
+  }
+
+  calendar(config: Config): CalendarService {
+    return createCalendarService({ db: this.db, config });
   }
 
   mailer(config: Config, timeoutSeconds = 5): Mailer {
