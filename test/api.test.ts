@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { createApiServer, type ApiDeps } from '../src/api/server';
 import type { Config } from '../src/config';
@@ -390,6 +390,63 @@ test('unknown routes are 404, wrong methods 405 with Allow', async () => {
   expect((await api('PATCH', '/api/v1/me/tokens/1', { user: login })).status).toBe(405);
 });
 
+/**
+ * Sends a request's head announcing a 1 GiB body, then body bytes as fast as the server takes them (or, with
+ * trickle, a byte a second), and reports the reply's head, how much of the body the server took, and when it
+ * hung up.
+ */
+async function refusedUpload(method: string, path: string, headers: string[], trickle = false) {
+  const { port } = new URL(base);
+  const socket = net.connect({ host: '127.0.0.1', port: Number(port) });
+  await once(socket, 'connect');
+  socket.write([`${method} ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...headers, `Content-Length: ${2 ** 30}`, '', ''].join('\r\n'));
+  const started = Date.now();
+  let reply = '';
+  let sent = 0;
+  let open = true;
+  socket.on('data', (data: Buffer) => (reply += data.toString('latin1')));
+  socket.on('error', () => undefined);
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+  void closed.then(() => (open = false));
+  const piece = Buffer.alloc(trickle ? 1 : 64 * 1024, 'x');
+  while (open && Date.now() - started < 10_000) {
+    // With the write side full, wait for the server to read (or to hang up) before sending more.
+    const flowing = socket.write(piece);
+    sent += piece.length;
+    if (!flowing) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+    if (trickle) await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  const closedAfterMs = open ? null : await closed;
+  socket.destroy();
+  return { head: reply.split('\r\n\r\n')[0] ?? '', sent, closedAfterMs };
+}
+
+describe('a refused request\'s body is not read: the reply says Connection: close and the socket is closed', () => {
+  const refusals: [string, string, string, string[]][] = [
+    ['401 (no service token)', 'PUT', '/api/v1/me/tokens', ['X-Registry-User: alice', 'Content-Type: application/json']],
+    ['401 (wrong service token)', 'POST', '/api/v1/me/tokens/1/rotate', ['Authorization: Bearer nope', 'Content-Type: application/json']],
+    ['404', 'POST', '/api/v1/nothing-here', ['Content-Type: application/json']],
+    ['405', 'POST', '/api/v1/me/tokens', ['Content-Type: application/json']],
+    ['400 (wrong content type)', 'PUT', '/api/v1/me/tokens', [`Authorization: Bearer ${SERVICE_TOKEN}`, 'X-Registry-User: alice', 'Content-Type: text/plain']],
+  ];
+  test.each(refusals)('%s, with a 1 GiB body sent as fast as it is taken', async (_name, method, path, headers) => {
+    const { head, sent, closedAfterMs } = await refusedUpload(method, path, headers);
+    expect(head).toMatch(/^HTTP\/1\.1 4\d\d /);
+    expect(head).toMatch(/\r\nConnection: close\r\n/i);
+    expect(closedAfterMs).not.toBeNull();
+    expect(closedAfterMs).toBeLessThan(2_000);
+    // What the kernel's buffers take before the server hangs up, not the gigabyte.
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  test('401 with a body trickled a byte a second: closed at once, not held until requestTimeout', async () => {
+    const { head, closedAfterMs } = await refusedUpload('PUT', '/api/v1/me/tokens', ['Content-Type: application/json'], true);
+    expect(head).toMatch(/^HTTP\/1\.1 401 /);
+    expect(closedAfterMs).not.toBeNull();
+    expect(closedAfterMs).toBeLessThan(3_000);
+  });
+});
+
 test('GET /api/openapi.json: OpenAPI 3.1 listing every path, with the request schemas the API validates with', async () => {
   const reply = await api('GET', '/api/openapi.json', { auth: null });
 
@@ -430,22 +487,25 @@ describe('GET /health', () => {
     expect(reply.body).toEqual({ database: 'ok', temporal: 'ok' });
   });
 
-  test('503 naming what is down', async () => {
-    const deadDb = createPool('postgresql://postgres@127.0.0.1:9/nothing', 1);
+  test('503 saying only which is unavailable; the reason goes to the log, never to the caller', async () => {
+    const deadDb = createPool('postgresql://postgres:secret-pw@127.0.0.1:9/nothing', 1);
     try {
       const broken = await listen({
         db: deadDb,
         temporal: async () => {
-          throw new Error('connection refused');
+          throw new Error('connect ECONNREFUSED temporal.internal:7233');
         },
       });
       const reply = await api('GET', '/health', { auth: null, base: broken });
       expect(reply.status).toBe(503);
-      expect(reply.body).toMatchObject({
-        database: expect.stringMatching(/^unavailable/),
-        temporal: 'unavailable: connection refused',
-        errors: [{ detail: expect.stringMatching(/^database: /) }, { detail: 'temporal: unavailable: connection refused' }],
+      expect(reply.body).toEqual({
+        database: 'unavailable',
+        temporal: 'unavailable',
+        errors: [{ detail: 'database: unavailable' }, { detail: 'temporal: unavailable' }],
       });
+      expect(reply.text).not.toMatch(/ECONNREFUSED|temporal\.internal|127\.0\.0\.1|secret-pw/);
+      const line = JSON.parse(logLines.find((l) => l.includes('"route":"/health"'))!);
+      expect(line).toMatchObject({ status: 503, databaseError: expect.stringMatching(/ECONNREFUSED/), temporalError: expect.stringContaining('temporal.internal') });
     } finally {
       await deadDb.end();
     }

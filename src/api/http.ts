@@ -3,8 +3,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 
 export const MAX_BODY_BYTES = 64 * 1024;
-/** Past this much of an oversized body, stop draining it and drop the connection. */
-const MAX_DISCARD_BYTES = 1024 * 1024;
 const MAX_REPORTED_ISSUES = 20;
 
 export interface Reply {
@@ -14,7 +12,7 @@ export interface Reply {
   /** Sent as is instead (e.g. a calendar feed). */
   raw?: { contentType: string; text: string };
   headers?: Record<string, string>;
-  /** Extra fields for the request's log line (ids only). */
+  /** Extra fields for the request's log line: ids, and for /health what failed (never a secret). */
   log?: Record<string, string | number | boolean | undefined>;
 }
 
@@ -61,27 +59,15 @@ export const requiredFieldMessages = {
     issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined,
 };
 
-/**
- * Drops the connection if a client keeps sending after its body was refused, instead of reading
- * an unbounded upload; Node discards (reads and drops) whatever is left of a request after the reply.
- */
-function capDiscard(req: IncomingMessage): void {
-  let discarded = 0;
-  req.on('data', (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > MAX_DISCARD_BYTES) req.socket.destroy();
-  });
-}
-
-function tooLarge(req: IncomingMessage): ApiError {
-  capDiscard(req);
+// A refused body is never read to its end: sendReply closes the connection instead (see there).
+function tooLarge(): ApiError {
   return new ApiError(400, `request body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
 }
 
 /** The raw body, at most MAX_BODY_BYTES. */
 function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) return Promise.reject(tooLarge(req));
+  if (declared > MAX_BODY_BYTES) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -94,7 +80,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
         stop();
-        reject(tooLarge(req));
+        reject(tooLarge());
       } else {
         chunks.push(chunk);
       }
@@ -131,7 +117,6 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   if (!hasBody(req)) return undefined;
   const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
-    capDiscard(req);
     throw new ApiError(400, `Content-Type must be application/json (got ${JSON.stringify(mediaType || 'none')})`);
   }
   const raw = await readBody(req);
@@ -149,13 +134,20 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function sendReply(res: ServerResponse, reply: Reply): void {
+/**
+ * Writes the reply. A request whose body has not been read to its end (refused before or while reading it:
+ * 401, 404, 405, a wrong content type, too large) gets `Connection: close`, and Node then destroys the socket
+ * once the reply is out, instead of draining the rest of the body to keep the connection alive: a client
+ * cannot make us read an upload we refused, nor hold the socket by trickling it.
+ */
+export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string> = {
     // Replies carry secrets and per-user data: no cache may keep them.
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     ...reply.headers,
   };
+  if (!req.complete) headers.Connection = 'close';
   if (reply.raw) {
     const payload = Buffer.from(reply.raw.text);
     res.writeHead(reply.status, { ...headers, 'Content-Type': reply.raw.contentType, 'Content-Length': String(payload.length) }).end(payload);

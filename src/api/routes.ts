@@ -29,6 +29,7 @@ import {
   tokenListResponse,
   tokenResponse,
   type HealthJson,
+  type HealthState,
 } from './schemas';
 
 export interface RouteDeps {
@@ -152,18 +153,24 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     }
   }
 
+  /**
+   * Anyone may call this (no token), so it says only ok or unavailable per dependency: the reason (a host
+   * name, "password authentication failed for user ...") goes to the request's log line, not to the caller.
+   */
   async function health(): Promise<Reply> {
-    const probe = async (work: () => Promise<unknown>): Promise<string> => {
+    const failures: Record<string, string> = {};
+    const probe = async (name: 'database' | 'temporal', work: () => Promise<unknown>): Promise<HealthState> => {
       try {
         await within(HEALTH_TIMEOUT_MS, work());
         return 'ok';
       } catch (err) {
-        return `unavailable: ${(err as Error).message}`;
+        failures[`${name}Error`] = (err as Error).message;
+        return 'unavailable';
       }
     };
     const [database, temporal] = await Promise.all([
-      probe(() => pingDatabase(deps.db)),
-      probe(async () => {
+      probe('database', () => pingDatabase(deps.db)),
+      probe('temporal', async () => {
         const client = await deps.temporal();
         await client.withDeadline(Date.now() + HEALTH_TIMEOUT_MS, () => client.workflowService.getSystemInfo({}));
       }),
@@ -171,7 +178,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     const down = Object.entries({ database, temporal }).filter(([, state]) => state !== 'ok');
     const body: HealthJson = { database, temporal };
     if (down.length === 0) return { status: 200, body };
-    return { status: 503, body: { ...body, ...errorBody(down.map(([name, state]) => `${name}: ${state}`)) } };
+    return { status: 503, body: { ...body, ...errorBody(down.map(([name, state]) => `${name}: ${state}`)) }, log: failures };
   }
 
   /** A change, then its replan: Temporal calls that do not answer in time count as failed runs, not as an error. */

@@ -273,10 +273,13 @@ export const errorResponse = z
   .describe('Every error, as crates.io reports them.')
   .register(responseSchemas, { id: 'Errors' });
 
+export const HEALTH_STATES = ['ok', 'unavailable'] as const;
+export type HealthState = (typeof HEALTH_STATES)[number];
+
 export const healthResponse = z
   .object({
-    database: z.string().describe('ok, or what is wrong'),
-    temporal: z.string().describe('ok, or what is wrong'),
+    database: z.enum(HEALTH_STATES).describe('ok, or unavailable (the reason is in the API\'s log, not here)'),
+    temporal: z.enum(HEALTH_STATES).describe('ok, or unavailable (the reason is in the API\'s log, not here)'),
     errors: z.array(z.object({ detail: z.string() })).optional(),
   })
   .describe('The API\'s connections.')

@@ -167,7 +167,7 @@ export function createApiServer(deps: ApiDeps): Server {
         reply = { status: 500, body: errorBody(['internal error; it has been logged']) };
       }
     }
-    sendReply(res, reply);
+    sendReply(req, res, reply);
     log.info('request', {
       ...logFields,
       status: reply.status,
