@@ -8,6 +8,7 @@ import { createPostmarkMailer } from '../src/email/postmarkMailer';
 import { renderReminderEmail } from '../src/email/reminderEmail';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import { launchChromium, SCREENSHOTS, type Chromium } from './helpers/chromium';
+import { rawRequest } from './helpers/rawHttp';
 
 jest.setTimeout(60_000);
 
@@ -109,6 +110,15 @@ test('still answers the Postmark API beside the pages, and says when a message i
   });
   expect(search.status).toBe(200);
   expect(((await search.json()) as { TotalCount: number }).TotalCount).toBe(postmark.sent.length);
+
+  // Any URL: a malformed one is a 400, and the sink (the dev stack's mail viewer) keeps serving.
+  for (const path of ['/view/%E0%A4%A', '/view/%', '/view/%ZZ']) {
+    expect({ path, status: (await rawRequest(postmark.url, { method: 'GET', path })).status }).toEqual({ path, status: 400 });
+  }
+  expect((await rawRequest(postmark.url, { method: 'GET', path: '/%E0%A4%A' })).status).toBe(404);
+  const unreadable = await rawRequest(postmark.url, { method: 'GET', path: 'http://[bad/' });
+  expect(unreadable.status).toBe(400);
+  expect((await fetch(`${postmark.url}/`)).status).toBe(200);
 
   const missing = await fetch(`${postmark.url}/view/no-such-id`);
   expect(missing.status).toBe(404);

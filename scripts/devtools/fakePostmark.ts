@@ -226,7 +226,13 @@ export async function startFakePostmark(opts: FakePostmarkOptions = {}): Promise
   }
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    } catch {
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not a URL this server can read.\n');
+      return;
+    }
     const log: RequestLogEntry = { method: req.method ?? '', path: url.pathname, status: 0, at: new Date() };
     fake.requests.push(log);
 
@@ -236,12 +242,14 @@ export async function startFakePostmark(opts: FakePostmarkOptions = {}): Promise
     req.on('end', () => {
       const rawBody = Buffer.concat(chunks).toString('utf8');
       const route = `${req.method} ${url.pathname.replace(/\/+$/, '').toLowerCase()}`;
-      let handled: Promise<void>;
-      let viewer: ViewerPage | null = null;
-      if (route === 'POST /email') handled = handleSendEmail(req, res, log, rawBody);
-      else if (route === 'GET /messages/outbound') handled = handleSearchOutbound(req, res, log, url);
-      else if (req.method === 'GET' && (viewer = mailViewerPage(url.pathname, fake.sent))) handled = showPage(res, log, viewer);
-      else handled = answerError(res, log, 404, 0, `The fake Postmark API has no ${req.method} ${url.pathname}.`);
+      // Async, so that a throw anywhere below (any URL, any body) is a 500 for this request, not the process's end.
+      const handled = (async () => {
+        let viewer: ViewerPage | null = null;
+        if (route === 'POST /email') await handleSendEmail(req, res, log, rawBody);
+        else if (route === 'GET /messages/outbound') await handleSearchOutbound(req, res, log, url);
+        else if (req.method === 'GET' && (viewer = mailViewerPage(url.pathname, fake.sent))) await showPage(res, log, viewer);
+        else await answerError(res, log, 404, 0, `The fake Postmark API has no ${req.method} ${url.pathname}.`);
+      })();
       handled.catch((err: unknown) => {
         // A bug in the fake must show up as a failing request, not as a hung test.
         if (!res.headersSent && !res.destroyed) {

@@ -16,7 +16,12 @@ export function mailViewerPage(path: string, messages: readonly SentMessage[]): 
   if (path === '' || path === '/') return { status: 200, html: inboxPage(messages) };
   const view = /^\/view\/([^/]+)$/.exec(path);
   if (!view) return null;
-  const id = decodeURIComponent(view[1]!);
+  let id: string;
+  try {
+    id = decodeURIComponent(view[1]!);
+  } catch {
+    return { status: 400, html: page('Bad request', '<p>That link is not a message\'s address (bad percent-encoding). <a href="/">All messages</a></p>') };
+  }
   const message = messages.find((m) => m.MessageID === id);
   return message
     ? { status: 200, html: messagePage(message) }
