@@ -71,3 +71,10 @@ ensure_chromium() {
     return 1
   fi
 }
+
+# The dev stack's service token in file $1: made once, and readable by this user only (mode 0600), also when an
+# older dev stack left it world-readable.
+ensure_api_token() {
+  [ -s "$1" ] || (umask 077 && node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))' >"$1")
+  chmod 600 "$1"
+}

@@ -108,6 +108,8 @@ const envSchema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITY_POLLS: z.coerce.number().int().min(1).optional(),
 
   API_PORT: positiveInt.max(65_535).default(3000),
+  // Loopback unless told: a container (docker-compose.yml) sets 0.0.0.0 and publishes the port itself.
+  API_HOST: z.string().min(1).default('127.0.0.1'),
   API_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   SWEEP_INTERVAL: z
     .string()

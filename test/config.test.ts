@@ -32,6 +32,7 @@ test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders 
     EXPIRY_EMAILS: 'send',
     WORKER_MAX_CACHED_WORKFLOWS: 100,
     API_PORT: 3000,
+    API_HOST: '127.0.0.1',
     SWEEP_INTERVAL: '1d',
     TOKEN_DISCOVERY_INTERVAL: 60_000,
     LOG_LEVEL: 'INFO',

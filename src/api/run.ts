@@ -1,4 +1,4 @@
-// `token-expiry api`: serves the API on API_PORT until SIGINT or SIGTERM, then finishes in-flight requests.
+// `token-expiry api`: serves the API on API_HOST:API_PORT until SIGINT or SIGTERM, then finishes in-flight requests.
 import { once } from 'node:events';
 import type { Logger } from '@temporalio/common';
 import type { Config } from '../config';
@@ -21,9 +21,9 @@ export async function runApi(config: Config, log: Logger = defaultLogger): Promi
     const preferences = createPreferenceService({ db, temporal: temporal.get, config });
     const calendar = createCalendarService({ db, config });
     const server = createApiServer({ tokens, preferences, calendar, db, temporal: temporal.get, config, logger: log });
-    server.listen(config.API_PORT);
+    server.listen(config.API_PORT, config.API_HOST);
     await once(server, 'listening');
-    log.info('api listening', { port: config.API_PORT });
+    log.info('api listening', { host: config.API_HOST, port: config.API_PORT });
 
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
