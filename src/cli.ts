@@ -21,7 +21,7 @@ import { ownersPlans, replanProgressReporter, runReplan } from './tokenExpiry/re
 
 const USAGE = `usage:
   token-expiry migrate
-  token-expiry registry-sql --role NAME [--trigger]
+  token-expiry registry-sql --role NAME [--trigger [--trigger-schema NAME]]
   token-expiry worker
   token-expiry api
   token-expiry users add --login L --email E [--unverified]
@@ -115,12 +115,18 @@ async function run(argv: string[]): Promise<void> {
         // SQL for the registry's DBA, on stdout as is (not JSON): pipe it into psql.
         const { values } = parse(
           [action, ...rest].filter((a): a is string => a !== undefined),
-          { role: { type: 'string' }, trigger: { type: 'boolean' } },
+          { role: { type: 'string' }, trigger: { type: 'boolean' }, 'trigger-schema': { type: 'string' } },
           0,
         );
         const role = check(z.string().regex(SQL_NAME, 'must be a lower-case SQL identifier, e.g. token_expiry'), values.role, '--role');
         const trigger = values.trigger === true;
-        process.stdout.write(registrySql({ role, schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: registryAdapter(config), trigger }));
+        const triggerSchema = check(z.string().regex(SQL_NAME, 'must be a lower-case SQL identifier, e.g. public'), values['trigger-schema'] ?? 'public', '--trigger-schema');
+        if (triggerSchema === config.TOKEN_EXPIRY_DB_SCHEMA) {
+          throw new UsageError(`--trigger-schema: ${triggerSchema} is the service's own schema, which its role could drop the function from; name a schema the DBA owns (default public)`);
+        }
+        process.stdout.write(
+          registrySql({ role, schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: registryAdapter(config), trigger, triggerSchema }),
+        );
         return;
       }
       case 'worker': {

@@ -221,6 +221,33 @@ test('the role cannot read a token hash or a confirmation token, nor write the r
   }
 });
 
+test('the service refuses to start when it can read a token hash or a confirmation token, however granted', async () => {
+  const group = `token_expiry_test_group_${tag}`;
+  await adminQuery(adminDatabaseUrl(), `CREATE ROLE ${group} NOLOGIN`);
+  try {
+    await expect(checkRegistryAccess(service, cratesIoRegistry)).resolves.toBeUndefined();
+    // A group the role belongs to, with table-level SELECT: the role reads api_tokens.token through it.
+    await registry.query(`GRANT SELECT ON api_tokens TO ${group}`);
+    await registry.query(`GRANT ${group} TO ${role}`);
+    await expect(service.query('SELECT token FROM api_tokens LIMIT 1')).resolves.toBeDefined();
+    await expect(checkRegistryAccess(service, cratesIoRegistry)).rejects.toThrow(
+      new RegExp(`^the role ${role} can read api_tokens\\.token, which the service must never read`),
+    );
+    await registry.query(`REVOKE ${group} FROM ${role}`);
+    // PUBLIC, column by column.
+    await registry.query('GRANT SELECT (token) ON emails TO PUBLIC');
+    await expect(checkRegistryAccess(service, cratesIoRegistry)).rejects.toThrow(/can read emails\.token,/);
+    await registry.query('REVOKE SELECT (token) ON emails FROM PUBLIC');
+    // A superuser reads everything: the registry's own connection is refused too.
+    await expect(checkRegistryAccess(registry, cratesIoRegistry)).rejects.toThrow(/can read api_tokens\.token, emails\.token,/);
+    await expect(checkRegistryAccess(service, cratesIoRegistry)).resolves.toBeUndefined();
+  } finally {
+    await registry.query(`REVOKE ALL ON api_tokens FROM ${group}`);
+    await registry.query('REVOKE SELECT (token) ON emails FROM PUBLIC');
+    await adminQuery(adminDatabaseUrl(), `DROP ROLE IF EXISTS ${group}`);
+  }
+});
+
 test('bad input: an id beyond int4 or unknown is not found; writes are refused, saying the registry owns its tokens', async () => {
   const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: config() });
   for (const id of ['3000000000', '2147483648', '99', '0', '-1', '1e3']) {
@@ -365,6 +392,34 @@ test('without the trigger: each discovery pass starts the tokens inserted since 
 test('with the trigger: a token the registry inserts gets its workflow within seconds, a revoked one is cancelled; last_used_at notifies nothing', async () => {
   // The DBA adds the trigger with --trigger (twice: safe to run again).
   dbaRuns(registrySqlOutput('--trigger'));
+  // Its function is the DBA's, in a schema the service's role does not own: the role can drop neither it nor the triggers.
+  const { rows: fn } = await registry.query<{ schema: string; owner: string; schemaOwner: string }>(
+    `SELECT n.nspname AS schema, pg_get_userbyid(p.proowner) AS owner, pg_get_userbyid(n.nspowner) AS "schemaOwner"
+       FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE t.tgrelid = 'public.api_tokens'::regclass AND t.tgname LIKE 'token_expiry_%'`,
+  );
+  expect(fn).toHaveLength(2);
+  for (const row of fn) {
+    expect(row.schema).toBe('public');
+    expect([row.owner, row.schemaOwner]).not.toContain(role);
+  }
+  for (const sql of [
+    'DROP FUNCTION public.token_expiry_notify_token_change() CASCADE',
+    'DROP TRIGGER token_expiry_created ON api_tokens',
+    'ALTER TABLE api_tokens DISABLE TRIGGER token_expiry_revoked',
+  ]) {
+    await expect(service.query(sql)).rejects.toThrow(/must be owner|permission denied/);
+  }
+  await expect(service.query("SELECT count(*) FROM pg_proc WHERE proname LIKE '%notify_token_change' AND pronamespace = 'token_expiry'::regnamespace"))
+    .resolves.toMatchObject({ rows: [{ count: '0' }] });
+  // A trigger schema the role owns is refused, by the CLI for the service's own schema and by the SQL for any other.
+  expect(() => registrySqlOutput('--trigger', '--trigger-schema', 'token_expiry')).toThrow(/service's own schema/);
+  await registry.query(`CREATE SCHEMA IF NOT EXISTS token_expiry_roles_own AUTHORIZATION ${role}`);
+  try {
+    expect(() => dbaRuns(registrySqlOutput('--trigger', '--trigger-schema', 'token_expiry_roles_own'))).toThrow(/could drop the trigger function/);
+  } finally {
+    await registry.query('DROP SCHEMA token_expiry_roles_own CASCADE');
+  }
   await createLoginRole(appRole);
   await registry.query(`GRANT SELECT, INSERT, UPDATE ON api_tokens TO ${appRole}; GRANT USAGE ON SEQUENCE api_tokens_id_seq TO ${appRole}`);
   const app = createPool(urlFor(appRole), 2);

@@ -117,6 +117,8 @@ export interface RegistryAdapter {
   countSweepCandidates(db: Queryable, filter: { now: Date } & StoppedFilter): Promise<{ missing: number; stopped: number }>;
   /** The columns the service reads, table by table: what `registry-sql` grants. */
   reads: ColumnGrants[];
+  /** Columns the service must not be able to read however granted (secrets); it refuses to start if it can. */
+  secrets: ColumnGrants[];
   /** Present only when the registry lets this service own its tokens. */
   writer?: TokenWriter;
 }

@@ -31,4 +31,9 @@ export const cratesIoRegistry: RegistryAdapter = {
     { table: 'emails', columns: ['user_id', 'email', 'verified'] },
     { table: 'api_tokens', columns: API_TOKEN_READS },
   ],
+  // The token's hash (a stolen hash is a stolen lookup key) and the email confirmation token (confirms any address).
+  secrets: [
+    { table: 'api_tokens', columns: ['token'] },
+    { table: 'emails', columns: ['token'] },
+  ],
 };
