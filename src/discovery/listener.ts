@@ -1,6 +1,8 @@
 // The instant path: with the trigger from `registry-sql --trigger` installed, the registry's database NOTIFYs a
 // token's id when the token is created or revoked. One connection LISTENs and hands the ids on in small batches.
-// NOTIFY is not kept for a listener that is away: discovery and the sweep catch what it missed.
+// NOTIFY is not kept for a listener that is away: discovery and the sweep catch what it missed. Any role that can
+// connect can NOTIFY on the channel, so the ids waiting are capped: past the cap they are dropped (counted, logged),
+// and discovery and the sweep catch those too.
 import { Client } from 'pg';
 import type { SweepLog } from '../sweep/pages';
 
@@ -8,6 +10,8 @@ export const TOKEN_CHANGE_CHANNEL = 'token_expiry_tokens';
 
 /** Ids arriving together (a registry's bulk insert) are handled together. */
 const BATCH_MS = 50;
+/** Ids waiting while a batch is handled; a flood past this is dropped, not queued. */
+export const MAX_PENDING_TOKEN_IDS = 5_000;
 const RECONNECT_FIRST_MS = 1_000;
 const RECONNECT_MAX_MS = 30_000;
 
@@ -22,24 +26,48 @@ export interface ListenerOptions {
   /** After each connection and reconnection: notifications may have been missed while it was away. */
   onConnected: () => void;
   log: SweepLog;
+  /** Told how many ids were dropped at the cap (a metric); the drop is logged either way. */
+  onDropped?: (count: number) => void;
+  maxPending?: number;
 }
 
-export function listenForTokenChanges({ connectionString, onTokens, onConnected, log }: ListenerOptions): TokenChangeListener {
+export function listenForTokenChanges({
+  connectionString,
+  onTokens,
+  onConnected,
+  log,
+  onDropped,
+  maxPending = MAX_PENDING_TOKEN_IDS,
+}: ListenerOptions): TokenChangeListener {
   let closed = false;
   let current: Client | null = null;
   let retryMs = RECONNECT_FIRST_MS;
   let retryTimer: NodeJS.Timeout | undefined;
   let batchTimer: NodeJS.Timeout | undefined;
   const pending = new Set<string>();
-  let handling: Promise<void> = Promise.resolve();
+  let dropped = 0;
+  /** One batch at a time: while it runs, ids wait in `pending` (capped), not in a growing chain of batches. */
+  let handling: Promise<void> | null = null;
+
+  const reportDropped = (): void => {
+    if (dropped === 0) return;
+    log.warn('token change notifications dropped at the cap: discovery and the sweep will find those tokens', { dropped, cap: maxPending });
+    onDropped?.(dropped);
+    dropped = 0;
+  };
 
   const flush = (): void => {
     batchTimer = undefined;
+    reportDropped();
+    if (handling || pending.size === 0) return;
     const ids = [...pending];
     pending.clear();
-    handling = handling
-      .then(() => onTokens(ids))
-      .catch((err: unknown) => log.warn('token changes not handled: discovery or the sweep will', { tokens: ids.length, error: String(err) }));
+    handling = onTokens(ids)
+      .catch((err: unknown) => log.warn('token changes not handled: discovery or the sweep will', { tokens: ids.length, error: String(err) }))
+      .finally(() => {
+        handling = null;
+        if (pending.size > 0 || dropped > 0) batchTimer ??= setTimeout(flush, closed ? 0 : BATCH_MS);
+      });
   };
 
   const connect = async (): Promise<void> => {
@@ -58,7 +86,8 @@ export function listenForTokenChanges({ connectionString, onTokens, onConnected,
     client.on('notification', ({ channel, payload }) => {
       // The payload is a token id; anything else on the channel is not ours to act on.
       if (channel !== TOKEN_CHANGE_CHANNEL || !payload || !/^[1-9][0-9]{0,18}$/.test(payload)) return;
-      pending.add(payload);
+      if (pending.size >= maxPending && !pending.has(payload)) dropped++;
+      else pending.add(payload);
       batchTimer ??= setTimeout(flush, BATCH_MS);
     });
     client.on('error', (err) => lost(err.message));
@@ -84,14 +113,16 @@ export function listenForTokenChanges({ connectionString, onTokens, onConnected,
     async close() {
       closed = true;
       clearTimeout(retryTimer);
-      if (batchTimer) {
-        clearTimeout(batchTimer);
-        flush();
-      }
       const client = current;
       current = null;
       await client?.end().catch(() => undefined);
-      await handling;
+      // Hand on what is waiting, batch by batch, before saying it is closed.
+      while (handling || pending.size > 0 || dropped > 0) {
+        clearTimeout(batchTimer);
+        batchTimer = undefined;
+        if (handling) await handling;
+        else flush();
+      }
     },
   };
 }

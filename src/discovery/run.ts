@@ -1,6 +1,7 @@
 // Discovery in the worker process: a pass every TOKEN_DISCOVERY_INTERVAL, and the trigger's notifications as
 // they come. Every worker runs it; the mark's row lock lets one pass run at a time, and starts are idempotent.
 import type { Client } from '@temporalio/client';
+import { Runtime } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { applyTokenChanges, type SweepDeps, type SweepLog, type SweepSettings } from '../sweep/pages';
@@ -21,6 +22,11 @@ export interface TokenDiscovery {
 }
 
 export function runTokenDiscovery({ db, client, config, log }: DiscoveryDeps): TokenDiscovery {
+  const droppedCounter = Runtime.instance().metricMeter.createCounter(
+    'token_expiry_change_notifications_dropped',
+    'ids',
+    'Token change notifications dropped at the listener\'s cap (discovery and the sweep find those tokens)',
+  );
   const deps = (): SweepDeps => ({ db, client, config, now: () => new Date(), log });
   let running: Promise<void> | null = null;
 
@@ -48,6 +54,7 @@ export function runTokenDiscovery({ db, client, config, log }: DiscoveryDeps): T
       if (timer) void passNow();
     },
     log,
+    onDropped: (count) => droppedCounter.add(count),
   });
 
   return {
