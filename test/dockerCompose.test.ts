@@ -38,6 +38,8 @@ const operatorEnv = {
   REGISTRY_NAME: 'Registry',
   REGISTRY_URL: 'https://registry.example',
   API_AUTH_TOKEN: 'a-long-enough-service-token',
+  TOKEN_EXPIRY_DB_PASSWORD: 'app-db-password',
+  GRAFANA_ADMIN_PASSWORD: 'grafana-admin-password',
 };
 
 /** A service's `depends_on` as { dependency: condition } (compose's short list form means service_started). */
@@ -294,16 +296,68 @@ test.each(APPS)('%s: every variable is one the config knows, and the config acce
   }
 });
 
-test('the ports agree with the config: API on API_PORT, metrics on METRICS_PORT, the UI on 8233', () => {
+test('the ports agree with the config: API on API_PORT (listening on every interface of its container), metrics on METRICS_PORT, the UI on 8233', () => {
   const api = loadConfig(environmentOf('api', operatorEnv));
-  expect(services.api?.ports).toContain(`${api.API_PORT}:${api.API_PORT}`);
+  expect(api.API_HOST).toBe('0.0.0.0');
+  expect(services.api?.ports).toEqual([`\${API_PUBLISH_ADDRESS:-127.0.0.1}:${api.API_PORT}:${api.API_PORT}`]);
   expect(JSON.stringify(services.api?.healthcheck.test)).toContain(`:${api.API_PORT}/health`);
   const worker = loadConfig(environmentOf('worker', operatorEnv));
-  expect(services.worker?.ports).toContain(`${worker.METRICS_PORT}:${worker.METRICS_PORT}`);
   expect(JSON.stringify(services.worker?.healthcheck.test)).toContain(`:${worker.METRICS_PORT}/metrics`);
-  expect(services['temporal-ui']?.ports).toContain('8233:8080');
+  expect(read('deploy/prometheus/prometheus.yml')).toContain(`worker:${worker.METRICS_PORT}`);
+  expect(services['temporal-ui']?.ports).toEqual(['127.0.0.1:8233:8080']);
   expect(services['temporal-ui']?.environment.TEMPORAL_ADDRESS).toBe(worker.TEMPORAL_ADDRESS);
-  expect(services.temporal?.ports).toContain(`${worker.TEMPORAL_ADDRESS.split(':')[1]}:7233`);
+});
+
+test('published ports: only on the host\'s loopback, and none for Temporal\'s gRPC or the worker\'s metrics', () => {
+  const published = Object.entries(services).flatMap(([name, service]) =>
+    ((service.ports ?? []) as unknown[]).map((port) => ({ name, port: String(port) })),
+  );
+  expect(published.map((p) => p.name).sort()).toEqual(['api', 'grafana', 'prometheus', 'temporal-ui']);
+  for (const { name, port } of published) {
+    // host-ip:host-port:container-port, the host ip loopback (the API's by default, overridable on purpose).
+    const hostIp = name === 'api' ? port.replace(/^\$\{API_PUBLISH_ADDRESS:-([^}]+)\}:.*$/, '$1') : port.split(':')[0];
+    expect({ name, hostIp }).toEqual({ name, hostIp: '127.0.0.1' });
+    expect(port.split(':').length).toBe(name === 'api' ? 4 : 3);
+  }
+  expect(services.temporal?.ports).toBeUndefined();
+  expect(services.worker?.ports).toBeUndefined();
+  // Where Temporal's own TLS and authorization belong is said where someone would open the ports.
+  expect(read('docker-compose.yml')).toMatch(/mTLS and authorization/);
+});
+
+test('Grafana: no anonymous access, the admin password from the operator', () => {
+  const grafana = environmentOf('grafana', operatorEnv);
+  expect(grafana.GF_AUTH_ANONYMOUS_ENABLED).toBe('false');
+  expect(grafana.GF_SECURITY_ADMIN_PASSWORD).toBe('grafana-admin-password');
+  expect(() => environmentOf('grafana', {})).toThrow(/GRAFANA_ADMIN_PASSWORD is required/);
+});
+
+test('the app connects as token_expiry, a role the database\'s first start creates without superuser or ownership', () => {
+  const owner = environmentOf('postgres', operatorEnv).POSTGRES_USER;
+  for (const service of APPS) {
+    const url = new URL(loadConfig(environmentOf(service, operatorEnv)).DATABASE_URL);
+    expect({ service, user: url.username, password: url.password }).toEqual({ service, user: 'token_expiry', password: 'app-db-password' });
+    expect(url.username).not.toBe(owner);
+  }
+  expect(services.postgres?.volumes).toContain('./deploy/postgres/init-app-role.sh:/docker-entrypoint-initdb.d/init-app-role.sh:ro');
+  // The init script, run with a stand-in psql: the SQL it sends and how.
+  const dir = mkdtempSync(path.join(tmpdir(), 'init-role-'));
+  try {
+    writeFileSync(path.join(dir, 'psql'), `#!/bin/sh\necho "$@" > "${dir}/args"\ncat > "${dir}/sql"\n`);
+    chmodSync(path.join(dir, 'psql'), 0o755);
+    const run = spawnSync('sh', [path.join(root, 'deploy/postgres/init-app-role.sh')], {
+      env: { PATH: `${dir}:${process.env.PATH}`, POSTGRES_USER: owner!, POSTGRES_DB: 'registry', TOKEN_EXPIRY_DB_PASSWORD: 'pw' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    expect(readFileSync(path.join(dir, 'args'), 'utf8')).toContain('ON_ERROR_STOP=1');
+    const sql = readFileSync(path.join(dir, 'sql'), 'utf8');
+    expect(sql).toMatch(/CREATE ROLE token_expiry LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';/);
+    expect(sql).toMatch(/CREATE SCHEMA token_expiry AUTHORIZATION token_expiry;/);
+    expect(sql).not.toMatch(/(?<!NO)SUPERUSER|OWNER TO token_expiry|GRANT .* ON DATABASE temporal/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('secrets come from the operator, never from the file', () => {
