@@ -6,6 +6,7 @@ import ts from 'typescript';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config';
 import { temporalCliPath } from '../scripts/devtools/devServer';
+import { APP_CONNECTIONS, CLUSTER_TOOLS, planCluster, servicePorts, SERVICES_IN_ONE_PROCESS } from '../scripts/devtools/cluster';
 
 // No Docker engine runs here, so the compose file, the Dockerfile and the scripts they run are checked
 // by reading them, and the scripts by running them against stand-ins for Temporal's tools.
@@ -213,6 +214,79 @@ test('Temporal runs on supported images, pinned, on the release line of the dev 
     const image = String(services[service]?.image);
     expect([image, readme.includes(`\`${image}\``)]).toEqual([image, true]);
   }
+});
+
+test('scripts/install-temporal builds the real server, its SQL tool and the UI at the compose images\' versions', () => {
+  const pin = (name: string) => new RegExp(`^${name}=(\\S+)`, 'm').exec(read('scripts/install-temporal'))?.[1];
+  const server = imageOf('temporal');
+  expect(pin('TEMPORAL_SERVER_VERSION')).toBe(server.tag);
+  expect(pin('TEMPORAL_UI_VERSION')).toBe(imageOf('temporal-ui').tag);
+  // What was built, asked: scripts/test installs it before jest runs.
+  const version = (binary: string) => execFileSync(path.join(CLUSTER_TOOLS, 'bin', binary), ['--version'], { encoding: 'utf8' }).trim();
+  expect(version('temporal-server')).toBe(`temporal version ${server.tag}`);
+  expect(version('temporal-sql-tool')).toBe(`temporal-sql-tool version ${server.tag}`);
+  expect(version('temporal-ui-server')).toBe(`Temporal UI version ${imageOf('temporal-ui').tag}`);
+});
+
+test("Temporal's SQL pools fit PostgreSQL's max_connections beside the app's pools", () => {
+  const server = environmentOf('temporal');
+  // postgres:16's default, unless the service raises it.
+  const maxConnections = Number(/max_connections=(\d+)/.exec(JSON.stringify(services.postgres?.command ?? ''))?.[1] ?? 100);
+  const superuserReserved = 3;
+  for (const name of ['SQL_MAX_CONNS', 'SQL_MAX_IDLE_CONNS', 'SQL_VIS_MAX_CONNS', 'SQL_VIS_MAX_IDLE_CONNS']) expect([name, server[name]]).toEqual([name, expect.stringMatching(/^\d+$/)]);
+  // Idle connections kept beyond the pool's size would be closed again at once.
+  expect(Number(server.SQL_MAX_IDLE_CONNS)).toBeLessThanOrEqual(Number(server.SQL_MAX_CONNS));
+  expect(Number(server.SQL_VIS_MAX_IDLE_CONNS)).toBeLessThanOrEqual(Number(server.SQL_VIS_MAX_CONNS));
+  const temporal = SERVICES_IN_ONE_PROCESS * (Number(server.SQL_MAX_CONNS) + Number(server.SQL_VIS_MAX_CONNS));
+  expect(temporal + APP_CONNECTIONS + superuserReserved).toBeLessThanOrEqual(maxConnections);
+});
+
+test('scripts/cluster runs each step with its compose service\'s settings; only the machine\'s differ', () => {
+  const plan = planCluster({ adminUrl: 'postgresql://pg%20user:p%40ss@db.local:6543/postgres', shards: 4, database: 'temporal_x', port: 27233, uiPort: 28233 });
+  const changed = (compose: Record<string, string>, ours: Record<string, string>) =>
+    Object.fromEntries(Object.entries(ours).filter(([key, value]) => compose[key] !== value));
+  for (const [step, service] of [
+    ['schemaEnv', 'temporal-schema'],
+    ['serverEnv', 'temporal'],
+    ['namespaceEnv', 'temporal-namespace'],
+    ['uiEnv', 'temporal-ui'],
+  ] as const) {
+    // Nothing of compose's left out.
+    expect(Object.keys(plan[step]!)).toEqual(expect.arrayContaining(Object.keys(environmentOf(service))));
+  }
+  expect(changed(environmentOf('temporal-schema'), plan.schemaEnv)).toEqual({
+    SQL_HOST: 'db.local',
+    SQL_PORT: '6543',
+    SQL_USER: 'pg user',
+    SQL_PASSWORD: 'p@ss',
+    DBNAME: 'temporal_x',
+    VISIBILITY_DBNAME: 'temporal_x_visibility',
+  });
+  expect(changed(environmentOf('temporal'), plan.serverEnv)).toEqual({
+    POSTGRES_SEEDS: 'db.local',
+    DB_PORT: '6543',
+    POSTGRES_USER: 'pg user',
+    POSTGRES_PWD: 'p@ss',
+    DBNAME: 'temporal_x',
+    VISIBILITY_DBNAME: 'temporal_x_visibility',
+    NUM_HISTORY_SHARDS: '4',
+    BIND_ON_IP: '127.0.0.1',
+    DYNAMIC_CONFIG_FILE_PATH: hostPathOf('temporal', environmentOf('temporal').DYNAMIC_CONFIG_FILE_PATH!),
+    ...servicePorts(27233),
+  });
+  expect(changed(environmentOf('temporal-namespace'), plan.namespaceEnv)).toEqual({ TEMPORAL_ADDRESS: '127.0.0.1:27233' });
+  expect(changed(environmentOf('temporal-ui'), plan.uiEnv!)).toEqual({
+    TEMPORAL_ADDRESS: '127.0.0.1:27233',
+    TEMPORAL_UI_PORT: '28233',
+    TEMPORAL_DISABLE_NEWS_FETCH: 'true',
+  });
+  // Temporal's own defaults around 7233 when the frontend is on 7233.
+  expect(servicePorts(7233)).toMatchObject({ HISTORY_GRPC_PORT: '7234', MATCHING_GRPC_PORT: '7235', WORKER_GRPC_PORT: '7239', FRONTEND_MEMBERSHIP_PORT: '6933' });
+  // Without options: compose's databases and shard count.
+  const plain = planCluster({ adminUrl: 'postgresql://postgres@127.0.0.1:5432/postgres', port: 7233, uiPort: false });
+  expect(plain.databases).toEqual({ main: environmentOf('temporal').DBNAME, visibility: environmentOf('temporal').VISIBILITY_DBNAME });
+  expect(plain.serverEnv.NUM_HISTORY_SHARDS).toBe(environmentOf('temporal').NUM_HISTORY_SHARDS);
+  expect(plain.uiEnv).toBeUndefined();
 });
 
 test('the server has its history shard count set on purpose, and the dynamic config it reads is in the repo', () => {

@@ -4,9 +4,10 @@
 # ships. Safe on every `docker compose up`: an existing database is kept, setup-schema -v 0.0 only adds
 # the version tables when missing, and update-schema applies only the versions not yet applied.
 # temporal-sql-tool reads the connection from SQL_HOST, SQL_PORT, SQL_USER and SQL_PASSWORD.
+# scripts/cluster runs it too, outside the image: TEMPORAL_SCHEMA_DIR then names its copy of the schemas.
 set -eu
 
-schemas=/etc/temporal/schema/postgresql/v12
+schemas="${TEMPORAL_SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}"
 
 prepare() { # database, directory of its versioned schema
   temporal-sql-tool --plugin postgres12 --db "$1" create-database

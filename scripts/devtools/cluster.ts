@@ -1,0 +1,555 @@
+/**
+ * The production-shaped Temporal of docker-compose.yml, on this machine: the same steps with the same
+ * settings, from the binaries scripts/install-temporal builds. The compose file is read, not copied: the
+ * schema one-shot (deploy/temporal/setup-schema.sh with the temporal-schema service's environment), the
+ * server with all its services in one process (the binary's embedded config template, rendered from the
+ * temporal service's environment, as the image does), the namespace one-shot
+ * (deploy/temporal/create-namespace.sh) and the UI server. Only what this machine must differ in is
+ * changed: PostgreSQL's address and credentials, the bind address and ports, the database names, the
+ * history shard count, and where the dynamic config file is.
+ *
+ * `node dist/scripts/devtools/cluster.js --help` runs it from the command line (scripts/cluster does).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { parse } from 'yaml';
+import { temporalCliPath } from './devServer';
+
+/** The repo: two folders up from the source, three from its build in dist/. */
+const ROOT = (() => {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'docker-compose.yml'))) {
+    if (path.dirname(dir) === dir) throw new Error(`no docker-compose.yml above ${__dirname}`);
+    dir = path.dirname(dir);
+  }
+  return dir;
+})();
+/** Where scripts/install-temporal puts the server, its SQL tool, the UI server and the schemas. */
+export const CLUSTER_TOOLS = path.join(ROOT, '.tools/temporal-server');
+const HOST = '127.0.0.1';
+const OUTPUT_LIMIT = 256 * 1024;
+/**
+ * Temporal's services in one `temporal-server start` (frontend, history, matching, worker): each opens its
+ * own main and visibility pool (measured: with SQL_MAX_CONNS and SQL_VIS_MAX_CONNS at 1 it held 4 + 4).
+ */
+export const SERVICES_IN_ONE_PROCESS = 4;
+/** The app's processes beside it: the worker's pool (10), the API's (10), a CLI run's or migrate's (2). */
+export const APP_CONNECTIONS = 22;
+
+export interface ClusterOptions {
+  /** PostgreSQL to keep Temporal's two databases on: user, password, host and port are used. */
+  adminUrl: string;
+  /** NUM_HISTORY_SHARDS for a new cluster (compose's when omitted). A cluster made before keeps its own. */
+  shards?: number;
+  /** The main database; the visibility one is named after it. Compose's names when omitted. */
+  database?: string;
+  /** The frontend's gRPC port; the other services' ports follow it as Temporal's defaults follow 7233. Free ones when omitted. */
+  port?: number;
+  /** The Web UI's port; a free one when omitted, none when false. */
+  uiPort?: number | false;
+  /** How long the start may take before it fails with the output so far (default 180 s). */
+  startTimeoutMs?: number;
+  /** Every line of output is appended here too (the in-memory copy keeps only the latest). */
+  logFile?: string;
+}
+
+export interface Cluster {
+  /** host:port of the frontend, for `Connection.connect({ address })`. */
+  readonly address: string;
+  readonly port: number;
+  /** http://127.0.0.1:<port> of the Web UI, or undefined without it. */
+  readonly uiUrl: string | undefined;
+  readonly databases: { main: string; visibility: string };
+  /** The history shard count the cluster runs with: the one stored when its database was made. */
+  readonly shards: number;
+  readonly namespace: string;
+  readonly running: boolean;
+  /** Starts the server (and UI) again on the same ports and databases; resolves once it answers. */
+  start(): Promise<void>;
+  /** Stops the UI and the server (SIGTERM, or SIGKILL to simulate a crash; SIGKILL anyway after 15 s). */
+  stop(opts?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
+  restart(): Promise<void>;
+  /** Drops both databases (stop first). */
+  dropDatabases(): Promise<void>;
+  /** The schema step's, the server's, the namespace step's and the UI's recent output. */
+  output(): string;
+  /** Resolves when the server process exits (a crash, or stop()). */
+  serverExit(): Promise<void>;
+}
+
+// --- docker-compose.yml, read ---------------------------------------------------------------------------
+
+interface ComposeService {
+  environment?: Record<string, unknown>;
+  volumes?: string[];
+  image?: string;
+}
+
+function composeServices(): Record<string, ComposeService> {
+  const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, ComposeService>;
+  };
+  return compose.services;
+}
+
+/** A service's environment as plain strings; these services use no ${...} substitution. */
+function environmentOf(services: Record<string, ComposeService>, name: string): Record<string, string> {
+  const raw = services[name]?.environment;
+  if (!raw) throw new Error(`docker-compose.yml: no environment for service ${name}`);
+  return Object.fromEntries(
+    Object.entries(raw).map(([key, value]) => {
+      if (String(value).includes('${')) throw new Error(`docker-compose.yml: ${name}.${key} uses a substitution cluster.ts cannot make`);
+      return [key, String(value)];
+    }),
+  );
+}
+
+/** The repo file behind a container path (short volume syntax ./host:/container[:ro]). */
+function hostPathOf(service: ComposeService, containerPath: string): string {
+  for (const volume of service.volumes ?? []) {
+    const [host = '', target = ''] = volume.split(':');
+    if (host.startsWith('./') && containerPath.startsWith(`${target}/`)) {
+      return path.join(ROOT, host, containerPath.slice(target.length + 1));
+    }
+  }
+  throw new Error(`docker-compose.yml: ${containerPath} is not mounted from the repo`);
+}
+
+/** Compose's value with ours put in its place; a key compose does not set is a mistake here, not a new setting. */
+function override(env: Record<string, string>, service: string, values: Record<string, string>): Record<string, string> {
+  for (const key of Object.keys(values)) {
+    if (!(key in env)) throw new Error(`docker-compose.yml: service ${service} sets no ${key}, so the cluster would not run as compose does`);
+  }
+  return { ...env, ...values };
+}
+
+/** The visibility database of a cluster whose main database is `main` (compose: temporal, temporal_visibility). */
+const visibilityDatabaseOf = (main: string) => `${main}_visibility`;
+
+/** Ports of the services, after Temporal's defaults around 7233 (history 7234, matching 7235, worker 7239, membership 69xx). */
+export function servicePorts(frontend: number): Record<string, string> {
+  const ports = {
+    FRONTEND_GRPC_PORT: frontend,
+    FRONTEND_HTTP_PORT: frontend + 10,
+    FRONTEND_MEMBERSHIP_PORT: frontend - 300,
+    HISTORY_GRPC_PORT: frontend + 1,
+    HISTORY_MEMBERSHIP_PORT: frontend - 299,
+    MATCHING_GRPC_PORT: frontend + 2,
+    MATCHING_MEMBERSHIP_PORT: frontend - 298,
+    WORKER_GRPC_PORT: frontend + 6,
+    WORKER_MEMBERSHIP_PORT: frontend - 294,
+  };
+  return Object.fromEntries(Object.entries(ports).map(([key, port]) => [key, String(port)]));
+}
+
+export interface ClusterPlan {
+  schemaEnv: Record<string, string>;
+  serverEnv: Record<string, string>;
+  namespaceEnv: Record<string, string>;
+  uiEnv: Record<string, string> | undefined;
+  databases: { main: string; visibility: string };
+  namespace: string;
+}
+
+/** What each step runs with: compose's environment, with this machine's differences. */
+export function planCluster(opts: { adminUrl: string; shards?: number; database?: string; port: number; uiPort: number | false }): ClusterPlan {
+  const services = composeServices();
+  const postgres = new URL(opts.adminUrl);
+  const pg = {
+    host: postgres.hostname,
+    port: postgres.port || '5432',
+    user: decodeURIComponent(postgres.username),
+    password: decodeURIComponent(postgres.password),
+  };
+  const server = environmentOf(services, 'temporal');
+  const main = opts.database ?? server.DBNAME ?? 'temporal';
+  const databases = { main, visibility: visibilityDatabaseOf(main) };
+  if (!opts.database && databases.visibility !== server.VISIBILITY_DBNAME) {
+    throw new Error(`docker-compose.yml: VISIBILITY_DBNAME is not DBNAME_visibility, as scripts/devtools/cluster.ts names it`);
+  }
+  const address = `${HOST}:${opts.port}`;
+
+  const schemaEnv = override(environmentOf(services, 'temporal-schema'), 'temporal-schema', {
+    SQL_HOST: pg.host,
+    SQL_PORT: pg.port,
+    SQL_USER: pg.user,
+    SQL_PASSWORD: pg.password,
+    DBNAME: databases.main,
+    VISIBILITY_DBNAME: databases.visibility,
+  });
+  const serverEnv = {
+    ...override(server, 'temporal', {
+      POSTGRES_SEEDS: pg.host,
+      DB_PORT: pg.port,
+      POSTGRES_USER: pg.user,
+      POSTGRES_PWD: pg.password,
+      DBNAME: databases.main,
+      VISIBILITY_DBNAME: databases.visibility,
+      ...(opts.shards === undefined ? {} : { NUM_HISTORY_SHARDS: String(opts.shards) }),
+      // Compose listens on every interface of its container; here, the loopback only.
+      BIND_ON_IP: HOST,
+      DYNAMIC_CONFIG_FILE_PATH: hostPathOf(services.temporal!, server.DYNAMIC_CONFIG_FILE_PATH ?? ''),
+    }),
+    ...servicePorts(opts.port),
+  };
+  const namespaceCompose = environmentOf(services, 'temporal-namespace');
+  const namespaceEnv = override(namespaceCompose, 'temporal-namespace', { TEMPORAL_ADDRESS: address });
+  const uiEnv =
+    opts.uiPort === false
+      ? undefined
+      : {
+          ...override(environmentOf(services, 'temporal-ui'), 'temporal-ui', { TEMPORAL_ADDRESS: address }),
+          // The image listens on 8080 and compose maps it; here the UI server listens where it is reached.
+          TEMPORAL_UI_PORT: String(opts.uiPort),
+          TEMPORAL_DISABLE_NEWS_FETCH: 'true',
+        };
+  return { schemaEnv, serverEnv, namespaceEnv, uiEnv, databases, namespace: namespaceCompose.TEMPORAL_NAMESPACE ?? 'default' };
+}
+
+// --- PostgreSQL connections ------------------------------------------------------------------------------
+
+export interface ConnectionBudget {
+  maxConnections: number;
+  superuserReserved: number;
+  /** Client connections open on the server before the cluster started (other users of it included). */
+  inUse: number;
+  /** The most the cluster may open: each service its own main pool and visibility pool. */
+  temporal: number;
+}
+
+/** Temporal's worst case against what the server allows now. */
+export async function connectionBudget(adminUrl: string, serverEnv: Record<string, string>): Promise<ConnectionBudget> {
+  const pools = Number(serverEnv.SQL_MAX_CONNS ?? 20) + Number(serverEnv.SQL_VIS_MAX_CONNS ?? 10);
+  const client = new PgClient({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    const setting = async (name: string) => Number((await client.query<{ setting: string }>('SELECT setting FROM pg_settings WHERE name = $1', [name])).rows[0]?.setting);
+    const { rows } = await client.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend'");
+    return {
+      maxConnections: await setting('max_connections'),
+      superuserReserved: await setting('superuser_reserved_connections'),
+      inUse: Number(rows[0]?.n ?? 0),
+      temporal: SERVICES_IN_ONE_PROCESS * pools,
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+// --- the processes ---------------------------------------------------------------------------------------
+
+const tool = (name: string) => path.join(CLUSTER_TOOLS, 'bin', name);
+
+/** Only what the step needs: a developer's TEMPORAL_ADDRESS or LOG_LEVEL must not reach the server's template. */
+function stepEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
+  const bin = [path.join(CLUSTER_TOOLS, 'bin'), path.dirname(temporalCliPath()), process.env.PATH ?? '/usr/bin:/bin'].join(':');
+  return { PATH: bin, ...(process.env.HOME ? { HOME: process.env.HOME } : {}), ...vars };
+}
+
+class TemporalCluster implements Cluster {
+  private server: ChildProcess | undefined;
+  private ui: ChildProcess | undefined;
+  private exits: Promise<void>[] = [];
+  private serverExited: Promise<void> = Promise.resolve();
+  private log = '';
+  shards = 0;
+  private readonly killOnExit = () => {
+    this.server?.kill('SIGKILL');
+    this.ui?.kill('SIGKILL');
+  };
+
+  constructor(
+    private readonly plan: ClusterPlan,
+    private readonly opts: ClusterOptions & { port: number; uiPort: number | false },
+  ) {}
+
+  get port() {
+    return this.opts.port;
+  }
+  get address() {
+    return `${HOST}:${this.opts.port}`;
+  }
+  get uiUrl() {
+    return this.opts.uiPort === false ? undefined : `http://${HOST}:${this.opts.uiPort}`;
+  }
+  get databases() {
+    return this.plan.databases;
+  }
+  get namespace() {
+    return this.plan.namespace;
+  }
+  get running() {
+    return this.server !== undefined;
+  }
+
+  output(): string {
+    return this.log;
+  }
+
+  serverExit(): Promise<void> {
+    return this.serverExited;
+  }
+
+  private append(label: string, chunk: Buffer | string): void {
+    const text = chunk.toString().replace(/^(?=.)/gm, `[${label}] `);
+    this.log = (this.log + text).slice(-OUTPUT_LIMIT);
+    if (this.opts.logFile) appendFileSync(this.opts.logFile, text);
+  }
+
+  /** The compose one-shots: a shell script with the service's environment; fails with its output. */
+  async oneShot(label: string, script: string, env: Record<string, string>): Promise<void> {
+    const child = spawn('sh', [path.join(ROOT, 'deploy/temporal', script)], { env: stepEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => this.append(label, chunk));
+    child.stderr.on('data', (chunk: Buffer) => this.append(label, chunk));
+    const [code] = (await once(child, 'close')) as [number | null];
+    if (code !== 0) throw new Error(`${script} exited with ${code}:\n${this.log}`);
+  }
+
+  private spawnTracked(label: string, command: string, args: string[], env: Record<string, string>): ChildProcess {
+    const child = spawn(command, args, { env: stepEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => this.append(label, chunk));
+    child.stderr?.on('data', (chunk: Buffer) => this.append(label, chunk));
+    this.exits.push(
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.once('error', (err) => {
+          this.append(label, `${err.message}\n`);
+          resolve();
+        });
+      }).then(() => {
+        if (this.server === child) this.server = undefined;
+        if (this.ui === child) this.ui = undefined;
+      }),
+    );
+    return child;
+  }
+
+  /** The schema step, the server, the namespace step, then the UI: compose's order. */
+  async create(): Promise<void> {
+    await this.oneShot('schema', 'setup-schema.sh', { ...this.plan.schemaEnv, TEMPORAL_SCHEMA_DIR: path.join(CLUSTER_TOOLS, 'schema/postgresql/v12') });
+    await this.start();
+  }
+
+  async start(): Promise<void> {
+    if (this.server) throw new Error(`the cluster on ${this.address} is already running`);
+    // Another server on these ports would answer the readiness probes in this one's place.
+    for (const [name, port] of Object.entries(servicePorts(this.opts.port))) {
+      if (!(await portIsFree(Number(port)))) throw new Error(`${name} ${port} is in use (another Temporal?): choose another --port`);
+    }
+    process.on('exit', this.killOnExit);
+    this.exits = [];
+    try {
+      this.server = this.spawnTracked('server', tool('temporal-server'), ['start'], this.plan.serverEnv);
+      this.serverExited = this.exits[this.exits.length - 1]!;
+      await this.oneShot('namespace', 'create-namespace.sh', this.plan.namespaceEnv);
+      await this.waitFor('the frontend answers', async () => {
+        const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
+        try {
+          const info = await connection.workflowService.getClusterInfo({});
+          this.shards = info.historyShardCount ?? 0;
+          await connection.workflowService.describeNamespace({ namespace: this.plan.namespace });
+        } finally {
+          await connection.close();
+        }
+      });
+      if (this.plan.uiEnv) {
+        const root = path.join(CLUSTER_TOOLS, 'ui');
+        this.ui = this.spawnTracked('ui', tool('temporal-ui-server'), ['--root', root, '--env', 'docker', 'start'], this.plan.uiEnv);
+        await this.waitFor('the Web UI serves its page', async () => {
+          const response = await fetch(this.uiUrl!, { signal: AbortSignal.timeout(1_000) });
+          if (!response.ok) throw new Error(`Web UI answered ${response.status}`);
+        });
+      }
+    } catch (err) {
+      await this.stop({ signal: 'SIGKILL' });
+      throw err;
+    }
+  }
+
+  private async waitFor(what: string, probe: () => Promise<void>): Promise<void> {
+    const timeoutMs = this.opts.startTimeoutMs ?? 180_000;
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (!this.server) throw new Error(`temporal-server exited during start-up:\n${this.log}`);
+      try {
+        await probe();
+        return;
+      } catch (err) {
+        last = err;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    throw new Error(`cluster on ${this.address}: ${what}: not within ${timeoutMs} ms (${String(last)}):\n${this.log}`);
+  }
+
+  async stop({ signal = 'SIGTERM' }: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<void> {
+    const children = [this.ui, this.server].filter((child): child is ChildProcess => child !== undefined);
+    for (const child of children) child.kill(signal);
+    const timer = setTimeout(() => children.forEach((child) => child.kill('SIGKILL')), 15_000);
+    await Promise.all(this.exits);
+    clearTimeout(timer);
+    process.off('exit', this.killOnExit);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  dropDatabases(): Promise<void> {
+    return dropClusterDatabases(this.opts.adminUrl, this.plan.databases.main);
+  }
+}
+
+/** Drops a cluster's two databases (`main` and the visibility one named after it), if they exist. */
+export async function dropClusterDatabases(adminUrl: string, main: string): Promise<void> {
+  const client = new PgClient({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    for (const name of [main, visibilityDatabaseOf(main)]) {
+      await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const probe = net.createServer();
+  probe.once('error', () => undefined);
+  probe.listen(port, HOST);
+  const [event] = await Promise.race([once(probe, 'listening').then(() => ['listening']), once(probe, 'error').then(() => ['error'])]);
+  if (event === 'listening') {
+    probe.close();
+    await once(probe, 'close');
+    return true;
+  }
+  return false;
+}
+
+/** A frontend port whose derived service ports are free too (a moment later the server binds them). */
+export async function freeFrontendPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const frontend = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = Object.values(servicePorts(frontend)).map(Number);
+    let free = true;
+    for (const port of ports) if (!(await portIsFree(port))) free = false;
+    if (free) return frontend;
+  }
+  throw new Error('no free range of ports for a Temporal cluster');
+}
+
+async function freeUiPort(): Promise<number> {
+  const probe = net.createServer();
+  probe.listen(0, HOST);
+  await once(probe, 'listening');
+  const { port } = probe.address() as net.AddressInfo;
+  probe.close();
+  await once(probe, 'close');
+  return port;
+}
+
+/** Runs the schema step, starts the server and the UI, makes the namespace; resolves once all answer. */
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  for (const name of ['temporal-server', 'temporal-sql-tool', 'temporal-ui-server']) {
+    if (!existsSync(tool(name))) throw new Error(`${tool(name)} is missing: run ./scripts/install-temporal (scripts/test and scripts/dev do)`);
+  }
+  const port = opts.port ?? (await freeFrontendPort());
+  const uiPort = opts.uiPort === false ? false : (opts.uiPort ?? (await freeUiPort()));
+  const plan = planCluster({ ...opts, port, uiPort });
+  const cluster = new TemporalCluster(plan, { ...opts, port, uiPort });
+  await cluster.create();
+  return cluster;
+}
+
+// --- the command -----------------------------------------------------------------------------------------
+
+const USAGE = `usage: node dist/scripts/devtools/cluster.js [--shards N] [--port P] [--ui-port P | --no-ui] [--database NAME] [--log FILE]
+Runs docker-compose.yml's Temporal (schema step, server, namespace step, UI) on the PostgreSQL of
+POSTGRES_ADMIN_URL until SIGINT or SIGTERM. Prints one JSON line when ready: address, uiUrl, shards, databases.
+  --shards N       history shards of a new cluster (default: docker-compose.yml's, 512); an existing one keeps its own
+  --port P         frontend gRPC port (default 7233); the other services' ports follow it as Temporal's defaults do
+  --ui-port P      Web UI port (default 8233); --no-ui for none
+  --database NAME  Temporal's main database (default temporal); the visibility one is NAME_visibility
+  --log FILE       where the output goes (default .data/temporal-cluster.log)`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      shards: { type: 'string' },
+      port: { type: 'string' },
+      'ui-port': { type: 'string' },
+      'no-ui': { type: 'boolean' },
+      database: { type: 'string' },
+      log: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const adminUrl = process.env.POSTGRES_ADMIN_URL;
+  if (!adminUrl) throw new Error('POSTGRES_ADMIN_URL is not set: run ./scripts/cluster, which finds PostgreSQL');
+  const integer = (name: string, value: string | undefined) => {
+    if (value === undefined) return undefined;
+    if (!/^[1-9]\d*$/.test(value)) throw new Error(`--${name}: "${value}" is not a positive whole number`);
+    return Number(value);
+  };
+  const shards = integer('shards', values.shards);
+  const port = integer('port', values.port) ?? 7233;
+  const uiPort = values['no-ui'] ? false : (integer('ui-port', values['ui-port']) ?? 8233);
+
+  const plan = planCluster({ adminUrl, shards, database: values.database, port, uiPort });
+  const budget = await connectionBudget(adminUrl, plan.serverEnv);
+  const room = budget.maxConnections - budget.superuserReserved - budget.inUse;
+  console.error(
+    `cluster: PostgreSQL allows ${budget.maxConnections} connections (${budget.superuserReserved} reserved, ${budget.inUse} in use); ` +
+      `Temporal may open ${budget.temporal} (${SERVICES_IN_ONE_PROCESS} services x (SQL_MAX_CONNS ${plan.serverEnv.SQL_MAX_CONNS} + ` +
+      `SQL_VIS_MAX_CONNS ${plan.serverEnv.SQL_VIS_MAX_CONNS})), the app's processes up to ${APP_CONNECTIONS}`,
+  );
+  if (budget.temporal + APP_CONNECTIONS > room) {
+    console.error(`cluster: warning: only ${room} connections are left: raise PostgreSQL's max_connections, or lower the pools in docker-compose.yml`);
+  }
+
+  const logFile = path.resolve(values.log ?? path.join(ROOT, '.data/temporal-cluster.log'));
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  writeFileSync(logFile, '');
+  console.error(`cluster: the schema step, server, namespace step and UI log to ${logFile}`);
+  const started = Date.now();
+  const cluster = await startCluster({ adminUrl, shards, database: values.database, port, uiPort, logFile });
+  if (shards !== undefined && cluster.shards !== shards) {
+    console.error(
+      `cluster: warning: ${cluster.databases.main} was made with ${cluster.shards} history shards, and the stored count wins over --shards ${shards}; ` +
+        `use another --database (or drop this one) for a cluster of ${shards}`,
+    );
+  }
+  console.error(`cluster: ready in ${((Date.now() - started) / 1000).toFixed(1)} s: Temporal on ${cluster.address} (${cluster.shards} history shards), Web UI ${cluster.uiUrl ?? 'off'}`);
+  console.log(JSON.stringify({ address: cluster.address, uiUrl: cluster.uiUrl, shards: cluster.shards, databases: cluster.databases, namespace: cluster.namespace }));
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    void cluster.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await cluster.serverExit();
+  if (!stopping) {
+    await cluster.stop();
+    throw new Error(`temporal-server exited on its own; see ${logFile}`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(`cluster: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}
