@@ -1,6 +1,7 @@
 /**
  * The whole system for one fault-scenario file, for real and in real time: a `temporal server start-dev`
- * persisted to a SQLite file (UI off), a PostgreSQL database of its own, the fake Postmark behind a tap
+ * persisted to a SQLite file (UI off), or with `engine: 'cluster'` the production-shaped cluster of
+ * docker-compose.yml (scripts/devtools/cluster.ts, its databases dropped afterwards), a PostgreSQL database of its own, the fake Postmark behind a tap
  * that notes which reminder each request was for, and the worker (and API) as child processes running
  * the built command, so that a test can kill -9 them. Reminders come in seconds (EXPIRY_REMINDERS).
  */
@@ -17,7 +18,8 @@ import { insertUser } from '../../src/registry/builtin';
 import { createTokenService, type TokenService } from '../../src/tokens/service';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { childEnv, CliProcess, requireBuiltCli } from './cliProcess';
-import { createTestDatabase, type TestDatabase } from './database';
+import { adminDatabaseUrl, createTestDatabase, type TestDatabase } from './database';
+import { dropClusterDatabases, startCluster } from '../../scripts/devtools/cluster';
 import { freePort, startDevServer, type DevServer } from '../../scripts/devtools/devServer';
 import { eventually } from './poll';
 import { startPostmarkTap, type PostmarkTap } from './postmarkTap';
@@ -29,7 +31,13 @@ export interface FaultStackOptions {
   reminders: string;
   /** EXPIRED_NOTICE (default true). */
   expiredNotice?: boolean;
+  /** The dev server (default), or the real server on PostgreSQL with `shards` history shards (default 4: quick to start). */
+  engine?: 'dev' | 'cluster';
+  shards?: number;
 }
+
+/** What the scenarios do with either engine's server. */
+export type TemporalServer = Pick<DevServer, 'address' | 'running' | 'start' | 'stop' | 'restart' | 'output'>;
 
 export interface TestUser {
   id: string;
@@ -58,7 +66,7 @@ function withApplicationName(url: string, name: string): string {
 }
 
 export class FaultStack {
-  server!: DevServer;
+  server!: TemporalServer;
   database!: TestDatabase;
   /** The test's own pool (application_name fault-test). */
   db!: Pool;
@@ -73,6 +81,8 @@ export class FaultStack {
   readonly created: TestToken[] = [];
   /** What the scenario did when, for its report. */
   readonly timeline: { at: string; event: string }[] = [];
+  /** Temporal's main database with engine 'cluster' (its visibility one is named after it). */
+  private readonly clusterDatabase = `temporal_test_${randomBytes(6).toString('hex')}`;
   private dir = '';
   private readonly taskQueue = `faults-${randomBytes(4).toString('hex')}`;
 
@@ -93,7 +103,9 @@ export class FaultStack {
     requireBuiltCli();
     this.dir = await mkdtemp(path.join(tmpdir(), `token-expiry-${this.name}-`));
     const [server, database, postmark] = await Promise.all([
-      startDevServer({ ui: false, dbFilename: path.join(this.dir, 'temporal.db') }),
+      this.opts.engine === 'cluster'
+        ? startCluster({ adminUrl: adminDatabaseUrl(), shards: this.opts.shards ?? 4, database: this.clusterDatabase, uiPort: false })
+        : startDevServer({ ui: false, dbFilename: path.join(this.dir, 'temporal.db') }),
       createTestDatabase(),
       startFakePostmark(),
     ]);
@@ -116,6 +128,8 @@ export class FaultStack {
     await Promise.allSettled([this.client?.connection.close(), this.server?.stop()]);
     await Promise.allSettled([this.tap?.close(), this.postmark?.close(), this.db?.end()]);
     await this.database?.drop();
+    // Made by the schema step even when the server then failed to start.
+    if (this.opts.engine === 'cluster') await dropClusterDatabases(adminDatabaseUrl(), this.clusterDatabase);
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
 
@@ -283,7 +297,7 @@ export class FaultStack {
       label: `${child.name} output`,
       text: child.lines.map((line) => line.text).join('\n'),
     }));
-    logSources.push({ label: 'dev server output', text: this.server.output() });
+    logSources.push({ label: 'Temporal server output', text: this.server.output() });
     const needles = needlesFor({ emails: this.users.map((u) => u.email), secrets: this.created.map((t) => t.secret) });
     const leaks = findNeedles([...corpus.sources, ...logSources], needles);
 
