@@ -19,7 +19,6 @@ import { parseArgs } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { parse } from 'yaml';
-import { temporalCliPath } from './devServer';
 
 /** The repo: two folders up from the source, three from its build in dist/. */
 const ROOT = (() => {
@@ -34,6 +33,7 @@ const ROOT = (() => {
 export const CLUSTER_TOOLS = path.join(ROOT, '.tools/temporal-server');
 const HOST = '127.0.0.1';
 const OUTPUT_LIMIT = 256 * 1024;
+const DEFAULT_START_TIMEOUT_MS = 180_000;
 /**
  * Temporal's services in one `temporal-server start` (frontend, history, matching, worker): each opens its
  * own main and visibility pool (measured: with SQL_MAX_CONNS and SQL_VIS_MAX_CONNS at 1 it held 4 + 4).
@@ -248,7 +248,9 @@ const tool = (name: string) => path.join(CLUSTER_TOOLS, 'bin', name);
 
 /** Only what the step needs: a developer's TEMPORAL_ADDRESS or LOG_LEVEL must not reach the server's template. */
 function stepEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
-  const bin = [path.join(CLUSTER_TOOLS, 'bin'), path.dirname(temporalCliPath()), process.env.PATH ?? '/usr/bin:/bin'].join(':');
+  // The Temporal CLI for create-namespace.sh (devServer.ts's default path holds from the source, not from dist/).
+  const cli = process.env.TEMPORAL_CLI_PATH ?? path.join(ROOT, '.tools/python/bin/temporal');
+  const bin = [path.join(CLUSTER_TOOLS, 'bin'), path.dirname(cli), process.env.PATH ?? '/usr/bin:/bin'].join(':');
   return { PATH: bin, ...(process.env.HOME ? { HOME: process.env.HOME } : {}), ...vars };
 }
 
@@ -303,12 +305,23 @@ class TemporalCluster implements Cluster {
   }
 
   /** The compose one-shots: a shell script with the service's environment; fails with its output. */
-  async oneShot(label: string, script: string, env: Record<string, string>): Promise<void> {
+  /**
+   * The compose one-shots: a shell script with the service's environment; fails with its output. Given the
+   * server, it is stopped when the server exits first (create-namespace.sh would wait two minutes for it).
+   */
+  async oneShot(label: string, script: string, env: Record<string, string>, server?: ChildProcess): Promise<void> {
     const child = spawn('sh', [path.join(ROOT, 'deploy/temporal', script)], { env: stepEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (chunk: Buffer) => this.append(label, chunk));
     child.stderr.on('data', (chunk: Buffer) => this.append(label, chunk));
-    const [code] = (await once(child, 'close')) as [number | null];
-    if (code !== 0) throw new Error(`${script} exited with ${code}:\n${this.log}`);
+    const closed = once(child, 'close') as Promise<[number | null]>;
+    const serverGone = () => child.kill('SIGKILL');
+    server?.once('exit', serverGone);
+    const timer = setTimeout(serverGone, this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    const [code] = await closed;
+    clearTimeout(timer);
+    server?.off('exit', serverGone);
+    if (server && (server.exitCode !== null || server.signalCode !== null)) throw new Error(`temporal-server exited during start-up (${script} stopped):\n${this.log}`);
+    if (code !== 0) throw new Error(`${script} exited with ${code ?? 'a kill after the start timeout'}:\n${this.log}`);
   }
 
   private spawnTracked(label: string, command: string, args: string[], env: Record<string, string>): ChildProcess {
@@ -347,7 +360,7 @@ class TemporalCluster implements Cluster {
     try {
       this.server = this.spawnTracked('server', tool('temporal-server'), ['start'], this.plan.serverEnv);
       this.serverExited = this.exits[this.exits.length - 1]!;
-      await this.oneShot('namespace', 'create-namespace.sh', this.plan.namespaceEnv);
+      await this.oneShot('namespace', 'create-namespace.sh', this.plan.namespaceEnv, this.server);
       await this.waitFor('the frontend answers', async () => {
         const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
         try {
@@ -373,7 +386,7 @@ class TemporalCluster implements Cluster {
   }
 
   private async waitFor(what: string, probe: () => Promise<void>): Promise<void> {
-    const timeoutMs = this.opts.startTimeoutMs ?? 180_000;
+    const timeoutMs = this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
@@ -437,7 +450,9 @@ async function portIsFree(port: number): Promise<boolean> {
 /** A frontend port whose derived service ports are free too (a moment later the server binds them). */
 export async function freeFrontendPort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const frontend = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below 32768: Temporal stores a member's ports as a PostgreSQL smallint (cluster_membership.rpc_port),
+    // and Linux hands out its ephemeral ports from 32768 up.
+    const frontend = 10_000 + Math.floor(Math.random() * 22_000);
     const ports = Object.values(servicePorts(frontend)).map(Number);
     let free = true;
     for (const port of ports) if (!(await portIsFree(port))) free = false;
@@ -505,6 +520,8 @@ async function main(): Promise<void> {
   };
   const shards = integer('shards', values.shards);
   const port = integer('port', values.port) ?? 7233;
+  // Its services' ports run from port - 300 to port + 10, and Temporal stores them as a smallint.
+  if (port < 301 || port > 32_757) throw new Error(`--port: ${port} is out of range: use 301 to 32757 (Temporal stores its services' ports as a smallint)`);
   const uiPort = values['no-ui'] ? false : (integer('ui-port', values['ui-port']) ?? 8233);
 
   const plan = planCluster({ adminUrl, shards, database: values.database, port, uiPort });

@@ -102,14 +102,30 @@ export class FaultStack {
   private async open(): Promise<void> {
     requireBuiltCli();
     this.dir = await mkdtemp(path.join(tmpdir(), `token-expiry-${this.name}-`));
-    const [server, database, postmark] = await Promise.all([
+    const started = await Promise.allSettled([
       this.opts.engine === 'cluster'
-        ? startCluster({ adminUrl: adminDatabaseUrl(), shards: this.opts.shards ?? 4, database: this.clusterDatabase, uiPort: false })
+        ? startCluster({
+            adminUrl: adminDatabaseUrl(),
+            shards: this.opts.shards ?? 4,
+            database: this.clusterDatabase,
+            uiPort: false,
+            // Inside the hook's 120 s, so that a failed start says why.
+            startTimeoutMs: 90_000,
+          })
         : startDevServer({ ui: false, dbFilename: path.join(this.dir, 'temporal.db') }),
       createTestDatabase(),
       startFakePostmark(),
-    ]);
+    ] as const);
+    // What did start is kept, so that close() stops it when another part failed (or jest would never exit).
+    const [server, database, postmark] = started.map((result) => (result.status === 'fulfilled' ? result.value : undefined)) as [
+      TemporalServer | undefined,
+      TestDatabase | undefined,
+      FakePostmark | undefined,
+    ];
     Object.assign(this, { server, database, postmark });
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (!server || !database || !postmark) throw new Error('unreachable: every part started');
     this.db = createPool(withApplicationName(database.url, TEST_APPLICATION_NAME), 4);
     this.tap = await startPostmarkTap(postmark.url);
     this.client = new Client({ connection: await Connection.connect({ address: server.address }) });
