@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { parse } from 'yaml';
+import { freePort } from './devServer';
 
 /** The repo: two folders up from the source, three from its build in dist/. */
 const ROOT = (() => {
@@ -309,7 +310,7 @@ class TemporalCluster implements Cluster {
    * The compose one-shots: a shell script with the service's environment; fails with its output. Given the
    * server, it is stopped when the server exits first (create-namespace.sh would wait two minutes for it).
    */
-  async oneShot(label: string, script: string, env: Record<string, string>, server?: ChildProcess): Promise<void> {
+  private async oneShot(label: string, script: string, env: Record<string, string>, server?: ChildProcess): Promise<void> {
     const child = spawn('sh', [path.join(ROOT, 'deploy/temporal', script)], { env: stepEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (chunk: Buffer) => this.append(label, chunk));
     child.stderr.on('data', (chunk: Buffer) => this.append(label, chunk));
@@ -448,7 +449,7 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** A frontend port whose derived service ports are free too (a moment later the server binds them). */
-export async function freeFrontendPort(): Promise<number> {
+async function freeFrontendPort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Below 32768: Temporal stores a member's ports as a PostgreSQL smallint (cluster_membership.rpc_port),
     // and Linux hands out its ephemeral ports from 32768 up.
@@ -461,23 +462,13 @@ export async function freeFrontendPort(): Promise<number> {
   throw new Error('no free range of ports for a Temporal cluster');
 }
 
-async function freeUiPort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, HOST);
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
-
 /** Runs the schema step, starts the server and the UI, makes the namespace; resolves once all answer. */
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   for (const name of ['temporal-server', 'temporal-sql-tool', 'temporal-ui-server']) {
     if (!existsSync(tool(name))) throw new Error(`${tool(name)} is missing: run ./scripts/install-temporal (scripts/test and scripts/dev do)`);
   }
   const port = opts.port ?? (await freeFrontendPort());
-  const uiPort = opts.uiPort === false ? false : (opts.uiPort ?? (await freeUiPort()));
+  const uiPort = opts.uiPort === false ? false : (opts.uiPort ?? (await freePort()));
   const plan = planCluster({ ...opts, port, uiPort });
   const cluster = new TemporalCluster(plan, { ...opts, port, uiPort });
   await cluster.create();
