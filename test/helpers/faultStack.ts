@@ -1,9 +1,10 @@
 /**
  * The whole system for one fault-scenario file, for real and in real time: a `temporal server start-dev`
  * persisted to a SQLite file (UI off), or with `engine: 'cluster'` the production-shaped cluster of
- * docker-compose.yml (scripts/devtools/cluster.ts, its databases dropped afterwards), a PostgreSQL database of its own, the fake Postmark behind a tap
- * that notes which reminder each request was for, and the worker (and API) as child processes running
- * the built command, so that a test can kill -9 them. Reminders come in seconds (EXPIRY_REMINDERS).
+ * docker-compose.yml (scripts/devtools/cluster.ts, its databases dropped afterwards); a PostgreSQL database
+ * of its own, the fake Postmark behind a tap that notes which reminder each request was for, and the worker
+ * (and API) as child processes running the built command, so that a test can kill -9 them. Reminders come
+ * in seconds (EXPIRY_REMINDERS).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
