@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type Config } from './config';
 import { DURATION_HINT, parseDuration } from './duration';
+import { InstanceError, withInstance } from './db/instance';
 import { migrate, MigrationError } from './db/migrate';
 import { createPool } from './db/pool';
 import { registryAdapter } from './registry';
@@ -96,17 +97,30 @@ function expiryFrom(values: Values, now: Date): Date | null {
 
 async function run(argv: string[]): Promise<void> {
   const [group, action, ...rest] = argv;
-  const config: Config = loadConfig();
-  const db = createPool(config.DATABASE_URL, 2, config.TOKEN_EXPIRY_DB_SCHEMA);
-  const temporal = lazyClient(config);
-  const tokens = createTokenService({ db, temporal: temporal.get, config });
-  const preferences = createPreferenceService({ db, temporal: temporal.get, config });
+  const environment: Config = loadConfig();
+  const db = createPool(environment.DATABASE_URL, 2, environment.TOKEN_EXPIRY_DB_SCHEMA);
+  const temporal = lazyClient(environment);
+  // The commands that name workflows (or the instance, as calendar feeds do) read the database's instance id
+  // (worker and api read it themselves).
+  const namesWorkflows = ['tokens', 'backfill', 'replan', 'preferences', 'calendar'].includes(group ?? '');
+  let config = environment;
+  let tokens = createTokenService({ db, temporal: temporal.get, config });
+  let preferences = createPreferenceService({ db, temporal: temporal.get, config });
   try {
+    if (namesWorkflows) {
+      config = await withInstance(db, environment);
+      tokens = createTokenService({ db, temporal: temporal.get, config });
+      preferences = createPreferenceService({ db, temporal: temporal.get, config });
+    }
     switch (group) {
       case 'migrate':
         parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
         {
-          const migrated = await migrate(db, { schema: config.TOKEN_EXPIRY_DB_SCHEMA, registry: config.REGISTRY_SCHEMA });
+          const migrated = await migrate(db, {
+            schema: config.TOKEN_EXPIRY_DB_SCHEMA,
+            registry: config.REGISTRY_SCHEMA,
+            instance: config.TOKEN_EXPIRY_INSTANCE,
+          });
           await checkRegistryAccess(db, registryAdapter(config));
           print(migrated);
         }
@@ -321,7 +335,7 @@ function showCreated<T extends { token: object; secret: string }>(created: T) {
 run(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError || err instanceof RegistryAccessError || err instanceof MigrationError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof TokenError || err instanceof RegistryAccessError || err instanceof MigrationError || err instanceof InstanceError) {
       process.stderr.write(`token-expiry: ${err.message}\n`);
       process.exit(2);
     }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ReminderSpec } from './tokenExpiry/contract';
+import { instanceTaskQueue, type ReminderSpec } from './tokenExpiry/contract';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration';
 import { logger } from './log';
 import { REGISTRY_SCHEMAS } from './registry/kinds';
@@ -56,8 +56,9 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('token-expiry'),
-  // Part of every workflow id (token-expiry-<instance>-<tokenId>): set it, different for each, when several
-  // registries or environments share a namespace. Unset keeps token-expiry-<tokenId>.
+  // The instance id (src/db/instance.ts): part of every workflow id and of the task queue. The first `migrate` stores
+  // it (this name, or a random one when unset); afterwards every program reads it from the database, and a value
+  // set here must be the stored one. TEMPORAL_TASK_QUEUE is the queue's prefix: <queue>-<instance>.
   TOKEN_EXPIRY_INSTANCE: z
     .string()
     .regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, 'expected 1-32 of a-z, 0-9 and -, e.g. staging')
@@ -157,6 +158,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : `${name}: ${issue.message}`;
   });
   throw new ConfigError(lines.join('\n'));
+}
+
+/** The instance id of a config that withInstance (src/db/instance.ts) has completed from the database. */
+export function instanceOf(config: Pick<Config, 'TOKEN_EXPIRY_INSTANCE'>): string {
+  if (!config.TOKEN_EXPIRY_INSTANCE) throw new Error('the instance id is read from the database at start-up (withInstance)');
+  return config.TOKEN_EXPIRY_INSTANCE;
+}
+
+/** The task queue of this config's instance: TEMPORAL_TASK_QUEUE-<instance>. */
+export function taskQueueOf(config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'TOKEN_EXPIRY_INSTANCE'>): string {
+  return instanceTaskQueue(config.TEMPORAL_TASK_QUEUE, instanceOf(config));
 }
 
 export function requirePostmarkToken(config: Config): string {

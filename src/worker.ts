@@ -3,7 +3,9 @@ import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporal
 import type { Pool } from 'pg';
 import { createActivities } from '../activities/tokenExpiry';
 import { createSweepActivities } from '../activities/sweep';
-import { requirePostmarkToken, type Config } from './config';
+import { refuseOtherInstances } from '../activities/instance';
+import { instanceOf, requirePostmarkToken, taskQueueOf, type Config } from './config';
+import { withInstance } from './db/instance';
 import { createPool } from './db/pool';
 import { runTokenDiscovery } from './discovery/run';
 import { createPostmarkMailer, type Mailer } from './email/postmarkMailer';
@@ -26,10 +28,13 @@ export interface WorkerDeps {
   config: Config;
 }
 
-/** Every activity the worker registers: the reminders' and the sweep's. */
+/** Every activity the worker registers: the reminders' (refusing another instance's tokens) and the sweep's. */
 export function workerActivities({ db, mailer, client, clock, config }: WorkerDeps) {
   return {
-    ...createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config }),
+    ...refuseOtherInstances(
+      instanceOf(config),
+      createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config }),
+    ),
     ...createSweepActivities({ db, client, clock, config }),
   };
 }
@@ -50,20 +55,25 @@ export function workerTuning(config: Config): Partial<WorkerOptions> {
 }
 
 /** Polls the task queue until SIGINT or SIGTERM, then lets in-flight activities finish. */
-export async function runWorker(config: Config): Promise<void> {
+export async function runWorker(environment: Config): Promise<void> {
   Runtime.install({
     logger,
-    ...(config.METRICS_PORT
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.METRICS_PORT}` } } } }
+    ...(environment.METRICS_PORT
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${environment.METRICS_PORT}` } } } }
       : {}),
   });
   const mailer = createPostmarkMailer({
-    serverToken: requirePostmarkToken(config),
-    apiUrl: config.POSTMARK_API_URL,
+    serverToken: requirePostmarkToken(environment),
+    apiUrl: environment.POSTMARK_API_URL,
     // Below the activity's 30 s start-to-close timeout, so the activity sees the timeout itself.
     timeoutSeconds: 20,
   });
-  const db = createPool(config.DATABASE_URL, undefined, config.TOKEN_EXPIRY_DB_SCHEMA);
+  const db = createPool(environment.DATABASE_URL, undefined, environment.TOKEN_EXPIRY_DB_SCHEMA);
+  // Every workflow id, the task queue and the activities' check of their input carry this database's instance.
+  const config = await withInstance(db, environment).catch(async (err: unknown) => {
+    await db.end();
+    throw err;
+  });
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const temporal = lazyClient(config);
   const client = await temporal.get();
@@ -74,7 +84,7 @@ export async function runWorker(config: Config): Promise<void> {
     const worker = await Worker.create({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      taskQueue: taskQueueOf(config),
       workflowsPath: require.resolve('../workflows'),
       activities: workerActivities({ db, mailer, client, clock: systemClock, config }),
       ...workerTuning(config),

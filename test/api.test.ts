@@ -11,6 +11,7 @@ import { JsonLogger } from '../src/log';
 import { createTokenService } from '../src/tokens/service';
 import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { TestSystem } from './helpers/system';
+import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
 const SERVICE_TOKEN = 'registry-service-token-7f3a9c1e';
@@ -94,7 +95,7 @@ async function createToken(login: string, overrides: Record<string, unknown> = {
 }
 
 async function executionStatus(tokenId: number | string): Promise<string> {
-  const handle = system.env.client.workflow.getHandle(tokenExpiryWorkflowId(String(tokenId)));
+  const handle = system.env.client.workflow.getHandle(tokenExpiryWorkflowId(String(tokenId), TEST_INSTANCE));
   return (await handle.describe()).status.name;
 }
 
@@ -180,7 +181,7 @@ test('create: crates.io\'s shape, the secret once and stored only as its hash, a
     revoked: false,
     token: expect.stringMatching(/^cio[A-Za-z0-9]{32}$/),
   });
-  expect(expiry).toEqual({ workflow_id: tokenExpiryWorkflowId(String(token.id)) });
+  expect(expiry).toEqual({ workflow_id: tokenExpiryWorkflowId(String(token.id), TEST_INSTANCE) });
   expect(await executionStatus(token.id)).toBe('RUNNING');
 
   const { rows } = await system.db.query(`SELECT encode(token, 'hex') AS hash FROM api_tokens WHERE id = $1`, [token.id]);
@@ -220,7 +221,7 @@ test('expiry: the workflow\'s state, its next reminder and when it is due', asyn
   expect(status.body).toMatchObject({
     api_token: { id: token.id, revoked: false },
     workflow: {
-      workflow_id: tokenExpiryWorkflowId(String(token.id)),
+      workflow_id: tokenExpiryWorkflowId(String(token.id), TEST_INSTANCE),
       execution: 'RUNNING',
       state: 'waiting',
       next_reminder: '7d',
@@ -280,8 +281,8 @@ test('duplicate and rotate: a new secret and workflow; rotate revokes the origin
   expect(rotated.status).toBe(200);
   expect(rotated.body).toMatchObject({
     api_token: { name: 'publish from CI', revoked: false },
-    expiry: { workflow_id: tokenExpiryWorkflowId(String(rotated.body.api_token.id)) },
-    from: { id: original.id, revoked: true, expiry: { workflow_id: tokenExpiryWorkflowId(String(original.id)) } },
+    expiry: { workflow_id: tokenExpiryWorkflowId(String(rotated.body.api_token.id), TEST_INSTANCE) },
+    from: { id: original.id, revoked: true, expiry: { workflow_id: tokenExpiryWorkflowId(String(original.id), TEST_INSTANCE) } },
   });
   expect(await executionStatus(rotated.body.api_token.id)).toBe('RUNNING');
   const listed = await api('GET', '/api/v1/me/tokens', { user: login });
@@ -523,7 +524,7 @@ test('Temporal down at create: the token is made, and the reply warns that the s
 
   expect(created.status).toBe(200);
   expect(created.body.expiry).toEqual({
-    workflow_id: tokenExpiryWorkflowId(String(created.body.api_token.id)),
+    workflow_id: tokenExpiryWorkflowId(String(created.body.api_token.id), TEST_INSTANCE),
     warning: expect.stringMatching(/sweep will start them/),
   });
 });

@@ -12,6 +12,7 @@ import { JsonLogger } from '../src/log';
 import { savePreferences } from '../src/db/preferences';
 import { NO_PREFERENCES } from '../src/preferences/rules';
 import { builtinWriter } from '../src/registry/builtin';
+import { TEST_INSTANCE } from './helpers/database';
 import { TestSystem } from './helpers/system';
 
 // ical.js ships a CommonJS build beside its ES module; jest runs CommonJS.
@@ -89,7 +90,8 @@ test('one event per active token at its expiry, an alarm per lead time, a stable
 
   const url = await newLink(user.login);
   const events = await subscribe(url);
-  const uid = (id: string) => `token-${id}@crates.io`;
+  // The instance in the UID, as in workflow ids: two registries' feeds never share an event.
+  const uid = (id: string) => `token-${TEST_INSTANCE}-${id}@crates.io`;
   expect([...events.keys()].sort()).toEqual([uid(kept.token.id), uid(odd.token.id), uid(revoked.token.id)].sort());
   expect(events.has(uid(expired.id))).toBe(false);
   expect(events.has(uid(other.token.id))).toBe(false);

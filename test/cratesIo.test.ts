@@ -24,7 +24,8 @@ import { createPreferenceService } from '../src/preferences/service';
 import { createCalendarService } from '../src/calendar/service';
 import { createTokenService } from '../src/tokens/service';
 import { adminQuery } from '../scripts/devtools/scratchDatabase';
-import { adminDatabaseUrl } from './helpers/database';
+import { adminDatabaseUrl, TEST_INSTANCE } from './helpers/database';
+import { taskQueueOf } from '../src/config';
 import { describeChanges, snapshotDatabase } from './helpers/dbSnapshot';
 import { eventually } from './helpers/poll';
 import { TestSystem } from './helpers/system';
@@ -76,7 +77,7 @@ beforeAll(async () => {
   dbaRuns(registrySqlOutput());
   await givePassword(role);
   service = createPool(urlFor(role), 4);
-  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io' })).toEqual({ applied: [4, 5, 6, 7, 8], current: 8 });
+  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io', instance: TEST_INSTANCE })).toEqual({ applied: [4, 5, 6, 7, 8, 9], current: 9, instance: TEST_INSTANCE });
 });
 
 afterAll(async () => {
@@ -134,9 +135,9 @@ test('tokens the registry inserts by SQL are found and get exactly their reminde
     cfg,
     async () => {
       // The fixture's own tokens are revoked, expired or without expiry: only the two new ones get a workflow.
-      expect(await runSweep(cfg.TEMPORAL_TASK_QUEUE)).toMatchObject({ scanned: 2, started: 2, failed: 0 });
+      expect(await runSweep(taskQueueOf(cfg))).toMatchObject({ scanned: 2, started: 2, failed: 0 });
       for (const id of [ferrisToken, pendingToken]) {
-        await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result();
+        await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).result();
       }
     },
     { db: service },
@@ -168,8 +169,8 @@ test('a user\'s tokens inserted by SQL with one lifetime get one email per remin
   await system.withWorker(
     cfg,
     async () => {
-      expect(await runSweep(cfg.TEMPORAL_TASK_QUEUE)).toMatchObject({ started: 2 });
-      for (const id of ids) await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result();
+      expect(await runSweep(taskQueueOf(cfg))).toMatchObject({ started: 2 });
+      for (const id of ids) await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).result();
     },
     { db: service },
   );
@@ -194,11 +195,11 @@ test('a token the registry revokes by SQL gets no email, and its workflow ends C
   await system.withWorker(
     cfg,
     async () => {
-      expect(await runSweep(cfg.TEMPORAL_TASK_QUEUE)).toMatchObject({ started: 1 });
+      expect(await runSweep(taskQueueOf(cfg))).toMatchObject({ started: 1 });
       await registry.query('UPDATE api_tokens SET revoked = true WHERE id = $1', [id]);
       const written = await snapshotDatabase(registry);
-      await runSweep(cfg.TEMPORAL_TASK_QUEUE);
-      const err = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result().catch((e: unknown) => e);
+      await runSweep(taskQueueOf(cfg));
+      const err = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).result().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
       expect(describeChanges(written, await snapshotDatabase(registry))).toEqual([]);
@@ -308,8 +309,8 @@ test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take
       async () => {
         const put = await call('PUT', `/api/v1/expiry/tokens/${id}`);
         expect(put.status).toBe(200);
-        expect(await put.json()).toMatchObject({ api_token: { id: Number(id) }, expiry: { workflow_id: tokenExpiryWorkflowId(id) } });
-        const handle = system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id));
+        expect(await put.json()).toMatchObject({ api_token: { id: Number(id) }, expiry: { workflow_id: tokenExpiryWorkflowId(id, TEST_INSTANCE) } });
+        const handle = system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE));
         expect((await handle.describe()).status.name).toBe('RUNNING');
         // Still active in the registry: a DELETE must not silence it.
         expect((await call('DELETE', `/api/v1/expiry/tokens/${id}`)).status).toBe(409);
@@ -347,7 +348,7 @@ test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take
 const warnings: string[] = [];
 const discoveryLog = { info: () => undefined, warn: (message: string) => void warnings.push(message) };
 const discoveryDeps = () => ({ db: service, client: system.env.client, config: config(), now: () => new Date(), log: discoveryLog });
-const executionOf = async (id: string) => (await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).describe()).status.name;
+const executionOf = async (id: string) => (await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).describe()).status.name;
 
 test('without the trigger: each discovery pass starts the tokens inserted since the last one, also one that committed late', async () => {
   const deps = discoveryDeps();

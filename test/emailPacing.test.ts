@@ -7,6 +7,7 @@ import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { CliProcess } from './helpers/cliProcess';
 import { FaultStack, underTest, type TestToken } from './helpers/faultStack';
 import { eventually } from './helpers/poll';
+import { TEST_INSTANCE } from './helpers/database';
 
 const SECOND = 1_000;
 const CAP_PER_SECOND = 2;
@@ -53,7 +54,7 @@ test(`EMAIL_MAX_PER_SECOND=${CAP_PER_SECOND}: sends due together take the queued
 
   // Each send went through the queued sendReminder activity: the local first try handed over without sending.
   for (const id of ids) {
-    const history = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(id)).fetchHistory();
+    const history = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).fetchHistory();
     const scheduled = (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
     expect({ id, scheduled }).toEqual({ id, scheduled: ['sendReminder'] });
   }

@@ -80,8 +80,8 @@ test('an existing builtin database keeps every row and its running workflow send
     ).rows,
   };
 
-  expect(await migrate(db)).toEqual({ applied: [4, 5, 6, 7, 8], current: 8 });
-  expect(await migrate(db)).toEqual({ applied: [], current: 8 });
+  expect(await migrate(db)).toEqual({ applied: [4, 5, 6, 7, 8, 9], current: 9, instance: expect.stringMatching(/^[0-9a-f]{8}$/) });
+  expect(await migrate(db)).toEqual({ applied: [], current: 9, instance: expect.stringMatching(/^[0-9a-f]{8}$/) });
 
   expect(await rowsOf('public.users')).toEqual(before.users);
   expect(await rowsOf('public.emails')).toEqual(before.emails);
@@ -99,7 +99,7 @@ test('an existing builtin database keeps every row and its running workflow send
   );
   expect(left).toEqual([{ what: null }, { what: null }]);
   const { rows: history } = await db.query('SELECT version FROM token_expiry.schema_migrations ORDER BY version');
-  expect(history.map((h) => h.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  expect(history.map((h) => h.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   // No foreign key from our tables into the registry's.
   const { rows: keys } = await db.query(
     `SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = 'token_expiry'::regnamespace`,

@@ -9,6 +9,7 @@ import { invalidPlan, planReminders } from '../workflows/tokenExpiry';
 const DAY = 86_400_000;
 const expiresAt = '2026-03-01T12:00:00.000Z';
 const input = (EXPIRY_REMINDERS: string, expiredNotice: boolean) => ({
+  instance: 'test',
   tokenId: '7',
   createdAt: '2026-01-01T00:00:00.000Z',
   expiresAt,

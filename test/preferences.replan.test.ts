@@ -7,6 +7,7 @@ import { describeTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { replanUpdate } from '../src/tokenExpiry/contract';
 import { ownersPlans } from '../src/tokenExpiry/replan';
+import { TEST_INSTANCE } from './helpers/database';
 import { TestSystem } from './helpers/system';
 
 const HOUR = 3_600_000;
@@ -28,7 +29,7 @@ test('a change re-plans the user\'s waiting runs, not another user\'s; a change 
   const theirs = await create(bob, saturday);
 
   await system.withWorker(config, async () => {
-    const status = async (id: string) => (await describeTokenExpiryWorkflow(system.env.client, id, undefined)).status!;
+    const status = async (id: string) => (await describeTokenExpiryWorkflow(system.env.client, id, TEST_INSTANCE)).status!;
     await system.env.sleep('1 minute');
     const changed = await preferences.update(alice, { reminders: ['3d', '12h'], timeZone: 'UTC', wakingHours: '09:00-17:00', workingDays: ['mon', 'tue', 'wed', 'thu', 'fri'] });
     expect(changed.replan).toMatchObject({ matched: 2, replanned: 2, unchanged: 0, failed: 0, gone: 0, added: { '3d': 2, '12h': 2 }, dropped: { '7d': 2, '1d': 2 } });

@@ -8,10 +8,12 @@ import type { UserRow } from '../src/registry/adapter';
 import { insertUser } from '../src/registry/builtin';
 import { statusQuery, tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { waitingWorkflowsQuery } from '../src/tokenExpiry/replan';
+import { taskQueueOf } from '../src/config';
 import { createTokenService } from '../src/tokens/service';
 import { CLI_PATH, childEnv, requireBuiltCli } from './helpers/cliProcess';
 import { startDevStack, type DevStack } from './helpers/devStack';
 import { eventually } from './helpers/poll';
+import { TEST_INSTANCE } from './helpers/database';
 
 const HOUR = 3_600_000;
 const execFileAsync = promisify(execFile);
@@ -47,16 +49,16 @@ async function replan(env: Record<string, string>) {
   return { summary: JSON.parse(stdout), stderr };
 }
 
-const historyLength = async (tokenId: string) => (await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).fetchHistory()).events?.length;
+const historyLength = async (tokenId: string) => (await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, TEST_INSTANCE)).fetchHistory()).events?.length;
 const plan = async (tokenId: string) =>
-  (await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).query(statusQuery)).reminders.map((r) => [r.key, r.outcome ?? null, r.reason ?? null]);
+  (await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, TEST_INSTANCE)).query(statusQuery)).reminders.map((r) => [r.key, r.outcome ?? null, r.reason ?? null]);
 
 test('replan adds a warning to every waiting run (delayed or not), a second run changes nothing, and a drop is recorded', async () => {
   // Three in their start delay, two started at once and asleep on a timer: all on the 1h plan.
   const delayed = await createTokens(3, { EXPIRY_REMINDERS: '1h' });
   const asleep = await createTokens(2, { EXPIRY_REMINDERS: '1h', EXPIRY_START_DELAY: 'false' });
   const all = [...delayed, ...asleep];
-  await eventually('all five listed as waiting', async () => (await client.workflow.count(waitingWorkflowsQuery(taskQueue))).count === 5);
+  await eventually('all five listed as waiting', async () => (await client.workflow.count(waitingWorkflowsQuery(taskQueueOf(stack.config)))).count === 5);
   expect(await historyLength(delayed[0]!)).toBe(1);
 
   const first = await replan({ EXPIRY_REMINDERS: '2h,1h' });
@@ -68,7 +70,7 @@ test('replan adds a warning to every waiting run (delayed or not), a second run 
 
   // A token made meanwhile under the new plan is unchanged and stays in its start delay (one event).
   const [fresh] = await createTokens(1, { EXPIRY_REMINDERS: '2h,1h' });
-  await eventually('six listed', async () => (await client.workflow.count(waitingWorkflowsQuery(taskQueue))).count === 6);
+  await eventually('six listed', async () => (await client.workflow.count(waitingWorkflowsQuery(taskQueueOf(stack.config)))).count === 6);
   const lengths = await Promise.all(all.map(historyLength));
   const second = await replan({ EXPIRY_REMINDERS: '2h,1h' });
   expect(second.summary).toMatchObject({ matched: 6, replanned: 0, delayed: 0, unchanged: 6, failed: 0 });

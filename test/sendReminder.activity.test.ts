@@ -15,7 +15,7 @@ import { builtinWriter, insertUser } from '../src/registry/builtin';
 import { createPostmarkMailer, type Mailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import type { SendReminderInput } from '../src/tokenExpiry/contract';
-import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
 
 const DAY = 86_400_000;
 let database: TestDatabase;
@@ -78,6 +78,7 @@ async function aToken({
   await markExpiryWorkflowsStarted(db(), [token]);
   const expiresAt = token.expiredAt!.toISOString();
   const input: SendReminderInput = {
+    instance: TEST_INSTANCE,
     tokenId: token.id,
     reminder: kind === 'expired' ? 'expired' : '1d',
     kind,
@@ -158,7 +159,7 @@ describe('reasons not to send, read at send time', () => {
     expect(await run(sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-deleted' });
     // A retry, and the workflow recording a reminder it gave up on, end too (our log has no foreign key into the registry).
     expect(await run(sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-deleted' });
-    await run(recordOutcomes, { tokenId: input.tokenId, outcomes: [{ reminder: input.reminder, dueAt: input.dueAt, status: 'skipped', reason: 'superseded-by-expired' }] });
+    await run(recordOutcomes, { instance: TEST_INSTANCE, tokenId: input.tokenId, outcomes: [{ reminder: input.reminder, dueAt: input.dueAt, status: 'skipped', reason: 'superseded-by-expired' }] });
     expect(postmark.requests).toEqual([]);
     expect(mailTo(email)).toHaveLength(0);
     expect((await listNotifications(db(), input.tokenId)).map((r) => [r.reminder, r.status, r.reason])).toEqual([
@@ -356,6 +357,7 @@ test('recordOutcomes logs skipped and failed reminders, and leaves a row already
   await run(sendReminder, input);
 
   await run(recordOutcomes, {
+    instance: TEST_INSTANCE,
     tokenId: input.tokenId,
     outcomes: [
       { reminder: '7d', dueAt: new Date(Date.parse(input.expiresAt) - 7 * DAY).toISOString(), status: 'skipped', reason: 'created-inside-window' },
@@ -544,6 +546,7 @@ describe('what ops see: token_expiry_emails{outcome,type} and one log line per o
   test('recordOutcomes counts a failure by the type its reason starts with, and a skip not at all', async () => {
     const { input } = await aToken();
     const seen = await observe(activities().recordOutcomes, {
+      instance: TEST_INSTANCE,
       tokenId: input.tokenId,
       outcomes: [
         { reminder: '7d', dueAt: new Date(Date.parse(input.expiresAt) - 7 * DAY).toISOString(), status: 'skipped', reason: 'created-inside-window' },

@@ -2,7 +2,7 @@ import { Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/
 import { CancelledFailure } from '@temporalio/common';
 import { createSweepActivities } from '../activities/sweep';
 import { progressReporter, runBackfill, type BackfillProgress } from '../src/sweep/backfill';
-import type { Config } from '../src/config';
+import { taskQueueOf, type Config } from '../src/config';
 import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import { listNotifications } from '../src/db/notifications';
 import { builtinRegistry } from '../src/registry/builtin';
@@ -11,6 +11,7 @@ import { startMissingWorkflows, type SweepDeps } from '../src/sweep/pages';
 import type { SweepInput, SweepResult } from '../src/sweep/contract';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { TestSystem } from './helpers/system';
+import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
 
@@ -64,7 +65,7 @@ async function mixedTokens(config: Config) {
 
 async function execution(tokenId: string): Promise<{ status: string; runId?: string }> {
   try {
-    const description = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).describe();
+    const description = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, TEST_INSTANCE)).describe();
     return { status: description.status.name, runId: description.runId };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { status: 'NOT_FOUND' };
@@ -109,7 +110,7 @@ async function withWorker<T>(
 
 async function sweep(config: Config, input: SweepInput) {
   const handle = await system.env.client.workflow.start('tokenExpirySweepWorkflow', {
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    taskQueue: taskQueueOf(config),
     workflowId: `token-expiry-sweep-test-${++sweeps}`,
     args: [input],
   });
@@ -219,7 +220,7 @@ describe('the sweep workflow', () => {
       async () => {
         const { result } = await sweep(config, {});
         expect(result).toMatchObject({ scanned: 1, started: 1, failed: 0 });
-        const err = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id)).result().catch((e: unknown) => e);
+        const err = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).result().catch((e: unknown) => e);
         expect(err).toBeInstanceOf(WorkflowFailedError);
         expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
       },
@@ -399,12 +400,13 @@ test('the schedule runs the sweep every SWEEP_INTERVAL, one at a time, looking f
   // itself runs against the dev server; this checks what it asks for.
   const config = system.config({ SWEEP_INTERVAL: '12h', EXPIRY_REMINDERS: '30d,7d' });
   const options = sweepScheduleOptions(config);
-  expect(options.scheduleId).toBe('token-expiry-sweep');
+  // One schedule per instance: another instance's worker never takes it over.
+  expect(options.scheduleId).toBe('token-expiry-sweep-test');
   expect(options.spec.intervals).toEqual([{ every: 12 * 3_600_000 }]);
   expect(options.policies).toEqual({ overlap: 'SKIP', catchupWindow: 12 * 3_600_000 });
   expect(options.action).toMatchObject({
     workflowType: 'tokenExpirySweepWorkflow',
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    taskQueue: taskQueueOf(config),
     args: [{ recheckWithinMs: 31 * DAY }],
   });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Page } from 'playwright-core';
-import { loadConfig } from '../src/config';
+import { loadConfig, taskQueueOf } from '../src/config';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import type { TokenRow } from '../src/registry/adapter';
 import { cancelTokenExpiryWorkflow, startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
@@ -15,6 +15,7 @@ import type { createActivities } from '../activities/tokenExpiry';
 import { startDevServer, type DevServer } from '../scripts/devtools/devServer';
 import { launchChromium, SCREENSHOTS as DOCS, type Chromium } from './helpers/chromium';
 import { workflowBundle } from './helpers/temporal';
+import { TEST_INSTANCE } from './helpers/database';
 
 // Starting the dev server, bundling the workflows and launching Chromium take a while.
 jest.setTimeout(120_000);
@@ -60,29 +61,29 @@ afterAll(async () => {
 
 test('finds a waiting token by its workflow ID and sees it Running', async () => {
   await withPage('by-id', async (page) => {
-    await openWorkflowList(page, `WorkflowId="${tokenExpiryWorkflowId('101')}"`);
-    await expectRows(page, { 'token-expiry-101': 'Running' });
+    await openWorkflowList(page, `WorkflowId="${tokenExpiryWorkflowId('101', TEST_INSTANCE)}"`);
+    await expectRows(page, { 'token-expiry-test-101': 'Running' });
   });
 });
 
 test('finds tokens by search-attribute queries, and shows when their next reminder fires', async () => {
   await withPage('by-search-attributes', async (page) => {
     await openWorkflowList(page, `TokenId="101" AND ExpiryState="waiting"`);
-    await expectRows(page, { 'token-expiry-101': 'Running' });
+    await expectRows(page, { 'token-expiry-test-101': 'Running' });
 
     await openWorkflowList(page, `TokenId="${REVOKED}" AND ExpiryState="cancelled"`);
-    await expectRows(page, { [`token-expiry-${REVOKED}`]: 'Canceled' });
+    await expectRows(page, { [tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE)]: 'Canceled' });
 
     // The README's picture: every token still waiting, with its next reminder and expiry.
     await openWorkflowList(page, 'ExpiryState="waiting"');
-    await expectRows(page, { 'token-expiry-101': 'Running', 'token-expiry-102': 'Running', 'token-expiry-104': 'Running' });
+    await expectRows(page, { 'token-expiry-test-101': 'Running', 'token-expiry-test-102': 'Running', 'token-expiry-test-104': 'Running' });
     await page.getByRole('columnheader', { name: WORKFLOW_COLUMNS[0], exact: true }).waitFor();
     const headers = (await page.getByRole('columnheader').allTextContents()).map((text) => text.trim());
     expect(headers).toEqual(expect.arrayContaining(WORKFLOW_COLUMNS));
     // Each row shows its token, its state, and the next reminder and the expiry as times to come.
     for (const id of WAITING) {
-      const cells = await rowOf(page, tokenExpiryWorkflowId(id)).innerText();
-      expect(cells.replace(/\s+/g, ' ')).toMatch(new RegExp(`token-expiry-${id} ${id} waiting \\S+ \\w+ from now \\S+ \\w+ from now`));
+      const cells = await rowOf(page, tokenExpiryWorkflowId(id, TEST_INSTANCE)).innerText();
+      expect(cells.replace(/\s+/g, ' ')).toMatch(new RegExp(`token-expiry-test-${id} ${id} waiting \\S+ \\w+ from now \\S+ \\w+ from now`));
     }
     await page.screenshot({ path: path.join(DOCS, 'temporal-ui.png') });
   });
@@ -91,9 +92,9 @@ test('finds tokens by search-attribute queries, and shows when their next remind
 test("opens a waiting token's workflow and sees its state and search attributes", async () => {
   await withPage('workflow-page', async (page) => {
     await openWorkflowList(page, 'TokenId="102"');
-    await page.getByRole('link', { name: 'token-expiry-102', exact: true }).click();
-    await page.waitForURL(/\/workflows\/token-expiry-102\//);
-    await expectWorkflowHeader(page, 'token-expiry-102', 'Running');
+    await page.getByRole('link', { name: 'token-expiry-test-102', exact: true }).click();
+    await page.waitForURL(/\/workflows\/token-expiry-test-102\//);
+    await expectWorkflowHeader(page, 'token-expiry-test-102', 'Running');
 
     await page.getByTestId('search-attributes-tab').click();
     await page.getByRole('main').getByText('"TokenId"', { exact: true }).first().waitFor();
@@ -109,8 +110,8 @@ test("shows a token's run in words: which token, expiry and plan, and what each 
   const seconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const expiresAt = lateToken.expiredAt!.getTime();
   await withPage('user-metadata', async (page) => {
-    await page.goto(`${server.uiUrl}/namespaces/default/workflows/${tokenExpiryWorkflowId(LATE)}`);
-    await expectWorkflowHeader(page, tokenExpiryWorkflowId(LATE), 'Running');
+    await page.goto(`${server.uiUrl}/namespaces/default/workflows/${tokenExpiryWorkflowId(LATE, TEST_INSTANCE)}`);
+    await expectWorkflowHeader(page, tokenExpiryWorkflowId(LATE, TEST_INSTANCE), 'Running');
     // The timeline: the timer waiting for the next reminder, and the send of the late one, in words.
     const main = page.getByRole('main');
     await main.getByText(`1d warning, due ${seconds(expiresAt - DAY_MS)}`).first().waitFor();
@@ -128,8 +129,8 @@ test("shows a token's run in words: which token, expiry and plan, and what each 
 test("opens a revoked token's workflow and sees it Canceled", async () => {
   await withPage('revoked', async (page) => {
     await openWorkflowList(page, `TokenId="${REVOKED}"`);
-    await page.getByRole('link', { name: `token-expiry-${REVOKED}`, exact: true }).click();
-    await expectWorkflowHeader(page, `token-expiry-${REVOKED}`, 'Canceled');
+    await page.getByRole('link', { name: tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE), exact: true }).click();
+    await expectWorkflowHeader(page, tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE), 'Canceled');
   });
 });
 
@@ -140,12 +141,12 @@ test("opens a revoked token's workflow and sees it Canceled", async () => {
  */
 async function startTokens(): Promise<void> {
   // No spread: the timeline is checked against the nominal due times (test/tokenExpiry.spread.test.ts checks the spread).
-  const settings = loadConfig({ TEMPORAL_TASK_QUEUE: `token-expiry-ui-test-${process.pid}`, EXPIRY_SPREAD: '0' });
+  const settings = loadConfig({ TEMPORAL_TASK_QUEUE: `token-expiry-ui-test-${process.pid}`, TOKEN_EXPIRY_INSTANCE: TEST_INSTANCE, EXPIRY_SPREAD: '0' });
   const workerConnection = await NativeConnection.connect({ address: server.address });
   try {
     const worker = await Worker.create({
       connection: workerConnection,
-      taskQueue: settings.TEMPORAL_TASK_QUEUE,
+      taskQueue: taskQueueOf(settings),
       workflowBundle: await workflowBundle(),
       activities: stubActivities,
     });
@@ -155,19 +156,19 @@ async function startTokens(): Promise<void> {
       const revoked = tokenRow(REVOKED, 60);
       await startTokenExpiryWorkflow(client, revoked, settings);
       await startTokenExpiryWorkflow(client, lateToken, settings);
-      expect(await cancelTokenExpiryWorkflow(client, revoked, undefined)).toBe(true);
+      expect(await cancelTokenExpiryWorkflow(client, revoked, TEST_INSTANCE)).toBe(true);
       await client.workflow
-        .getHandle(tokenExpiryWorkflowId(REVOKED))
+        .getHandle(tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE))
         .result()
         .catch(() => undefined);
       // The UI reads the visibility store, which trails the workflows by a moment.
       await waitForVisibility('ExpiryState="waiting" AND NextReminderAt IS NOT NULL', (found) =>
-        sameIds(found, WAITING.map((id) => tokenExpiryWorkflowId(id))),
+        sameIds(found, WAITING.map((id) => tokenExpiryWorkflowId(id, TEST_INSTANCE))),
       );
       await waitForVisibility(`TokenId="${LATE}" AND NextReminderAt > "${new Date().toISOString()}"`, (found) => found.length === 1);
       await waitForVisibility(
         'ExpiryState="cancelled"',
-        (found) => sameIds(found, [tokenExpiryWorkflowId(REVOKED)]) && found[0]?.status.name === 'CANCELLED',
+        (found) => sameIds(found, [tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE)]) && found[0]?.status.name === 'CANCELLED',
       );
     });
   } finally {

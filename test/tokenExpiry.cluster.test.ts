@@ -6,6 +6,7 @@
  * The other end-to-end tests run on the dev server; this one keeps the production settings exercised.
  */
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
+import { TEST_INSTANCE } from './helpers/database';
 import { FaultStack, underTest } from './helpers/faultStack';
 
 const SECOND = 1_000;
@@ -29,9 +30,9 @@ test('on the cluster: a kept token gets both reminders and the expired notice on
   await stack.tokens.revoke(revoked.id);
 
   await stack.waitUntilClosed([kept.id, revoked.id], 120_000);
-  const revokedRun = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(revoked.id)).describe();
+  const revokedRun = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(revoked.id, TEST_INSTANCE)).describe();
   expect(revokedRun.status.name).toBe('CANCELLED');
-  const keptRun = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(kept.id)).describe();
+  const keptRun = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(kept.id, TEST_INSTANCE)).describe();
   expect(keptRun.status.name).toBe('COMPLETED');
   const sentFor = (id: string) => stack.postmark.sent.filter((m) => m.Metadata.dedupe_key?.startsWith(`token-expiry:${id}:`));
   expect(sentFor(kept.id).map((m) => m.Metadata.dedupe_key?.split(':')[2])).toEqual(['20s', '10s', 'expired']);

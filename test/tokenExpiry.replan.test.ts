@@ -16,6 +16,7 @@ import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { workflowBundle } from './helpers/temporal';
 import { fakeActivities, tokenInput as tokenInputOf } from './helpers/fakeActivities';
 import { WorkflowHarness } from './helpers/workflowHarness';
+import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
 const harness = WorkflowHarness.use();
@@ -31,7 +32,7 @@ async function run<T>(input: TokenExpiryInput, fn: (handle: WorkflowHandle<typeo
   const { during, result, handle } = await harness.withWorker(queue, fakes.activities, async () => {
     const handle = await harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
       taskQueue: queue,
-      workflowId: tokenExpiryWorkflowId(input.tokenId),
+      workflowId: tokenExpiryWorkflowId(input.tokenId, TEST_INSTANCE),
       args: [input],
     });
     await harness.env.sleep('1 hour');

@@ -12,6 +12,7 @@ import {
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { fakeActivities as fakeActivitiesOf, tokenInput as tokenInputOf } from './helpers/fakeActivities';
 import { WorkflowHarness } from './helpers/workflowHarness';
+import { TEST_INSTANCE } from './helpers/database';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -23,7 +24,7 @@ const tokenInput = (inMs: number, agoMs = 0) => tokenInputOf(harness, inMs, agoM
 async function start(input: TokenExpiryInput, taskQueue: string) {
   return harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
     taskQueue,
-    workflowId: tokenExpiryWorkflowId(input.tokenId),
+    workflowId: tokenExpiryWorkflowId(input.tokenId, TEST_INSTANCE),
     args: [input],
   });
 }

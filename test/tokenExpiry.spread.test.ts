@@ -11,6 +11,7 @@ import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { workflowBundle } from './helpers/temporal';
 import { WorkflowHarness } from './helpers/workflowHarness';
+import { TEST_INSTANCE } from './helpers/database';
 
 const SECOND = 1_000;
 const MINUTE = 60_000;
@@ -65,6 +66,7 @@ test('the workflow sends each warning at its spread time, the expired notice at 
   };
   const now = await harness.env.currentTimeMs();
   const input: TokenExpiryInput = {
+    instance: TEST_INSTANCE,
     tokenId: harness.unique('spread'),
     createdAt: new Date(now).toISOString(),
     expiresAt: new Date(now + 30 * DAY).toISOString(),
@@ -88,7 +90,7 @@ test('the workflow sends each warning at its spread time, the expired notice at 
   const queue = harness.unique('spread');
   const handle = await harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
     taskQueue: queue,
-    workflowId: tokenExpiryWorkflowId(input.tokenId),
+    workflowId: tokenExpiryWorkflowId(input.tokenId, TEST_INSTANCE),
     args: [input],
     // As startTokenExpiryWorkflow starts it: nothing runs until the first (spread) warning.
     startDelay: first.getTime() - now,

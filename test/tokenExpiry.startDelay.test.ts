@@ -16,6 +16,7 @@ import type { TestDatabase } from './helpers/database';
 import { startDevStack, type DevStack } from './helpers/devStack';
 import { eventually } from './helpers/poll';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
+import { TEST_INSTANCE } from './helpers/database';
 
 const SECOND = 1_000;
 const HOUR = 3_600_000;
@@ -44,14 +45,14 @@ function create(expiresInMs: number) {
 }
 
 async function historyEvents(tokenId: string): Promise<string[]> {
-  const { events } = await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).fetchHistory();
+  const { events } = await client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, TEST_INSTANCE)).fetchHistory();
   return (events ?? []).map((event) => Object.keys(event).find((key) => key.endsWith('EventAttributes')) ?? '?');
 }
 
 test('a waiting token: no workflow task runs, yet its status, search attributes and a second start are truthful', async () => {
   const created = await create(2 * HOUR);
   const id = created.token.id;
-  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(id));
+  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE));
   const due = firstReminderDue(tokenExpiryInput(created.token, config))!;
   expect(due.getTime()).toBe(created.token.expiredAt!.getTime() - 5 * SECOND - warningOffsetMs(id, 5 * SECOND, config.EXPIRY_SPREAD));
 
@@ -85,7 +86,7 @@ test('revoked while waiting: the workflow ends Cancelled at once, nothing is sen
   const id = created.token.id;
   await tokens.revoke(id);
 
-  const err = await client.workflow.getHandle(tokenExpiryWorkflowId(id)).result().catch((e: unknown) => e);
+  const err = await client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).result().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
   expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
   expect(postmark.sent.filter((m) => m.Metadata.token_id === id)).toEqual([]);
@@ -97,7 +98,7 @@ test('revoked while waiting: the workflow ends Cancelled at once, nothing is sen
 
 test('terminated while waiting: it closes, and its status says so', async () => {
   const created = await create(2 * HOUR);
-  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(created.token.id));
+  const handle = client.workflow.getHandle(tokenExpiryWorkflowId(created.token.id, TEST_INSTANCE));
   await handle.terminate('by hand');
   expect((await handle.describe()).status.name).toBe('TERMINATED');
   expect((await tokens.status(created.token.id)).workflow).toMatchObject({ execution: 'TERMINATED', status: null });
@@ -109,7 +110,7 @@ test('when the delay ends the reminder goes out on time, once, and the run goes 
   const due = firstReminderDue(tokenExpiryInput(created.token, config))!;
   expect(await historyEvents(id)).toEqual(['workflowExecutionStartedEventAttributes']);
 
-  const result = await client.workflow.getHandle<typeof tokenExpiryWorkflow>(tokenExpiryWorkflowId(id)).result();
+  const result = await client.workflow.getHandle<typeof tokenExpiryWorkflow>(tokenExpiryWorkflowId(id, TEST_INSTANCE)).result();
   expect(result.reminders.map((r) => [r.key, r.outcome])).toEqual([
     ['5s', 'sent'],
     ['expired', 'sent'],

@@ -7,6 +7,7 @@ import type { createActivities } from '../activities/tokenExpiry';
 import { searchAttributes, tokenExpiryWorkflowId, type TokenExpiryInput } from '../src/tokenExpiry/contract';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { WorkflowHarness } from './helpers/workflowHarness';
+import { TEST_INSTANCE } from './helpers/database';
 
 type Activities = ReturnType<typeof createActivities>;
 const DAY = 86_400_000;
@@ -15,6 +16,7 @@ const harness = WorkflowHarness.use();
 async function start(queue: string) {
   const now = await harness.env.currentTimeMs();
   const input: TokenExpiryInput = {
+    instance: TEST_INSTANCE,
     tokenId: harness.unique('visibility'),
     createdAt: new Date(now).toISOString(),
     expiresAt: new Date(now + 30 * DAY).toISOString(),
@@ -26,7 +28,7 @@ async function start(queue: string) {
   };
   return harness.env.client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
     taskQueue: queue,
-    workflowId: tokenExpiryWorkflowId(input.tokenId),
+    workflowId: tokenExpiryWorkflowId(input.tokenId, TEST_INSTANCE),
     args: [input],
   });
 }

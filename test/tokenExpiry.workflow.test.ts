@@ -9,6 +9,7 @@ import { createTokenService } from '../src/tokens/service';
 import { findNeedles, needlesFor, textsOf } from './helpers/privacyScan';
 import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { TestSystem } from './helpers/system';
+import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
 
@@ -28,7 +29,7 @@ test('a 90-day token gets each configured email at its due time, once', async ()
     crateScopes: ['serde*'],
     endpointScopes: ['publish-update'],
   });
-  expect(created.workflowId).toBe(tokenExpiryWorkflowId(created.token.id));
+  expect(created.workflowId).toBe(tokenExpiryWorkflowId(created.token.id, TEST_INSTANCE));
   expect(created.workflowError).toBeUndefined();
 
   const result: TokenExpiryStatus = await system.withWorker(config, () =>
@@ -300,7 +301,7 @@ describe('when Postmark fails', () => {
     expect(rows[0]!.reason).toContain(type);
     expect(rows[0]!.reason).toContain(`ErrorCode ${errorCode}`);
     expect(rows[0]!.reason).not.toContain(user.email);
-    const description = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(result.tokenId)).describe();
+    const description = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(result.tokenId, TEST_INSTANCE)).describe();
     expect(description.searchAttributes.ReminderFailure).toEqual([type]);
   });
 

@@ -3,6 +3,7 @@ import { builtinRegistry } from '../src/registry/builtin';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { createTokenService } from '../src/tokens/service';
 import { TestSystem } from './helpers/system';
+import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
 const system = TestSystem.use();
@@ -23,7 +24,7 @@ async function newToken(lifetimeMs = 30 * DAY) {
 }
 
 async function executionStatus(tokenId: string): Promise<string> {
-  const description = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(tokenId)).describe();
+  const description = await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, TEST_INSTANCE)).describe();
   return description.status.name;
 }
 
@@ -53,7 +54,7 @@ test('rotate: the new token gets its workflow, the old one is revoked and its wo
 
   const rotated = await tokens.rotate(created.token.id);
 
-  expect(rotated.workflowId).toBe(tokenExpiryWorkflowId(rotated.token.id));
+  expect(rotated.workflowId).toBe(tokenExpiryWorkflowId(rotated.token.id, TEST_INSTANCE));
   expect(rotated.revoked.workflowError).toBeUndefined();
   expect((await builtinRegistry.findToken(system.db, created.token.id))?.revoked).toBe(true);
   // The cancellation takes effect when a worker runs the workflow.

@@ -106,6 +106,7 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     for (const reminder of reminders) Object.assign(reminder, { outcome: 'skipped', reason, at });
     await recordOutcomes.executeWithOptions({ summary: recordSummary(reminders.map(reminderLabel), reason) }, [
       {
+        instance: input.instance,
         tokenId: input.tokenId,
         outcomes: reminders.map(({ key, dueAt }) => ({ reminder: key, dueAt, status: 'skipped' as const, reason })),
       },
@@ -212,6 +213,7 @@ async function send(
 ): Promise<void> {
   try {
     const args: SendReminderInput = {
+      instance: input.instance,
       tokenId: input.tokenId,
       reminder: reminder.key,
       kind: reminder.kind,
@@ -243,6 +245,7 @@ async function send(
       // The activity records permanent failures itself, the moment they happen; retries that ran out are recorded here.
       await recordOutcomes.executeWithOptions({ summary: recordSummary([reminderLabel(reminder)], reason) }, [
         {
+          instance: input.instance,
           tokenId: input.tokenId,
           outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],
         },

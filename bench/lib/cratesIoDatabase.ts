@@ -61,15 +61,16 @@ export async function createCratesIoDatabase(
     await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await adminQuery(adminUrl, `DROP ROLE IF EXISTS ${role}`);
   };
+  let instance = '';
   try {
     await registry.query(REGISTRY_TABLES);
     const sql = registrySql({ role, schema: SERVICE_SCHEMA, registry: cratesIoRegistry, trigger });
     execFileSync('psql', [urlAs(), '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: sql, stdio: ['pipe', 'ignore', 'pipe'] });
     await adminQuery(adminUrl, `ALTER ROLE ${role} PASSWORD '${password}'`);
-    await migrate(pool, { schema: SERVICE_SCHEMA, registry: 'crates-io' });
+    instance = (await migrate(pool, { schema: SERVICE_SCHEMA, registry: 'crates-io' })).instance;
   } catch (err) {
     await drop();
     throw err;
   }
-  return { name, url: urlAs(role), pool, role, registry, drop };
+  return { name, url: urlAs(role), pool, instance, role, registry, drop };
 }

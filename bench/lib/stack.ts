@@ -57,6 +57,7 @@ export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
       DATABASE_URL: database.url,
       TEMPORAL_ADDRESS: server.address,
       TEMPORAL_TASK_QUEUE: taskQueue,
+      TOKEN_EXPIRY_INSTANCE: database.instance,
       POSTMARK_API_URL: postmark.url,
       POSTMARK_SERVER_TOKEN: postmark.serverToken,
     });
@@ -65,6 +66,7 @@ export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
       client: server.client,
       temporalAddress: server.address,
       taskQueue,
+      instance: database.instance,
       databaseUrl: database.url,
       postmarkUrl: postmark.url,
       postmarkToken: postmark.serverToken,

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { SWEEP_SCHEDULE_ID } from '../../src/sweep/contract';
+import { sweepScheduleId } from '../../src/sweep/contract';
+import { instanceTaskQueue } from '../../src/tokenExpiry/contract';
 import { memoryOf, type Memory } from './proc';
 
 export interface WorkerProcess {
@@ -21,7 +22,10 @@ export interface WorkerProcess {
 export interface WorkerSettings {
   client: Client;
   temporalAddress: string;
+  /** TEMPORAL_TASK_QUEUE: the worker polls it with the database's instance appended. */
   taskQueue: string;
+  /** The database's instance id (src/db/instance.ts). */
+  instance: string;
   databaseUrl: string;
   postmarkUrl: string;
   postmarkToken: string;
@@ -90,8 +94,8 @@ export async function startWorker(settings: WorkerSettings): Promise<WorkerProce
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
   try {
-    await waitFor(deadline, () => exit, () => polling(settings.client, settings.taskQueue), 'the worker to poll its task queue');
-    await waitFor(deadline, () => exit, () => firstSweepDone(settings.client), 'the first sweep to finish');
+    await waitFor(deadline, () => exit, () => polling(settings.client, instanceTaskQueue(settings.taskQueue, settings.instance)), 'the worker to poll its task queue');
+    await waitFor(deadline, () => exit, () => firstSweepDone(settings.client, settings.instance), 'the first sweep to finish');
   } catch (err) {
     await worker.stop();
     throw new Error(`${(err as Error).message}\nworker log (${logPath}):\n${logTail()}`);
@@ -127,9 +131,9 @@ async function polling(client: Client, taskQueue: string): Promise<boolean> {
  * The worker creates the sweep's schedule and triggers it at once; the bench waits for that sweep so
  * that it does not race the scenario's own starts. A build without the schedule has nothing to wait for.
  */
-async function firstSweepDone(client: Client): Promise<boolean> {
+async function firstSweepDone(client: Client, instance: string): Promise<boolean> {
   try {
-    const { info } = await client.schedule.getHandle(SWEEP_SCHEDULE_ID).describe();
+    const { info } = await client.schedule.getHandle(sweepScheduleId(instance)).describe();
     return info.runningActions.length === 0 && info.recentActions.length > 0;
   } catch (err) {
     if ((err as Error).name === 'ScheduleNotFoundError') return true;

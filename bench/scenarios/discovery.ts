@@ -5,6 +5,7 @@
 // token_expiry.expiry_workflows.started_at - api_tokens.created_at, both the database's clock.
 import { TOKEN_CHANGE_CHANNEL } from '../../src/discovery/listener';
 import { parseDuration } from '../../src/duration';
+import { instanceOf } from '../../src/config';
 import { tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';
 import { createCratesIoDatabase, type CratesIoDatabase } from '../lib/cratesIoDatabase';
 import type { BenchOptions } from '../lib/options';
@@ -96,7 +97,7 @@ async function measure(options: BenchOptions, mode: Run['mode']): Promise<Run> {
       const latenciesMs = await latency();
       let running = 0;
       for (const id of ids) {
-        const { status } = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(id, stack.config.TOKEN_EXPIRY_INSTANCE)).describe();
+        const { status } = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(id, instanceOf(stack.config))).describe();
         if (status.name === 'RUNNING') running++;
       }
       return { mode, tokens, spacingMs, intervalMs, latenciesMs, running };

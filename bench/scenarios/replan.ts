@@ -3,7 +3,7 @@
 // added (each update ends a start delay: the run's first workflow task), the same plan again (every update
 // refused as unchanged), and the 30d warning taken out again (accepted by running workflows, each recording
 // the dropped reminder).
-import { loadConfig } from '../../src/config';
+import { instanceOf, loadConfig, taskQueueOf } from '../../src/config';
 import { runReplan, waitingWorkflowsQuery, type ReplanSummary } from '../../src/tokenExpiry/replan';
 import type { BenchOptions } from '../lib/options';
 import { cpuMeter } from '../lib/proc';
@@ -23,7 +23,7 @@ export async function replanScenario(options: BenchOptions): Promise<ScenarioRes
     await insertTokens(stack.db, { count: n, users, firstExpiry: new Date(Date.now() + 40 * DAY_MS), spreadMs: 60 * DAY_MS });
     const backfill = await startMissingWorkflows(stack, { concurrency: 50 });
     stack.log(`${backfill.started} workflows started (in their start delay); waiting for visibility to list them`);
-    const query = waitingWorkflowsQuery(stack.config.TEMPORAL_TASK_QUEUE);
+    const query = waitingWorkflowsQuery(taskQueueOf(stack.config));
     const deadline = Date.now() + 300_000;
     while ((await stack.client.workflow.count(query)).count < backfill.started && Date.now() < deadline) await sleep(1000);
 
@@ -58,7 +58,7 @@ interface MeasuredRun {
 }
 
 async function measuredRun(stack: Stack, options: BenchOptions, reminders: string): Promise<MeasuredRun> {
-  const settings = loadConfig({ TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE, EXPIRY_REMINDERS: reminders, EXPIRED_NOTICE: 'true' });
+  const settings = loadConfig({ TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE, TOKEN_EXPIRY_INSTANCE: instanceOf(stack.config), EXPIRY_REMINDERS: reminders, EXPIRED_NOTICE: 'true' });
   const cpu = cpuMeter({ worker: stack.worker.pid, server: stack.server.pid, bench: process.pid });
   const summary = await runReplan(stack.client, settings, { concurrency: options.replanConcurrency });
   const usage = cpu.stop();

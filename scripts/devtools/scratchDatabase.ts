@@ -8,21 +8,27 @@ export interface ScratchDatabase {
   name: string;
   url: string;
   pool: Pool;
+  /** Its instance id (src/db/instance.ts), made by its first migrate. */
+  instance: string;
   /** Safe to call twice. */
   drop(): Promise<void>;
 }
 
-/** `prefix` names who made it, so that one left behind by a killed run is easy to spot. */
-export async function createScratchDatabase(adminUrl: string, prefix: string, poolSize = 10): Promise<ScratchDatabase> {
+/**
+ * `prefix` names who made it, so that one left behind by a killed run is easy to spot; `instance` names its
+ * instance (a random one when absent).
+ */
+export async function createScratchDatabase(adminUrl: string, prefix: string, poolSize = 10, instance?: string): Promise<ScratchDatabase> {
   const name = `${prefix.replace(/[^a-z0-9]/g, '_')}_${randomBytes(6).toString('hex')}`;
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const pool = createPool(url.toString(), poolSize);
-  await migrate(pool);
+  const migrated = await migrate(pool, { schema: 'token_expiry', registry: 'builtin', instance });
   let dropped = false;
   return {
     name,
+    instance: migrated.instance,
     url: url.toString(),
     pool,
     async drop() {

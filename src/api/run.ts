@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import type { Logger } from '@temporalio/common';
 import type { Config } from '../config';
+import { withInstance } from '../db/instance';
 import { createPool } from '../db/pool';
 import { logger as defaultLogger } from '../log';
 import { lazyClient } from '../temporal/connection';
@@ -13,10 +14,12 @@ import { createApiServer } from './server';
 /** In-flight requests get this long after SIGTERM; then their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-export async function runApi(config: Config, log: Logger = defaultLogger): Promise<void> {
-  const db = createPool(config.DATABASE_URL, undefined, config.TOKEN_EXPIRY_DB_SCHEMA);
-  const temporal = lazyClient(config);
+export async function runApi(environment: Config, log: Logger = defaultLogger): Promise<void> {
+  const db = createPool(environment.DATABASE_URL, undefined, environment.TOKEN_EXPIRY_DB_SCHEMA);
+  const temporal = lazyClient(environment);
   try {
+    // The workflow ids it starts, cancels and describes carry this database's instance.
+    const config = await withInstance(db, environment);
     const tokens = createTokenService({ db, temporal: temporal.get, config });
     const preferences = createPreferenceService({ db, temporal: temporal.get, config });
     const calendar = createCalendarService({ db, config });

@@ -11,7 +11,7 @@ export interface CalendarToken {
 export interface CalendarInput {
   registryName: string;
   registryUrl: string;
-  /** The UID's domain, and TOKEN_EXPIRY_INSTANCE in it when set: ids of two registries never meet. */
+  /** The UID's domain, and the instance id (src/db/instance.ts) in it: ids of two registries never meet. */
   uidDomain: string;
   instance?: string;
   now: Date;

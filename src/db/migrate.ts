@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { RegistrySchema } from '../registry/kinds';
+import { ensureInstance } from './instance';
 import { migrations } from './migrations';
 
 // Any constant works; it only keeps two migrators from racing.
@@ -10,6 +11,8 @@ export interface MigrateOptions {
   schema: string;
   /** REGISTRY_SCHEMA: builtin also gets the registry tables; another registry's tables are left alone. */
   registry: RegistrySchema;
+  /** TOKEN_EXPIRY_INSTANCE: the instance id the first migrate stores (random when absent); later ones must match it. */
+  instance?: string;
 }
 
 export class MigrationError extends Error {}
@@ -37,8 +40,8 @@ async function ensureSchema(client: PoolClient, schema: string): Promise<void> {
  */
 export async function migrate(
   pool: Pool,
-  { schema, registry }: MigrateOptions = { schema: 'token_expiry', registry: 'builtin' },
-): Promise<{ applied: number[]; current: number }> {
+  { schema, registry, instance }: MigrateOptions = { schema: 'token_expiry', registry: 'builtin' },
+): Promise<{ applied: number[]; current: number; instance: string }> {
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -78,7 +81,16 @@ export async function migrate(
       }
       applied.push(migration.version);
     }
-    return { applied, current: Math.max(0, ...done, ...applied) };
+    await client.query('BEGIN');
+    try {
+      await client.query(`SET LOCAL search_path TO ${quoted(schema)}`);
+      const id = await ensureInstance(client, instance);
+      await client.query('COMMIT');
+      return { applied, current: Math.max(0, ...done, ...applied), instance: id };
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     client.release();

@@ -217,4 +217,17 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    target: 'service',
+    name: "the instance: this database's id in every workflow id and task queue, made once by migrate",
+    sql: `
+      -- One row, written by migrate() right after this (TOKEN_EXPIRY_INSTANCE, or a random id) and never changed.
+      CREATE TABLE instance (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        id text NOT NULL CHECK (id ~ '^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$'),
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

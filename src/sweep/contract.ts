@@ -1,8 +1,13 @@
 // What the sweep workflow shares with its activities, its schedule and the backfill command. The
 // workflow bundle imports this file, so it stays free of Node built-ins and I/O.
 
-/** The schedule's id, and its workflows' (the schedule appends the start time: token-expiry-sweep-2026-01-31T00:00:00Z). */
-export const SWEEP_SCHEDULE_ID = 'token-expiry-sweep';
+/**
+ * An instance's sweep schedule, and its workflows' id (the schedule appends the start time:
+ * token-expiry-sweep-<instance>-2026-01-31T00:00:00Z): one schedule per instance sharing a namespace.
+ */
+export function sweepScheduleId(instance: string): string {
+  return `token-expiry-sweep-${instance}`;
+}
 
 /** Tokens per activity call: one keyset-paginated query, then this many starts. */
 export const SWEEP_PAGE_SIZE = 500;

@@ -2,7 +2,7 @@
 // stopped by hand. The sweep workflow's activities and the backfill command both call these.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import type { Config } from '../config';
+import { instanceOf, type Config } from '../config';
 import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
 import type { TokenRow } from '../registry/adapter';
 import { registryAdapter } from '../registry';
@@ -81,7 +81,7 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
       await cancelRevoked(deps, token, cancelled);
       return false;
     }
-    const execution = await tokenExpiryExecutionStatus(deps.client, token.id, deps.config.TOKEN_EXPIRY_INSTANCE);
+    const execution = await tokenExpiryExecutionStatus(deps.client, token.id, instanceOf(deps.config));
     if (!RESTART_WHEN.has(execution)) return false;
     await startTokenExpiryWorkflow(deps.client, token, deps.config, now, planOf(token.userId));
     deps.log.info('expiry workflow started again', { tokenId: token.id, was: execution });
@@ -116,7 +116,7 @@ export async function applyTokenChanges(deps: SweepDeps, ids: string[]): Promise
 
 /** Ends a revoked token's workflow (none running is fine) and notes it in `cancelled`, to be recorded. */
 async function cancelRevoked(deps: SweepDeps, token: TokenRow, cancelled: string[]): Promise<void> {
-  if (await cancelTokenExpiryWorkflow(deps.client, token, deps.config.TOKEN_EXPIRY_INSTANCE)) {
+  if (await cancelTokenExpiryWorkflow(deps.client, token, instanceOf(deps.config))) {
     deps.log.info('expiry workflow of a revoked token cancelled', { tokenId: token.id });
   }
   cancelled.push(token.id);
@@ -161,7 +161,7 @@ async function recordStarts(deps: SweepDeps, started: TokenRow[]): Promise<numbe
     const tokenId = token.id;
     // Its reminders re-read the revoked flag and would be skipped anyway; cancelling just ends it sooner.
     // One that cannot be cancelled now stays on record as not cancelled: the next sweep tries again.
-    await cancelTokenExpiryWorkflow(deps.client, token, deps.config.TOKEN_EXPIRY_INSTANCE).then(
+    await cancelTokenExpiryWorkflow(deps.client, token, instanceOf(deps.config)).then(
       () => cancelled.push(tokenId),
       (err: unknown) =>
         deps.log.warn('could not cancel the workflow of a token revoked during the sweep', {

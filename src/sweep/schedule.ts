@@ -1,13 +1,13 @@
 // The Temporal Schedule that runs the sweep every SWEEP_INTERVAL; made or brought up to date at worker start.
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptions, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import type { Config } from '../config';
+import { instanceOf, taskQueueOf, type Config } from '../config';
 import { parseDuration } from '../duration';
-import { SWEEP_SCHEDULE_ID, type SweepInput } from './contract';
+import { sweepScheduleId, type SweepInput } from './contract';
 import type { tokenExpirySweepWorkflow } from '../../workflows/sweep';
 
 export type SweepScheduleConfig = Pick<
   Config,
-  'SWEEP_INTERVAL' | 'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'
+  'SWEEP_INTERVAL' | 'TEMPORAL_TASK_QUEUE' | 'TOKEN_EXPIRY_INSTANCE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE'
 >;
 
 type SweepAction = ScheduleOptionsStartWorkflowAction<typeof tokenExpirySweepWorkflow>;
@@ -32,14 +32,15 @@ export function recheckHorizonMs(config: SweepScheduleConfig): number {
 export function sweepScheduleOptions(config: SweepScheduleConfig): ScheduleOptions<SweepAction> {
   const every = sweepIntervalMs(config);
   const input: SweepInput = { recheckWithinMs: recheckHorizonMs(config) };
+  const scheduleId = sweepScheduleId(instanceOf(config));
   return {
-    scheduleId: SWEEP_SCHEDULE_ID,
+    scheduleId,
     spec: { intervals: [{ every }] },
     action: {
       type: 'startWorkflow',
       workflowType: 'tokenExpirySweepWorkflow',
-      workflowId: SWEEP_SCHEDULE_ID,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      workflowId: scheduleId,
+      taskQueue: taskQueueOf(config),
       args: [input],
     },
     policies: {
@@ -64,7 +65,7 @@ export async function ensureSweepSchedule(client: Client, config: SweepScheduleC
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
-  await client.schedule.getHandle(SWEEP_SCHEDULE_ID).update<typeof tokenExpirySweepWorkflow>((previous) => ({
+  await client.schedule.getHandle(options.scheduleId).update<typeof tokenExpirySweepWorkflow>((previous) => ({
     ...previous,
     spec: options.spec,
     action: options.action,

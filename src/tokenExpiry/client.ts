@@ -1,7 +1,7 @@
 // Every call this service makes to a token's expiry workflow: start, cancel and describe.
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Config } from '../config';
+import { instanceOf, taskQueueOf, type Config } from '../config';
 import type { TokenRow } from '../registry/adapter';
 import { executionStatus } from '../temporal/connection';
 // The workflow's own plan (pure code), so that a start delay and a waiting run's status agree with it.
@@ -37,6 +37,7 @@ export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings, pl
   if (!token.expiredAt) throw new Error(`token ${token.id} has no expiry`);
   const dates = { tokenId: token.id, createdAt: token.createdAt.toISOString(), expiresAt: token.expiredAt.toISOString() };
   return {
+    instance: instanceOf(settings),
     ...dates,
     ...tokenPlan(dates, plan, settings.EXPIRY_SPREAD),
     ...(settings.EXPIRY_SPREAD > 0 ? { spreadMs: settings.EXPIRY_SPREAD } : {}),
@@ -57,9 +58,9 @@ export function firstReminderDue(input: TokenExpiryInput): Date | null {
 const MIN_START_DELAY_MS = 1_000;
 
 /**
- * A running workflow with this token's id that was started for another token: another database's token
- * with the same id in a shared namespace, or an earlier token of a recreated database. Left alone (it may
- * be another registry's), and reported instead of being taken for this token's.
+ * A running workflow with this token's id that was started for another token: a database restored from
+ * another's dump (it carries that one's instance id). Left alone (it may be another registry's), and reported
+ * instead of being taken for this token's.
  */
 export class TokenWorkflowCollision extends Error {}
 
@@ -78,7 +79,7 @@ function collision(workflowId: string, description: WorkflowExecutionDescription
   const expiresAt = description.typedSearchAttributes.get(searchAttributes.expiresAt)?.toISOString() ?? 'unknown';
   return new TokenWorkflowCollision(
     `workflow ${workflowId} is running for another token (expiring ${expiresAt}): another database shares this ` +
-      'Temporal namespace with the same token ids; give each its own TOKEN_EXPIRY_INSTANCE',
+      'Temporal namespace with the same instance id (a copy of its database?); see README, Several instances',
   );
 }
 
@@ -97,7 +98,7 @@ export async function startTokenExpiryWorkflow(
   plan: UserPlan = defaultPlan(settings),
 ): Promise<string> {
   const input = tokenExpiryInput(token, settings, plan);
-  const workflowId = tokenExpiryWorkflowId(token.id, settings.TOKEN_EXPIRY_INSTANCE);
+  const workflowId = tokenExpiryWorkflowId(token.id, instanceOf(settings));
   try {
     await startWorkflow(client, workflowId, input, settings, now);
   } catch (err) {
@@ -114,7 +115,7 @@ async function startWorkflow(client: Client, workflowId: string, input: TokenExp
   const delayMs = settings.EXPIRY_START_DELAY && firstDue ? firstDue.getTime() - now.getTime() : 0;
   const delayed = delayMs >= MIN_START_DELAY_MS;
   await client.workflow.start<typeof tokenExpiryWorkflow>('tokenExpiryWorkflow', {
-    taskQueue: settings.TEMPORAL_TASK_QUEUE,
+    taskQueue: taskQueueOf(settings),
     workflowId,
     args: [input],
     // Not USE_EXISTING: a running workflow with this id is checked to be this token's before it is taken for it.
@@ -134,7 +135,7 @@ async function startWorkflow(client: Client, workflowId: string, input: TokenExp
 }
 
 /** Cancels the token's workflow; false when there is none running, or the one running is another token's. */
-export async function cancelTokenExpiryWorkflow(client: Client, token: TokenRow, instance: string | undefined): Promise<boolean> {
+export async function cancelTokenExpiryWorkflow(client: Client, token: TokenRow, instance: string): Promise<boolean> {
   const handle = client.workflow.getHandle(tokenExpiryWorkflowId(token.id, instance));
   const description = await handle.describe().catch((err: unknown) => {
     if (err instanceof WorkflowNotFoundError) return null;
@@ -158,7 +159,7 @@ export interface WorkflowView {
 export async function describeTokenExpiryWorkflow(
   client: Client,
   tokenId: string,
-  instance: string | undefined,
+  instance: string,
 ): Promise<WorkflowView> {
   const workflowId = tokenExpiryWorkflowId(tokenId, instance);
   const handle = client.workflow.getHandle<typeof tokenExpiryWorkflow>(workflowId);
@@ -205,6 +206,6 @@ export async function inputBeforeFirstTask(handle: WorkflowHandle): Promise<Toke
 }
 
 /** Temporal's status of the token's latest run, or NOT_FOUND. */
-export function tokenExpiryExecutionStatus(client: Client, tokenId: string, instance: string | undefined): Promise<string> {
+export function tokenExpiryExecutionStatus(client: Client, tokenId: string, instance: string): Promise<string> {
   return executionStatus(client.workflow.getHandle(tokenExpiryWorkflowId(tokenId, instance)));
 }

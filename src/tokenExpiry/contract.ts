@@ -4,12 +4,23 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 /**
- * `instance` (TOKEN_EXPIRY_INSTANCE) tells apart the registries or environments that share one namespace,
- * whose token ids overlap; without it the id is today's, so workflows started before keep being found.
+ * `instance` is the id the database's first `migrate` made (src/db/instance.ts): registries and environments
+ * sharing one namespace, whose token ids overlap, never share a workflow id.
  */
-export function tokenExpiryWorkflowId(tokenId: string, instance?: string): string {
-  return instance ? `token-expiry-${instance}-${tokenId}` : `token-expiry-${tokenId}`;
+export function tokenExpiryWorkflowId(tokenId: string, instance: string): string {
+  return `token-expiry-${instance}-${tokenId}`;
 }
+
+/**
+ * The task queue an instance's workflows and activities run on: TEMPORAL_TASK_QUEUE with the instance id
+ * appended, so that no two instances share a queue (another's worker would read its own database for them).
+ */
+export function instanceTaskQueue(queue: string, instance: string): string {
+  return `${queue}-${instance}`;
+}
+
+/** The activities' answer to an input of another instance (a worker polling the wrong queue): final, never retried. */
+export const WRONG_INSTANCE = 'WrongInstance';
 
 /** Memo key: the token's creation time (ISO), which with its expiry tells two tokens with one id apart. */
 export const TOKEN_CREATED_AT_MEMO = 'tokenCreatedAt';
@@ -24,6 +35,8 @@ export const EXPIRED_REMINDER_KEY = 'expired';
 
 /** Only ids and dates: the owner's address is looked up when an email is sent. */
 export interface TokenExpiryInput {
+  /** The instance whose database holds the token: every activity checks it against its own. */
+  instance: string;
   tokenId: string;
   createdAt: string;
   expiresAt: string;
@@ -125,6 +138,7 @@ export const DROPPED_FROM_PLAN = 'dropped-from-plan';
 
 /** One reminder of one token: what the send activity is asked to deliver. */
 export interface SendReminderInput {
+  instance: string;
   tokenId: string;
   reminder: string;
   kind: ReminderKind;
@@ -151,6 +165,7 @@ export type DeliverResult = SendReminderResult | { waitUntil: string };
 
 /** Reminders the workflow decided not to send, or gave up on. */
 export interface RecordOutcomesInput {
+  instance: string;
   tokenId: string;
   outcomes: { reminder: string; dueAt: string; status: 'skipped' | 'failed'; reason: string }[];
 }

@@ -3,7 +3,7 @@
 // progress; a change of one user's preferences sends their plan to that user's waiting workflows at once.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Config } from '../config';
+import { instanceOf, taskQueueOf, type Config } from '../config';
 import { drawProgressBar, ratePerSecond, type ProgressStream } from '../progressBar';
 import type { tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
 import { inputBeforeFirstTask } from './client';
@@ -25,7 +25,7 @@ import { tokenPlan } from './userPlan';
 
 export type ReplanSettings = Pick<
   Config,
-  'TEMPORAL_TASK_QUEUE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_REMINDER_MENU' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY'
+  'TEMPORAL_TASK_QUEUE' | 'TOKEN_EXPIRY_INSTANCE' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_REMINDER_MENU' | 'EXPIRY_SPREAD' | 'EXPIRY_START_DELAY'
 >;
 
 /** A waiting run as the replan sees it: from a visibility listing, or named by its token's id. */
@@ -94,7 +94,10 @@ export interface ReplanProgress {
 
 const FAILURES_SHOWN = 20;
 
-/** Every running token expiry workflow of this task queue that says it is waiting for a reminder. */
+/**
+ * Every running token expiry workflow of this task queue that says it is waiting for a reminder: the queue is
+ * the instance's own (TEMPORAL_TASK_QUEUE-<instance>), so another instance's workflows are never listed.
+ */
 export function waitingWorkflowsQuery(taskQueue: string): string {
   return `WorkflowType="tokenExpiryWorkflow" AND ExecutionStatus="Running" AND ExpiryState="waiting" AND TaskQueue="${taskQueue.replace(/"/g, '\\"')}"`;
 }
@@ -117,7 +120,7 @@ export async function runReplan(
   }: { concurrency?: number; now?: () => Date; planFor?: (run: ListedRun) => Promise<ReplanInput> } = {},
   onProgress: (progress: ReplanProgress) => void = () => undefined,
 ): Promise<ReplanSummary> {
-  const query = waitingWorkflowsQuery(settings.TEMPORAL_TASK_QUEUE);
+  const query = waitingWorkflowsQuery(taskQueueOf(settings));
   const total = (await client.workflow.count(query)).count;
   // A fixed number of senders share one listing: the listing pages as they pull from it.
   const listing = client.workflow.list({ query })[Symbol.asyncIterator]();
@@ -150,7 +153,7 @@ export async function replanUserTokens(
   const next = async () => {
     const token = tokens[index++];
     if (!token?.expiredAt) return null;
-    const target = { workflowId: tokenExpiryWorkflowId(token.id, settings.TOKEN_EXPIRY_INSTANCE) };
+    const target = { workflowId: tokenExpiryWorkflowId(token.id, instanceOf(settings)) };
     // The expiry as the registry has it now: a run still waiting for an older one is moved to it.
     const expiresAt = token.expiredAt.toISOString();
     return { target, plan: async () => ({ ...replanInput({ tokenId: token.id, expiresAt }, user.plan, settings), expiresAt }) };

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import type { Config } from '../config';
+import { instanceOf, type Config } from '../config';
 import { listNotifications, type NotificationRow } from '../db/notifications';
 import { withTransaction } from '../db/transaction';
 import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
@@ -129,7 +129,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       return { workflowId };
     } catch (err) {
       return {
-        workflowId: tokenExpiryWorkflowId(token.id, deps.config.TOKEN_EXPIRY_INSTANCE),
+        workflowId: tokenExpiryWorkflowId(token.id, instanceOf(deps.config)),
         workflowError: `expiry reminders not scheduled yet (${(err as Error).message}); the sweep will start them`,
       };
     }
@@ -137,7 +137,7 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   async function cancelWorkflow(token: TokenRow): Promise<ExpiryWorkflowResult & { workflowCancelled: boolean }> {
     if (!token.expiredAt) return { workflowId: null, workflowCancelled: false };
-    const instance = deps.config.TOKEN_EXPIRY_INSTANCE;
+    const instance = instanceOf(deps.config);
     const workflowId = tokenExpiryWorkflowId(token.id, instance);
     try {
       const workflowCancelled = await cancelTokenExpiryWorkflow(await deps.temporal(), token, instance);
@@ -254,7 +254,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     async status(id: string, owner?: UserRow): Promise<TokenStatus> {
       const token = await requireToken(id, owner);
       const notifications = await listNotifications(deps.db, id);
-      const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id, deps.config.TOKEN_EXPIRY_INSTANCE) : null;
+      const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id, instanceOf(deps.config)) : null;
       return { token, workflow, notifications };
     },
   };

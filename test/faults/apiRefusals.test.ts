@@ -8,6 +8,7 @@ import { tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';
 import { describeChanges, snapshotDatabase } from '../helpers/dbSnapshot';
 import { FaultStack, underTest, type TestToken, type TestUser } from '../helpers/faultStack';
 import { rawRequest, type RawResponse } from '../helpers/rawHttp';
+import { TEST_INSTANCE } from '../helpers/database';
 
 const SECOND = 1_000;
 const stack = FaultStack.use('api-refusals', { reminders: '20s,10s' });
@@ -47,7 +48,7 @@ test('a wrong service token, or another user\'s token id: refused (401/404), and
   const temporalState = async () =>
     Promise.all(
       tokens.map(async (t) => {
-        const handle = stack.client.workflow.getHandle(tokenExpiryWorkflowId(t.id));
+        const handle = stack.client.workflow.getHandle(tokenExpiryWorkflowId(t.id, TEST_INSTANCE));
         const { runId, status } = await handle.describe();
         const { events } = await handle.fetchHistory();
         const fromOutside = (events ?? [])

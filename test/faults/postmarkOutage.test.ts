@@ -9,6 +9,7 @@ import { searchAttributes, tokenExpiryWorkflowId } from '../../src/tokenExpiry/c
 import { FaultStack, keyPrefix, underTest, type TestToken } from '../helpers/faultStack';
 import { eventually } from '../helpers/poll';
 import { inactiveRecipientAnswer } from '../helpers/postmarkTap';
+import { TEST_INSTANCE } from '../helpers/database';
 
 const SECOND = 1_000;
 // One warning 65 s ahead, and the expired notice: with an 80 s token the warning falls due 15 s in, and
@@ -79,6 +80,6 @@ test('Postmark answers 503 for a while, then recovers: everything goes out once,
       reason: expect.stringMatching(/^PostmarkInactiveRecipient: Postmark 422 \(ErrorCode 406\)/),
     });
   }
-  const description = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(refused.id)).describe();
+  const description = await stack.client.workflow.getHandle(tokenExpiryWorkflowId(refused.id, TEST_INSTANCE)).describe();
   expect(description.typedSearchAttributes.get(searchAttributes.lastFailure)).toBe('PostmarkInactiveRecipient');
 }, 300_000);

@@ -7,7 +7,13 @@ export function adminDatabaseUrl(): string {
 
 export type TestDatabase = ScratchDatabase;
 
+/**
+ * The instance id of the tests' databases (each test file has a server of its own), and so of their workflow ids;
+ * the tests of several instances in one namespace make databases of other instances.
+ */
+export const TEST_INSTANCE = 'test';
+
 /** A fresh, migrated database for one test file, dropped afterwards. */
-export function createTestDatabase(): Promise<TestDatabase> {
-  return createScratchDatabase(adminDatabaseUrl(), 'token_expiry_test');
+export function createTestDatabase(instance = TEST_INSTANCE): Promise<TestDatabase> {
+  return createScratchDatabase(adminDatabaseUrl(), 'token_expiry_test', 10, instance);
 }

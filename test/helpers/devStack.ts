@@ -3,7 +3,7 @@
 // server models neither the same way).
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, taskQueueOf, type Config } from '../../src/config';
 import { createPostmarkMailer } from '../../src/email/postmarkMailer';
 import { workerActivities, workerTuning } from '../../src/worker';
 import { startDevServer, type DevServer } from '../../scripts/devtools/devServer';
@@ -22,7 +22,7 @@ export interface DevStack {
   stop(): Promise<void>;
 }
 
-/** Starts everything, the worker on `taskQueue` with `env` on top of the stack's own variables. */
+/** Starts everything, the worker on `taskQueue` (with the instance appended) with `env` on top of the stack's own variables. */
 export async function startDevStack(taskQueue: string, env: Record<string, string> = {}): Promise<DevStack> {
   const [server, database, postmark] = await Promise.all([startDevServer({ ui: false }), createTestDatabase(), startFakePostmark()]);
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
@@ -30,6 +30,7 @@ export async function startDevStack(taskQueue: string, env: Record<string, strin
     loadConfig({
       TEMPORAL_ADDRESS: server.address,
       TEMPORAL_TASK_QUEUE: taskQueue,
+      TOKEN_EXPIRY_INSTANCE: database.instance,
       POSTMARK_SERVER_TOKEN: postmark.serverToken,
       POSTMARK_API_URL: postmark.url,
       ...env,
@@ -40,7 +41,7 @@ export async function startDevStack(taskQueue: string, env: Record<string, strin
   const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 5 });
   const worker = await Worker.create({
     connection: workerConnection,
-    taskQueue,
+    taskQueue: taskQueueOf(config),
     workflowBundle: await workflowBundle(),
     activities: workerActivities({ db: database.pool, mailer, client, clock: { now: async () => new Date() }, config }),
     ...workerTuning(config),

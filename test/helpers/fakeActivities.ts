@@ -3,6 +3,7 @@
 import type { createActivities } from '../../activities/tokenExpiry';
 import type { RecordOutcomesInput, SendReminderInput, TokenExpiryInput } from '../../src/tokenExpiry/contract';
 import type { WorkflowHarness } from './workflowHarness';
+import { TEST_INSTANCE } from './database';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -39,6 +40,7 @@ export function fakeActivities(harness: WorkflowHarness, firstTry?: (input: Send
 export async function tokenInput(harness: WorkflowHarness, inMs: number, agoMs = 0): Promise<TokenExpiryInput> {
   const now = await harness.env.currentTimeMs();
   return {
+    instance: TEST_INSTANCE,
     tokenId: harness.unique('token'),
     createdAt: new Date(now - agoMs).toISOString(),
     expiresAt: new Date(now + inMs).toISOString(),

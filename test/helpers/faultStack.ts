@@ -26,6 +26,7 @@ import { eventually } from './poll';
 import { startPostmarkTap, type PostmarkTap } from './postmarkTap';
 import { findNeedles, needlesFor, temporalCorpus } from './privacyScan';
 import { describeRows, reconcile, type Reconciliation, type TokenUnderTest } from './reconcile';
+import { TEST_INSTANCE } from './database';
 
 export interface FaultStackOptions {
   /** EXPIRY_REMINDERS for the tokens made here, e.g. "20s,10s". */
@@ -133,6 +134,7 @@ export class FaultStack {
     this.config = loadConfig({
       TEMPORAL_ADDRESS: server.address,
       TEMPORAL_TASK_QUEUE: this.taskQueue,
+      TOKEN_EXPIRY_INSTANCE: database.instance,
       EXPIRY_REMINDERS: this.opts.reminders,
       EXPIRED_NOTICE: String(this.opts.expiredNotice ?? true),
     });
@@ -266,7 +268,7 @@ export class FaultStack {
       `workflows of tokens ${tokenIds.join(', ')} waiting`,
       async () => {
         for (const id of tokenIds) {
-          const description = await this.client.workflow.getHandle(tokenExpiryWorkflowId(id)).describe();
+          const description = await this.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).describe();
           if (description.typedSearchAttributes.get(searchAttributes.state) !== 'waiting') return false;
         }
         return true;
@@ -281,7 +283,7 @@ export class FaultStack {
       `workflows of tokens ${tokenIds.join(', ')} closed`,
       async () => {
         for (const id of tokenIds) {
-          const description = await this.client.workflow.getHandle(tokenExpiryWorkflowId(id)).describe();
+          const description = await this.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).describe();
           if (description.status.name === 'RUNNING') return false;
         }
         return true;

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../../src/tokenExpiry/contract';
 import type { SentMessage } from '../../scripts/devtools/fakePostmark';
+import { TEST_INSTANCE } from './database';
 
 export type Expectation =
   /**
@@ -123,7 +124,7 @@ export async function reconcile(opts: {
   for (const token of opts.tokens) {
     const tokenRows = rows.filter((row) => row.tokenId === token.id);
     const where = `token ${token.id} (${token.expect})`;
-    const handle = opts.client.workflow.getHandle(tokenExpiryWorkflowId(token.id));
+    const handle = opts.client.workflow.getHandle(tokenExpiryWorkflowId(token.id, TEST_INSTANCE));
     const execution = (await handle.describe()).status.name;
     const anySent = tokenRows.some((row) => row.status === 'sent');
     // The log is the record: the registry's own column (crates.io's expiry job's) is never written.

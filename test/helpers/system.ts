@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Pool } from 'pg';
 import type { Clock } from '../../src/tokenExpiry/contract';
-import { loadConfig, type Config } from '../../src/config';
+import { loadConfig, taskQueueOf, type Config } from '../../src/config';
 import { insertUser } from '../../src/registry/builtin';
 import type { UserRow } from '../../src/registry/adapter';
 import { createPostmarkMailer, type Mailer } from '../../src/email/postmarkMailer';
@@ -74,7 +74,7 @@ export class TestSystem {
     return this.database.pool;
   }
 
-  /** Config as the worker would load it, on a task queue of the test's own. */
+  /** Config as the worker would load it (its instance the database's), on a task queue of the test's own. */
   config(env: Record<string, string> = {}): Config {
     return loadConfig({
       POSTMARK_SERVER_TOKEN: this.postmark.serverToken,
@@ -83,6 +83,7 @@ export class TestSystem {
       REGISTRY_URL: 'https://crates.io',
       EMAIL_FROM: 'crates.io <noreply@crates.io>',
       TEMPORAL_TASK_QUEUE: this.harness.unique('token-expiry-test'),
+      TOKEN_EXPIRY_INSTANCE: this.database.instance,
       // TEST_EXPIRY_DIGEST_WINDOW=0 runs any test file with digests off (issue 9: today's behaviour exactly).
       ...(process.env.TEST_EXPIRY_DIGEST_WINDOW ? { EXPIRY_DIGEST_WINDOW: process.env.TEST_EXPIRY_DIGEST_WINDOW } : {}),
       ...env,
@@ -122,7 +123,7 @@ export class TestSystem {
       clock: this.clock,
       config,
     });
-    return this.harness.withWorker(config.TEMPORAL_TASK_QUEUE, opts.wrap ? opts.wrap(activities) : activities, fn, workerTuning(config));
+    return this.harness.withWorker(taskQueueOf(config), opts.wrap ? opts.wrap(activities) : activities, fn, workerTuning(config));
   }
 
   async addUser(login: string, email: string, verified = true): Promise<TestUser> {
