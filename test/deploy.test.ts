@@ -1,6 +1,6 @@
 /**
- * deploy/: the Grafana dashboard and the Prometheus alerts name only metrics a running worker really
- * exports (scraped from its /metrics after a send that failed once and then went out), and
+ * deploy/: the Grafana dashboard and the Prometheus alerts name only metrics, and labels of them, that a running
+ * worker really exports (scraped from its /metrics after a send that failed once and then went out), and
  * docker-compose.yml wires them to the worker.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -43,7 +43,15 @@ function metricNames(expr: string): string[] {
     .filter((name) => name.includes('_') || PROMETHEUS_OWN.has(name));
 }
 
-test('the dashboard and the alerts name only metrics the worker exports', async () => {
+/** The labels each selector of an expression matches on: `metric{label="..."}` gives metric -> [label]. */
+function selectorLabels(expr: string): { name: string; labels: string[] }[] {
+  return [...expr.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)].map((m) => ({
+    name: m[1]!,
+    labels: [...m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!),
+  }));
+}
+
+test('the dashboard and the alerts name only metrics, and labels of them, that the worker exports', async () => {
   const metricsPort = await freePort();
   const worker = CliProcess.start('worker', ['worker'], stack.env('token-expiry-worker', { METRICS_PORT: String(metricsPort) }));
   try {
@@ -54,11 +62,19 @@ test('the dashboard and the alerts name only metrics the worker exports', async 
     await eventually('the reminder is sent', async () => (await stack.rows([token.id]))[0]?.status === 'sent', { timeoutMs: 90_000 });
 
     const exported = new Set<string>();
+    const labelsOf = new Map<string, Set<string>>();
     await eventually(
       'the email counter and the failure counter are exported',
       async () => {
         const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-        for (const line of text.split('\n')) if (line && !line.startsWith('#')) exported.add(line.split(/[{\s]/, 1)[0]!);
+        for (const line of text.split('\n')) {
+          if (!line || line.startsWith('#')) continue;
+          const name = line.split(/[{\s]/, 1)[0]!;
+          exported.add(name);
+          const labels = labelsOf.get(name) ?? new Set<string>();
+          for (const [, label] of line.matchAll(/[{,]([a-zA-Z_][a-zA-Z0-9_]*)="/g)) labels.add(label!);
+          labelsOf.set(name, labels);
+        }
         return exported.has('token_expiry_emails') && exported.has('temporal_activity_execution_failed');
       },
       { timeoutMs: 30_000 },
@@ -71,16 +87,26 @@ test('the dashboard and the alerts name only metrics the worker exports', async 
       return !PROMETHEUS_OWN.has(name) && !exported.has(name);
     });
     expect(unknown).toEqual([]);
+    // Every instance's series apart (the task queue carries the instance): the labels filtered on are exported.
+    const missingLabels = expressions().flatMap(({ file, expr }) =>
+      selectorLabels(expr)
+        .filter(({ name }) => !PROMETHEUS_OWN.has(name))
+        .flatMap(({ name, labels }) => labels.filter((label) => !labelsOf.get(name)?.has(label)).map((label) => `${file}: ${name}{${label}}`)),
+    );
+    expect(missingLabels).toEqual([]);
   } finally {
     await worker.stop();
   }
 }, 180_000);
 
-test('the metric-name reader finds names, not functions, labels or keywords', () => {
+test('the metric-name reader finds names, not functions, labels or keywords; the label reader the labels of each selector', () => {
   expect(
     metricNames('histogram_quantile(0.99, sum by (le) (rate(temporal_x_bucket{activity_type="send_reminder"}[5m]))) or vector(0) > 0'),
   ).toEqual(['temporal_x_bucket']);
   expect(metricNames('absent(up{job="w"} == 1) or sum(token_expiry_emails) == 0')).toEqual(['up', 'token_expiry_emails']);
+  expect(selectorLabels('sum by (le) (rate(temporal_x_bucket{activity_type="a", task_queue=~"$task_queue"}[5m])) or token_expiry_emails')).toEqual([
+    { name: 'temporal_x_bucket', labels: ['activity_type', 'task_queue'] },
+  ]);
 });
 
 test('docker-compose.yml runs Prometheus on the worker with the alerts, and Grafana with the dashboard', () => {
