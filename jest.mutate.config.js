@@ -7,6 +7,7 @@ module.exports = {
   ...base,
   testMatch: [
     '<rootDir>/test/sendReminder.activity.test.ts',
+    '<rootDir>/test/exactlyOnce.races.test.ts',
     '<rootDir>/test/planReminders.test.ts',
     '<rootDir>/test/reminderEmail.test.ts',
     '<rootDir>/test/postmarkMailer.test.ts',

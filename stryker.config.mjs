@@ -1,5 +1,5 @@
-// Mutation testing (npm run mutate) of the modules where a bug hurts most: the send activity, the
-// notification log, the reminder plan, email rendering, Postmark error classification, the pacer, and
+// Mutation testing (npm run mutate) of the modules where a bug hurts most: the send pipeline, the claim
+// protocol, the notification log, the reminder plan, email rendering, Postmark error classification, the pacer, and
 // duration and config parsing. The report goes to reports/mutation/index.html.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -17,6 +17,10 @@ export default {
   concurrency: 2,
   mutate: [
     'activities/tokenExpiry.ts',
+    // The one send pipeline and the fenced claim protocol it writes through, and the leases sized for it.
+    'activities/sendEmail.ts',
+    'src/db/claims.ts',
+    'src/tokenExpiry/lease.ts',
     'src/db/notifications.ts',
     // Only planReminders: the rest of the workflow runs inside a worker's webpack bundle, which Stryker
     // cannot instrument; the workflow tests on the time-skipping server guard it.

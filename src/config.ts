@@ -65,6 +65,16 @@ const envSchema = z.object({
     .optional(),
   POSTMARK_SERVER_TOKEN: z.string().min(1).optional(),
   POSTMARK_API_URL: httpUrl.default('https://api.postmarkapp.com'),
+  // How long after Postmark accepted a message its search is trusted to show it (README, Exactly once): a row
+  // whose send ended ambiguously stays held this long. Postmark documents no bound; 2 minutes is a guess on the safe side.
+  POSTMARK_SEARCH_LAG: z
+    .string()
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null || ms <= 0) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (${DURATION_HINT})` });
+      return ms ?? z.NEVER;
+    })
+    .prefault('2m'),
   EMAIL_FROM: singleLine('EMAIL_FROM').default('Example Registry <noreply@registry.example>'),
   REGISTRY_NAME: singleLine('REGISTRY_NAME').default('Example Registry'),
   REGISTRY_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),

@@ -10,6 +10,7 @@ import { createPool } from './db/pool';
 import { runTokenDiscovery } from './discovery/run';
 import { createPostmarkMailer, type Mailer } from './email/postmarkMailer';
 import { createSendPacer } from './email/sendPacer';
+import { POSTMARK_CALL_MAX_MS } from './tokenExpiry/lease';
 import { logger } from './log';
 import { registryAdapter } from './registry';
 import { checkRegistryAccess } from './registry/grants';
@@ -65,8 +66,8 @@ export async function runWorker(environment: Config): Promise<void> {
   const mailer = createPostmarkMailer({
     serverToken: requirePostmarkToken(environment),
     apiUrl: environment.POSTMARK_API_URL,
-    // Below the activity's 30 s start-to-close timeout, so the activity sees the timeout itself.
-    timeoutSeconds: 20,
+    // Below the send activity's start-to-close timeout (src/tokenExpiry/lease.ts); a send is bounded tighter still.
+    timeoutSeconds: POSTMARK_CALL_MAX_MS / 1000,
   });
   const db = createPool(environment.DATABASE_URL, undefined, environment.TOKEN_EXPIRY_DB_SCHEMA);
   // Every workflow id, the task queue and the activities' check of their input carry this database's instance.

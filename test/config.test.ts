@@ -7,6 +7,7 @@ import { temporalConnectionOptions } from '../src/temporal/connection';
 test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders plus the expired notice', () => {
   const config = loadConfig({});
   expect(config).toEqual({
+    POSTMARK_SEARCH_LAG: 120_000,
     DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/token_expiry',
     TEMPORAL_ADDRESS: '127.0.0.1:7233',
     TEMPORAL_NAMESPACE: 'default',

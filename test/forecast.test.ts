@@ -10,7 +10,8 @@ import { JsonLogger } from '../src/log';
 import { createPreferenceService } from '../src/preferences/service';
 import { createCalendarService } from '../src/calendar/service';
 import { createTokenService } from '../src/tokens/service';
-import { claimReminder, markSent, markUnsent } from '../src/db/notifications';
+import { markUnsent } from '../src/db/notifications';
+import { claimRows, recordSent } from '../src/db/claims';
 import { savePreferences } from '../src/db/preferences';
 import type { TokenRow } from '../src/registry/adapter';
 import { builtinWriter, insertUser } from '../src/registry/builtin';
@@ -57,10 +58,12 @@ test('counts each day the warnings and expired notices still to go out, by the r
   await token('2030-06-18T10:00:00Z'); // 7d on 06-11
   await token('2030-06-12T08:00:00Z', { revoked: true }); // nothing: revoked
   const sentOne = await token('2030-06-12T09:00:00Z'); // its 1d is already sent: only the expired notice, 06-12
-  await claimReminder(database.pool, { tokenId: sentOne.id, reminder: '1d', dueAt: '2030-06-11T09:00:00.000Z' }, 45_000);
-  await markSent(database.pool, { tokenId: sentOne.id, reminder: '1d', dueAt: '2030-06-11T09:00:00.000Z' }, { messageId: 'm-1', submittedAt: new Date() });
+  const sentRef = { tokenId: sentOne.id, reminder: '1d', dueAt: '2030-06-11T09:00:00.000Z' };
+  const sentClaim = await claimRows(database.pool, { lockKey: null, leader: sentRef, leaseMs: 45_000, pick: async () => [] });
+  if (sentClaim.kind !== 'claimed') throw new Error('the row was not free');
+  await recordSent(database.pool, sentClaim.fence, sentClaim.rows[0]!.digest, { messageId: 'm-1', submittedAt: new Date() }, { now: new Date(), waited: false });
   const inFlight = await token('2030-06-17T23:30:00Z'); // 7d on 06-10, being sent: still counted
-  await claimReminder(database.pool, { tokenId: inFlight.id, reminder: '7d', dueAt: '2030-06-10T23:30:00.000Z' }, 45_000);
+  await claimRows(database.pool, { lockKey: null, leader: { tokenId: inFlight.id, reminder: '7d', dueAt: '2030-06-10T23:30:00.000Z' }, leaseMs: 45_000, pick: async () => [] });
   await token('2030-06-12T06:00:00Z', { createdAt: '2030-06-11T12:00:00Z' }); // its 1d was due before it existed: only expired
   await token('2030-06-15T00:00:00Z'); // 1d on 06-14; expired at the range's end, outside it
   await token(null); // no expiry, no reminders

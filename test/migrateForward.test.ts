@@ -80,14 +80,16 @@ test('an existing builtin database keeps every row and its running workflow send
     ).rows,
   };
 
-  expect(await migrate(db)).toEqual({ applied: [4, 5, 6, 7, 8, 9], current: 9, instance: expect.stringMatching(/^[0-9a-f]{8}$/) });
-  expect(await migrate(db)).toEqual({ applied: [], current: 9, instance: expect.stringMatching(/^[0-9a-f]{8}$/) });
+  expect(await migrate(db)).toEqual({ applied: [4, 5, 6, 7, 8, 9, 10], current: 10, instance: expect.stringMatching(/^[0-9a-f]{8}$/) });
+  expect(await migrate(db)).toEqual({ applied: [], current: 10, instance: expect.stringMatching(/^[0-9a-f]{8}$/) });
 
   expect(await rowsOf('public.users')).toEqual(before.users);
   expect(await rowsOf('public.emails')).toEqual(before.emails);
   expect(await rowsOf('public.api_tokens')).toEqual(before.tokens);
-  // The digest columns (migration 5) are new: compared without them.
-  expect(await rowsOf('token_expiry.expiry_notifications', ['sent_by_token_id', 'timing'])).toEqual(before.notifications);
+  // The digest columns (migration 5) and the claim's (migration 9) are new: compared without them.
+  expect(
+    await rowsOf('token_expiry.expiry_notifications', ['sent_by_token_id', 'timing', 'claim_id', 'outcome_unknown_at']),
+  ).toEqual(before.notifications);
   const { rows: bookkeeping } = await db.query(
     // With each token's owner and expiry, which digests find a user's tokens by.
     `SELECT token_id::text AS id, started_at AS at, user_id::text AS "userId", expires_at AS "expiresAt"
@@ -99,7 +101,7 @@ test('an existing builtin database keeps every row and its running workflow send
   );
   expect(left).toEqual([{ what: null }, { what: null }]);
   const { rows: history } = await db.query('SELECT version FROM token_expiry.schema_migrations ORDER BY version');
-  expect(history.map((h) => h.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  expect(history.map((h) => h.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   // No foreign key from our tables into the registry's.
   const { rows: keys } = await db.query(
     `SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = 'token_expiry'::regnamespace`,

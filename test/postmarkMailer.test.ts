@@ -204,11 +204,29 @@ describe('ambiguous failures', () => {
     expect(Math.abs(found!.submittedAt.getTime() - fake.sent[0]!.receivedAt.getTime())).toBeLessThan(1000);
   });
 
-  test('an unreachable Postmark is ambiguous', async () => {
+  test('a refused connection is a definite refusal: nothing reached Postmark, retry at once', async () => {
     const closed = await startFakePostmark();
     await closed.close();
     const mailer = createPostmarkMailer({ serverToken: 'any', apiUrl: closed.url });
+    await expect(mailer.send(anEmail())).rejects.toMatchObject({ kind: 'transient', type: 'PostmarkNetworkError' });
+  });
+
+  test('a connection cut after Postmark accepted is ambiguous', async () => {
+    fake.failNext(1, { kind: 'acceptThenReset' });
+    const mailer = createPostmarkMailer({ serverToken: fake.serverToken, apiUrl: fake.url });
     await expect(mailer.send(anEmail())).rejects.toMatchObject({ kind: 'ambiguous', type: 'PostmarkNetworkError' });
+    expect(fake.sent).toHaveLength(1);
+  });
+
+  test('the caller\'s abort signal and time left end a send Postmark holds past every timeout, as ambiguous', async () => {
+    fake.failNext(2, { kind: 'acceptThenHang', ms: Infinity });
+    const mailer = createPostmarkMailer({ serverToken: fake.serverToken, apiUrl: fake.url, timeoutSeconds: 30 });
+    const aborted = new AbortController();
+    const cancelled = mailer.send(anEmail(), { signal: aborted.signal });
+    setTimeout(() => aborted.abort(new Error('activity cancelled')), 100);
+    await expect(cancelled).rejects.toMatchObject({ kind: 'ambiguous' });
+    await expect(mailer.send(anEmail(), { timeoutMs: 200 })).rejects.toMatchObject({ kind: 'ambiguous', type: 'PostmarkTimeout' });
+    expect(fake.sent).toHaveLength(2);
   });
 });
 

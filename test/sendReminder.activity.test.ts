@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, noopMetricMeter, type MetricCounter, type MetricMeter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
-import { createActivities, reminderBusy, type ActivityDeps } from '../activities/tokenExpiry';
+import { createActivities, type ActivityDeps } from '../activities/tokenExpiry';
+import { reminderBusy } from '../activities/sendEmail';
 import { loadConfig } from '../src/config';
 import { dedupeKey, listNotifications, markUnsent } from '../src/db/notifications';
 import { markExpiryWorkflowsStarted } from '../src/db/workflows';
@@ -15,9 +16,14 @@ import { builtinWriter, insertUser } from '../src/registry/builtin';
 import { createPostmarkMailer, type Mailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import type { SendReminderInput } from '../src/tokenExpiry/contract';
+import { SEND_ACTIVITY_TIMEOUT_MS } from '../src/tokenExpiry/lease';
 import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
 
 const DAY = 86_400_000;
+// Short, so that a row held after an ambiguous send lapses within a test: its lease is the lag and 2 s.
+const SEARCH_LAG = '1s';
+const UNKNOWN_LEASE_MS = 3_000;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let database: TestDatabase;
 let postmark: FakePostmark;
 let users = 0;
@@ -35,7 +41,7 @@ const db = () => database.pool;
 function config(env: Record<string, string> = {}): ActivityDeps['config'] {
   // One email per token unless a test sets EXPIRY_DIGEST_WINDOW: the digest's end-to-end rules are in
   // test/tokenExpiry.digest.test.ts; its claim and record are here, so that `npm run mutate` covers them.
-  return loadConfig({ REGISTRY_NAME: 'crates.io', REGISTRY_URL: 'https://crates.io', EMAIL_FROM: 'crates.io <noreply@crates.io>', EXPIRY_DIGEST_WINDOW: '0', ...env });
+  return loadConfig({ REGISTRY_NAME: 'crates.io', REGISTRY_URL: 'https://crates.io', EMAIL_FROM: 'crates.io <noreply@crates.io>', EXPIRY_DIGEST_WINDOW: '0', POSTMARK_SEARCH_LAG: SEARCH_LAG, ...env });
 }
 
 function realMailer(timeoutSeconds = 5): Mailer {
@@ -90,7 +96,7 @@ async function aToken({
 
 const quiet = new DefaultLogger('WARN');
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>
-  new MockActivityEnvironment(undefined, { logger: quiet }).run(fn, ...args);
+  new MockActivityEnvironment({ startToCloseTimeoutMs: SEND_ACTIVITY_TIMEOUT_MS }, { logger: quiet }).run(fn, ...args);
 
 async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
   const err = await promise.then(
@@ -116,7 +122,7 @@ test('a due reminder is sent once, with its key and tag, and logged as sent', as
 
   const [message] = mailTo(email);
   expect(mailTo(email)).toHaveLength(1);
-  expect(result).toEqual({ outcome: 'sent', messageId: message!.MessageID });
+  expect(result).toEqual({ outcome: 'sent', messageId: message!.MessageID, digest: dedupeKey(input), sentByTokenId: input.tokenId });
   expect(message).toMatchObject({
     From: 'crates.io <noreply@crates.io>',
     Subject: 'crates.io: your API token "publish from CI" expires in 3 days',
@@ -267,18 +273,21 @@ describe('when Postmark fails', () => {
     expect(await row(input)).toMatchObject({ status: 'sent', attempts: 2 });
   });
 
-  test('accepted but the answer lost: the retry finds the message by its key and does not send again', async () => {
+  test('accepted but the answer lost: the row stays held past the search lag, then the search finds the message', async () => {
     const { email, input } = await aToken();
     postmark.failNext(1, { kind: 'acceptThenHang', ms: 2_500 });
     const { sendReminder } = activities({ mailer: realMailer(1) });
 
     const err = await failure(run(sendReminder, input));
     expect(err).toMatchObject({ type: 'PostmarkTimeout', nonRetryable: false });
+    expect(Number(err.nextRetryDelay)).toBe(UNKNOWN_LEASE_MS + 1_000);
+    expect(await failure(run(sendReminder, input))).toMatchObject({ type: 'ReminderBusy' });
 
+    await pause(UNKNOWN_LEASE_MS);
     const retried = await run(sendReminder, input);
 
     expect(mailTo(email)).toHaveLength(1);
-    expect(retried).toEqual({ outcome: 'sent', messageId: mailTo(email)[0]!.MessageID });
+    expect(retried).toEqual({ outcome: 'sent', messageId: mailTo(email)[0]!.MessageID, digest: dedupeKey(input), sentByTokenId: input.tokenId });
     expect(await row(input)).toMatchObject({ status: 'sent', attempts: 2, providerMessageId: mailTo(email)[0]!.MessageID });
   });
 
@@ -306,7 +315,7 @@ describe('when Postmark fails', () => {
     const err = await failure(run(activities().sendReminder, input));
 
     expect(err.type).toBe('ReminderBusy');
-    expect(err.message).toBe('another attempt at this reminder is still running');
+    expect(err.message).toBe("another attempt at this reminder, or another token's digest, is still running");
     expect(err.nonRetryable).toBe(false);
     const delay = Number(err.nextRetryDelay);
     expect(delay).toBeGreaterThan(19_000);
@@ -328,22 +337,20 @@ describe('the local first try and the pacer', () => {
     expect(mailTo(open.email)).toHaveLength(1);
   });
 
-  test('a send waits for its turn from the pacer before Postmark is called; a skip does not ask for one', async () => {
+  test('a send waits for its turn from the pacer before it claims its row, and gets the attempt\'s abort signal', async () => {
     const { email, input } = await aToken();
-    const revoked = await aToken();
-    await db().query('UPDATE api_tokens SET revoked = true WHERE id = $1', [revoked.input.tokenId]);
     let release: () => void = () => undefined;
-    const turns: string[] = [];
-    const pace = () => {
-      turns.push('asked');
+    const signals: (AbortSignal | undefined)[] = [];
+    const pace = (signal?: AbortSignal) => {
+      signals.push(signal);
       return new Promise<void>((resolve) => (release = resolve));
     };
     const { sendReminder } = activities({ pace });
 
-    await run(sendReminder, revoked.input);
-    expect(turns).toEqual([]);
     const sending = run(sendReminder, input);
-    await waitFor(() => turns.length === 1);
+    await waitFor(() => signals.length === 1);
+    expect(signals[0]).toBeInstanceOf(AbortSignal);
+    expect(await row(input)).toBeNull();
     expect(postmark.requests).toEqual([]);
     release();
     await sending;
@@ -413,11 +420,12 @@ describe('digests (EXPIRY_DIGEST_WINDOW=1h): one email for a user\'s tokens fall
     const { sendReminder } = digests({ ...at(Date.parse(leader.dueAt)), mailer: realMailer(1) });
     await failure(run(sendReminder, leader));
     expect((await Promise.all(tokens.map(row))).map((r) => r?.status)).toEqual(['sending', 'sending', 'sending']);
+    await pause(UNKNOWN_LEASE_MS);
 
     const retried = await run(sendReminder, leader);
 
     expect(mailTo(email)).toHaveLength(1);
-    expect(retried).toEqual({ outcome: 'sent', messageId: mailTo(email)[0]!.MessageID, digest: dedupeKey(leader) });
+    expect(retried).toEqual({ outcome: 'sent', messageId: mailTo(email)[0]!.MessageID, digest: dedupeKey(leader), sentByTokenId: leader.tokenId });
     expect((await Promise.all(tokens.map(row))).map((r) => [r?.status, r?.attempts])).toEqual([
       ['sent', 2],
       ['sent', 1],
@@ -438,8 +446,8 @@ describe('digests (EXPIRY_DIGEST_WINDOW=1h): one email for a user\'s tokens fall
     const result = await run(digests({ ...at(Date.parse(member.dueAt)), mailer: laggingSearch(realMailer()) }).sendReminder, member);
 
     expect(mailTo(email).map((m) => m.Subject)).toEqual(['crates.io: your API token "publish from CI" expires tomorrow']);
-    expect(result).toMatchObject({ outcome: 'sent', digest: dedupeKey(member) });
-    expect(await row(member)).toMatchObject({ status: 'sent', digest: dedupeKey(member), attempts: 2 });
+    expect(result).toMatchObject({ outcome: 'sent', digest: `${dedupeKey(member)}:a2` });
+    expect(await row(member)).toMatchObject({ status: 'sent', digest: `${dedupeKey(member)}:a2`, attempts: 2 });
     expect(await row(leader)).toBeNull();
   });
 
@@ -486,7 +494,7 @@ async function observe<A extends unknown[], R>(fn: (...args: A) => Promise<R>, .
     withTags: () => meter,
   };
   const logs: LogEntry[] = [];
-  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('INFO', (entry) => logs.push(entry)), metricMeter: meter });
+  const env = new MockActivityEnvironment({ startToCloseTimeoutMs: SEND_ACTIVITY_TIMEOUT_MS }, { logger: new DefaultLogger('INFO', (entry) => logs.push(entry)), metricMeter: meter });
   const outcome = await env.run(fn, ...args).then(
     (result) => ({ result }),
     (error: unknown) => ({ error }),
@@ -503,9 +511,11 @@ describe('what ops see: token_expiry_emails{outcome,type} and one log line per o
 
     expect(seen.counted).toEqual([
       { name: 'token_expiry_emails', unit: 'emails', description: 'Reminder emails by outcome and type', value: 1, tags: { outcome: 'sent', type: 'warning' } },
+      { name: 'token_expiry_digest_emails', unit: 'emails', description: 'Reminder emails sent', value: 1, tags: {} },
+      { name: 'token_expiry_digest_tokens', unit: 'tokens', description: 'Tokens covered by reminder emails', value: 1, tags: {} },
     ]);
     const messageId = mailTo(email)[0]!.MessageID;
-    expect(seen.lines).toEqual([expect.objectContaining({ message: 'reminder sent', tokenId: input.tokenId, reminder: '1d', messageId })]);
+    expect(seen.lines).toEqual([expect.objectContaining({ message: 'email sent', tokenId: input.tokenId, reminder: '1d', messageId })]);
     expect(seen.logText).not.toContain(email);
   });
 
@@ -533,12 +543,13 @@ describe('what ops see: token_expiry_emails{outcome,type} and one log line per o
     postmark.failNext(1, { kind: 'acceptThenHang', ms: 2_500 });
     const { sendReminder } = activities({ mailer: realMailer(1) });
     await failure(run(sendReminder, input));
+    await pause(UNKNOWN_LEASE_MS);
 
     const seen = await observe(sendReminder, input);
 
     const messageId = mailTo(email)[0]!.MessageID;
     expect(seen.lines).toEqual([
-      expect.objectContaining({ message: 'reminder was sent by an earlier attempt', tokenId: input.tokenId, reminder: '1d', messageId }),
+      expect.objectContaining({ message: 'email was sent by an earlier attempt', tokenId: input.tokenId, reminder: '1d', messageId }),
     ]);
     expect(mailTo(email)).toHaveLength(1);
   });

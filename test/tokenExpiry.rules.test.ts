@@ -8,6 +8,7 @@ import {
   tokenExpiryWorkflowId,
   type SendReminderInput,
   type TokenExpiryInput,
+  type UnrecordedSend,
 } from '../src/tokenExpiry/contract';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { fakeActivities as fakeActivitiesOf, tokenInput as tokenInputOf } from './helpers/fakeActivities';
@@ -155,4 +156,32 @@ test('a retryable failure of the first try hands over to the queued activity, 10
   expect((sent[0]?.at as number) - (failedAt[0] as number)).toBeGreaterThanOrEqual(10_000);
   expect(recorded).toEqual([]);
   expect(result.reminders.every((r) => r.outcome === 'sent')).toBe(true);
+});
+
+test('a send Postmark accepted but the database did not record: recordSent is retried until it answers, never failed', async () => {
+  const { activities, recorded } = fakeActivities();
+  const queue = harness.unique('rules');
+  const input = { ...(await tokenInput(3 * DAY)), reminders: [{ key: '1d', beforeExpiryMs: DAY }], expiredNotice: false };
+  const unrecorded = { instance: input.instance, fence: 'f', digest: 'k', messageId: 'msg-accepted', submittedAt: '', now: '', waited: false, tokenId: input.tokenId, reminder: '1d' };
+  const sentNotRecorded = async () => {
+    throw ApplicationFailure.create({ message: 'accepted, not recorded', type: 'SentNotRecorded', nonRetryable: true, details: [unrecorded] });
+  };
+  let recordCalls = 0;
+  const result = await harness.withWorker(
+    queue,
+    {
+      ...activities,
+      sendReminderFirstTry: sentNotRecorded,
+      sendReminder: sentNotRecorded,
+      recordSent: async (asked: UnrecordedSend) => {
+        if (++recordCalls < 3) throw new Error('database away');
+        return { outcome: 'sent', messageId: asked.messageId, digest: asked.digest, sentByTokenId: asked.tokenId };
+      },
+    },
+    async () => (await start(input, queue)).result(),
+  );
+
+  expect(recordCalls).toBe(3);
+  expect(recorded).toEqual([]);
+  expect(result.reminders.map((r) => [r.key, r.outcome, r.messageId])).toEqual([['1d', 'sent', 'msg-accepted']]);
 });

@@ -62,6 +62,7 @@ test('the workflow sends each warning at its spread time, the expired notice at 
     sendReminder: async () => {
       throw new Error('the first try succeeds here');
     },
+    recordSent: async () => ({ outcome: 'sent' as const }),
     recordOutcomes: async () => undefined,
   };
   const now = await harness.env.currentTimeMs();

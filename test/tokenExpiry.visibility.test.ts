@@ -35,7 +35,7 @@ async function start(queue: string) {
 
 test('three reminders sent at their first try: one search-attribute update each, and the run ends completed', async () => {
   const sent = async () => ({ outcome: 'sent' as const, messageId: 'msg' });
-  const activities: Activities = { sendReminderFirstTry: sent, sendReminder: sent, recordOutcomes: async () => undefined };
+  const activities: Activities = { sendReminderFirstTry: sent, sendReminder: sent, recordSent: sent, recordOutcomes: async () => undefined };
   const queue = harness.unique('visibility');
   const handle = await start(queue);
   await harness.withWorker(queue, activities, () => handle.result());
@@ -62,6 +62,7 @@ test('a send that goes on to retries shows ExpiryState "sending" while it retrie
       seen.push((await handle.describe()).typedSearchAttributes.get(searchAttributes.state));
       return { outcome: 'sent' as const, messageId: 'msg' };
     },
+    recordSent: async () => ({ outcome: 'sent' as const }),
     recordOutcomes: async () => undefined,
   };
   await harness.withWorker(queue, activities, () => handle.result());

@@ -29,7 +29,9 @@ import {
   type TokenExpiryInput,
   type TokenExpiryState,
   type TokenExpiryStatus,
+  type UnrecordedSend,
 } from '../src/tokenExpiry/contract';
+import { SEND_ACTIVITY_TIMEOUT_MS } from '../src/tokenExpiry/lease';
 import { dueTimerSummary, recordSummary, reminderLabel, retryPauseSummary, sendSummary } from '../src/tokenExpiry/summaries';
 import { warningOffsetMs } from '../src/tokenExpiry/spread';
 
@@ -39,8 +41,9 @@ type Activities = ReturnType<typeof createActivities>;
 const SEND_RETRY_INTERVAL = '10 seconds';
 
 const { sendReminder } = proxyActivities<Activities>({
-  // One Postmark call (its client gives up after 20 s) and a few short queries.
-  startToCloseTimeout: '30 seconds',
+  // One Postmark call (bounded to end before the claim's lease does) and a few short queries; the claim's
+  // lease is sized from this in src/tokenExpiry/lease.ts.
+  startToCloseTimeout: SEND_ACTIVITY_TIMEOUT_MS,
   // 10 s, 20 s, 40 s ... capped at 10 min: 20 attempts ride out about 2.5 hours of Postmark or
   // database trouble, then the reminder is recorded as failed and the next one still gets its turn.
   // Permanent rejections (401, 422) are non-retryable and stop at the first attempt.
@@ -51,12 +54,19 @@ const { sendReminder } = proxyActivities<Activities>({
 // dispatch and record, which cuts its work per send by a third. Anything short of a definite outcome
 // goes on to sendReminder above, whose retries and last failure ops see in the UI.
 const { sendReminderFirstTry } = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: SEND_ACTIVITY_TIMEOUT_MS,
   retry: { maximumAttempts: 1 },
 });
 
 const { recordOutcomes } = proxyActivities<Activities>({
   // A single insert; retried for as long as the database is away, since it only writes the audit trail.
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+const { recordSent } = proxyActivities<Activities>({
+  // An email Postmark accepted is recorded as sent, never as anything else: retried for as long as the
+  // database is away, with no resend and no failure in between.
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
@@ -256,6 +266,19 @@ async function send(
 
 /** `onRetries` runs before the send goes on to the queued activity, whose retries may take hours. */
 async function deliver(args: SendReminderInput, onRetries: () => void): Promise<DeliverResult> {
+  try {
+    return await attemptDelivery(args, onRetries);
+  } catch (err) {
+    const cause = applicationFailure(err);
+    if (isCancellation(err) || cause?.type !== 'SentNotRecorded') throw err;
+    // Postmark accepted it and the database did not answer: record it, and nothing else, until it does.
+    return recordSent.executeWithOptions({ summary: `record ${reminderLabel({ key: args.reminder, kind: args.kind })} as sent` }, [
+      cause.details?.[0] as UnrecordedSend,
+    ]);
+  }
+}
+
+async function attemptDelivery(args: SendReminderInput, onRetries: () => void): Promise<DeliverResult> {
   const reminder = { key: args.reminder, kind: args.kind, dueAt: args.dueAt };
   const summary = sendSummary(reminder);
   // Workflows that reached a send before the local first try existed replay without it.

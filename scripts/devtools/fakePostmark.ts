@@ -37,8 +37,13 @@ export interface RequestLogEntry {
 export type Failure =
   /** Answer with this HTTP status (500, 503, 429, 401, 422...) and a Postmark-style JSON error. */
   | { status: number; errorCode?: number; message?: string }
-  /** Record the message, then answer 200 only after `ms`: "Postmark accepted it but the client timed out". */
+  /**
+   * Record the message, then answer 200 only after `ms`: "Postmark accepted it but the client timed out".
+   * Infinity holds the answer past every timeout (until the fake closes).
+   */
   | { kind: 'acceptThenHang'; ms: number }
+  /** Record the message, then cut the connection without answering: "accepted, and the answer was lost". */
+  | { kind: 'acceptThenReset' }
   /** Destroy the socket without answering; the message is not recorded. */
   | { kind: 'reset' };
 
@@ -60,7 +65,10 @@ export interface FakePostmark {
   requests: RequestLogEntry[];
   /** Delay before every response, for benchmarks. */
   latencyMs: number;
-  /** Accepted messages stay out of GET /messages/outbound for this long (real search is not instant). */
+  /**
+   * Accepted messages stay out of GET /messages/outbound for this long (real search is not instant; Postmark
+   * documents no bound).
+   */
   searchLagMs: number;
   failNext(n: number, failure: Failure): void;
   /** Consulted for each POST /email when the failNext queue is empty; null = behave normally. */
@@ -177,6 +185,7 @@ export async function startFakePostmark(opts: FakePostmarkOptions = {}): Promise
       return answerError(res, log, failure.status, errorCode, failure.message ?? defaultFailureMessage(failure.status, errorCode, rawBody));
     }
     const hangMs = failure && 'kind' in failure && failure.kind === 'acceptThenHang' ? failure.ms : 0;
+    const resetAfterAccept = failure !== null && 'kind' in failure && failure.kind === 'acceptThenReset';
 
     const rejection = checkToken(req);
     if (rejection) return answerError(res, log, rejection.status, rejection.errorCode, rejection.message);
@@ -189,6 +198,12 @@ export async function startFakePostmark(opts: FakePostmarkOptions = {}): Promise
     }
     fake.sent.push(message);
     opts.onAccepted?.(message);
+    if (resetAfterAccept) {
+      log.status = 0;
+      req.socket.destroy();
+      return;
+    }
+    if (hangMs === Infinity) return; // answered never; closing the fake cuts the connection
     return answer(
       res,
       log,

@@ -230,4 +230,15 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    target: 'service',
+    name: 'fenced claims: the claim that holds a row, and since when its send\'s outcome is unknown',
+    sql: `
+      -- Set by each claim, on every row it takes; every later write for the row names it (src/db/claims.ts).
+      ALTER TABLE expiry_notifications ADD COLUMN claim_id uuid;
+      -- Set when a send ended without a definite answer: the row stays held until Postmark's search can be trusted.
+      ALTER TABLE expiry_notifications ADD COLUMN outcome_unknown_at timestamptz;
+    `,
+  },
 ];

@@ -1,7 +1,6 @@
 // The notification log: one row per (token, reminder), the audit trail and the guard that makes each send happen once.
-import type { Pool } from 'pg';
 import type { DigestTiming, NotificationStatus } from '../tokenExpiry/contract';
-import { withTransaction, type Queryable } from './transaction';
+import type { Queryable } from './transaction';
 
 export interface NotificationRow {
   reminder: string;
@@ -22,7 +21,7 @@ export interface NotificationRow {
   updatedAt: Date;
 }
 
-const NOTIFICATION_COLUMNS = `
+export const NOTIFICATION_COLUMNS = `
   reminder, due_at AS "dueAt", status, reason, provider_message_id AS "providerMessageId",
   submitted_at AS "submittedAt", attempts, last_error AS "lastError", dedupe_key AS "digest",
   sent_by_token_id::text AS "sentByTokenId", timing, created_at AS "createdAt", updated_at AS "updatedAt"`;
@@ -39,58 +38,10 @@ export function dedupeKey({ tokenId, reminder, dueAt }: ReminderRef): string {
   return `token-expiry:${tokenId}:${reminder}:${Math.floor(Date.parse(dueAt) / 1000)}`;
 }
 
-export type Claim =
-  | { kind: 'claimed'; attempts: number }
-  | { kind: 'final'; row: NotificationRow & { status: Exclude<NotificationStatus, 'sending'> } }
-  | { kind: 'busy'; leaseMs: number | null };
-
 /**
- * Takes the (token, reminder) row for one send attempt. A row already sent, skipped or failed is final;
- * a row whose claim has not lapsed belongs to an attempt still running elsewhere (a worker that stalled).
+ * Records a reminder the workflow decided not to send, or gave up on, without a claim: a row that is final,
+ * held by a live claim, or whose send's outcome is unknown keeps what it says (src/db/claims.ts decides those).
  */
-export async function claimReminder(db: Queryable, ref: ReminderRef, leaseMs: number): Promise<Claim> {
-  const { rows } = await db.query<{ attempts: number }>(
-    `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until)
-     VALUES ($1, $2, $3, $4, 'sending', 1, now() + $5 * interval '1 millisecond')
-     ON CONFLICT (token_id, reminder) DO UPDATE
-       SET attempts = expiry_notifications.attempts + 1, claimed_until = excluded.claimed_until, updated_at = now()
-       WHERE expiry_notifications.status = 'sending'
-         AND (expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())
-     RETURNING attempts`,
-    [ref.tokenId, ref.reminder, ref.dueAt, dedupeKey(ref), leaseMs],
-  );
-  if (rows[0]) return { kind: 'claimed', attempts: rows[0].attempts };
-  const { rows: current } = await db.query<NotificationRow & { leaseMs: number | null }>(
-    `SELECT ${NOTIFICATION_COLUMNS}, ceil(extract(epoch FROM claimed_until - now()) * 1000)::int AS "leaseMs"
-       FROM expiry_notifications WHERE token_id = $1 AND reminder = $2`,
-    [ref.tokenId, ref.reminder],
-  );
-  if (!current[0]) return { kind: 'busy', leaseMs: null };
-  const { leaseMs: lease, ...row } = current[0];
-  if (row.status === 'sending') return { kind: 'busy', leaseMs: lease };
-  return { kind: 'final', row: { ...row, status: row.status } };
-}
-
-/** Lets the next attempt claim the row at once after this one failed in a way worth retrying. */
-export async function releaseClaim(db: Queryable, ref: ReminderRef, error: string): Promise<void> {
-  await db.query(
-    `UPDATE expiry_notifications SET claimed_until = NULL, last_error = $3, updated_at = now()
-      WHERE token_id = $1 AND reminder = $2 AND status = 'sending'`,
-    [ref.tokenId, ref.reminder, error],
-  );
-}
-
-/** The log is the record of what was sent: the registry's own tables are not written (crates.io's expiry job owns its column). */
-export async function markSent(db: Queryable, ref: ReminderRef, delivery: { messageId: string; submittedAt: Date }): Promise<void> {
-  await db.query(
-    `UPDATE expiry_notifications
-        SET status = 'sent', provider_message_id = $3, submitted_at = $4, claimed_until = NULL, updated_at = now()
-      WHERE token_id = $1 AND reminder = $2`,
-    [ref.tokenId, ref.reminder, delivery.messageId, delivery.submittedAt],
-  );
-}
-
-/** Records a reminder that will not be sent; a row that is already final keeps its outcome. */
 export async function markUnsent(
   db: Queryable,
   ref: ReminderRef,
@@ -101,7 +52,8 @@ export async function markUnsent(
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (token_id, reminder) DO UPDATE
        SET status = excluded.status, reason = excluded.reason, claimed_until = NULL, updated_at = now()
-       WHERE expiry_notifications.status = 'sending'`,
+       WHERE expiry_notifications.status = 'sending' AND expiry_notifications.outcome_unknown_at IS NULL
+         AND (expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())`,
     [ref.tokenId, ref.reminder, ref.dueAt, dedupeKey(ref), outcome.status, outcome.reason],
   );
 }
@@ -112,121 +64,6 @@ export async function listNotifications(db: Queryable, tokenId: string): Promise
     [tokenId],
   );
   return rows;
-}
-
-// ---- Digests: one email for several tokens of one user (EXPIRY_DIGEST_WINDOW) ----
-
-/** One token's row in a digest: its reminder's due time, and the key of the email (part) it goes in. */
-export interface DigestRow {
-  tokenId: string;
-  dueAt: string;
-  digest: string;
-}
-
-export type DigestClaim =
-  | { kind: 'claimed'; attempts: number; rows: DigestRow[] }
-  | Exclude<Claim, { kind: 'claimed' }>;
-
-/**
- * Claims the leader's row, and on its first attempt the members `pick` chooses that no one else has taken,
- * in one transaction under a lock per user: two workflows of one user waking in the same second never both
- * send. A later attempt takes back the rows its earlier attempts claimed (sent_by_token_id is the leader)
- * and adds none. Every claimed row keeps the key of the email it goes in.
- */
-export async function claimDigest(
-  pool: Pool,
-  userId: string,
-  leader: ReminderRef,
-  leaseMs: number,
-  pick: (db: Queryable) => Promise<DigestRow[]>,
-): Promise<DigestClaim> {
-  return withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`token-expiry-digest:${userId}`]);
-    const { rows } = await client.query<{ attempts: number }>(
-      `INSERT INTO expiry_notifications
-              (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id)
-       VALUES ($1, $2, $3, $4, 'sending', 1, now() + $5 * interval '1 millisecond', $1)
-       ON CONFLICT (token_id, reminder) DO UPDATE
-         SET attempts = expiry_notifications.attempts + 1, claimed_until = excluded.claimed_until,
-             sent_by_token_id = excluded.sent_by_token_id, updated_at = now()
-         WHERE expiry_notifications.status = 'sending'
-           AND (expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())
-       RETURNING attempts`,
-      [leader.tokenId, leader.reminder, leader.dueAt, dedupeKey(leader), leaseMs],
-    );
-    const claimed = rows[0];
-    if (!claimed) {
-      const claim = await claimReminder(client, leader, leaseMs);
-      if (claim.kind === 'claimed') throw new Error('claimDigest: the row was free on the second look');
-      return claim;
-    }
-    if (claimed.attempts === 1) {
-      const members = await pick(client);
-      const { rows: taken } = await client.query<DigestRow>(
-        `INSERT INTO expiry_notifications
-                (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id)
-         SELECT m.token_id, $2, m.due_at, m.dedupe_key, 'sending', 1, now() + $3 * interval '1 millisecond', $1
-           FROM unnest($4::bigint[], $5::timestamptz[], $6::text[]) AS m (token_id, due_at, dedupe_key)
-         ON CONFLICT (token_id, reminder) DO NOTHING
-         RETURNING token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key AS "digest"`,
-        [
-          leader.tokenId,
-          leader.reminder,
-          leaseMs,
-          members.map((m) => m.tokenId),
-          members.map((m) => m.dueAt),
-          members.map((m) => m.digest),
-        ],
-      );
-      const leaderRow = { tokenId: leader.tokenId, dueAt: leader.dueAt, digest: dedupeKey(leader) };
-      return { kind: 'claimed', attempts: 1, rows: [leaderRow, ...taken.map(asDigestRow)] };
-    }
-    const { rows: again } = await client.query<DigestRow>(
-      `UPDATE expiry_notifications SET claimed_until = now() + $3 * interval '1 millisecond', updated_at = now()
-        WHERE sent_by_token_id = $1 AND reminder = $2 AND status = 'sending'
-        RETURNING token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key AS "digest"`,
-      [leader.tokenId, leader.reminder, leaseMs],
-    );
-    return { kind: 'claimed', attempts: claimed.attempts, rows: again.map(asDigestRow) };
-  });
-}
-
-function asDigestRow(row: { tokenId: string; dueAt: string | Date; digest: string }): DigestRow {
-  return { ...row, dueAt: new Date(row.dueAt).toISOString() };
-}
-
-/** Moves the leader's row, taken over from another token's digest that never went out, to an email of its own. */
-export async function rekeyDigestRow(db: Queryable, ref: ReminderRef): Promise<string> {
-  const key = dedupeKey(ref);
-  await db.query(
-    `UPDATE expiry_notifications SET dedupe_key = $3, updated_at = now()
-      WHERE token_id = $1 AND reminder = $2 AND status = 'sending'`,
-    [ref.tokenId, ref.reminder, key],
-  );
-  return key;
-}
-
-/**
- * Records one email of a digest as sent for every row still claimed under its key. `now` is the send's time
- * (the activity's clock) and `waited` whether the leader's notice waited: together they say each row's timing.
- */
-export async function markDigestSent(
-  db: Queryable,
-  key: string,
-  delivery: { messageId: string; submittedAt: Date },
-  at: { now: Date; waited: boolean },
-): Promise<string[]> {
-  const { rows } = await db.query<{ tokenId: string }>(
-    `UPDATE expiry_notifications
-        SET status = 'sent', provider_message_id = $2, submitted_at = $3, claimed_until = NULL, updated_at = now(),
-            timing = CASE WHEN $5 AND (token_id = sent_by_token_id OR due_at <= $4) THEN 'waited-for-digest'
-                          WHEN due_at > $4 THEN 'early-for-digest'
-                          ELSE 'due' END
-      WHERE dedupe_key = $1 AND status = 'sending'
-      RETURNING token_id::text AS "tokenId"`,
-    [key, delivery.messageId, delivery.submittedAt, at.now, at.waited],
-  );
-  return rows.map((r) => r.tokenId);
 }
 
 /** Which of these tokens already have a row for the reminder (claimed or final): a digest does not wait for those. */

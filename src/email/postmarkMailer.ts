@@ -23,14 +23,20 @@ export interface Delivery {
   submittedAt: Date;
 }
 
+/** What bounds one Postmark call besides the client's own timeout: the attempt's cancellation, its time left. */
+export interface CallLimits {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
 export interface Mailer {
-  send(email: OutgoingEmail): Promise<Delivery>;
+  send(email: OutgoingEmail, limits?: CallLimits): Promise<Delivery>;
   /**
    * Postmark has no idempotency key: after an ambiguous failure, look for a message already
    * accepted with this dedupe key. Postmark's search may lag a fresh send by a few seconds, so
    * null right after a timeout is weaker evidence than null a minute later.
    */
-  findSent(dedupeKey: string): Promise<Delivery | null>;
+  findSent(dedupeKey: string, limits?: CallLimits): Promise<Delivery | null>;
 }
 
 /** permanent: do not retry. transient: not accepted, retry. ambiguous: may have been accepted, findSent before retrying. */
@@ -65,6 +71,7 @@ export class MailError extends Error {
 }
 
 const DEDUPE_METADATA_KEY = 'dedupe_key';
+const CONNECTION_REFUSED = 'connection refused (ECONNREFUSED)';
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const INACTIVE_RECIPIENT_ERROR_CODE = 406;
 // Postmark's metadata search may not be an exact match; look at a few candidates and compare ourselves.
@@ -113,6 +120,15 @@ export function classifyPostmarkError(err: unknown, opts: { redact?: readonly st
   }
 
   const { statusCode: httpStatus, code: errorCode } = err;
+  if (httpStatus === 0 && err.message.includes(CONNECTION_REFUSED)) {
+    // Nothing reached Postmark: safe to try again at once.
+    return new MailError(`Postmark refused the connection: ${redact(err.message)}`, {
+      kind: 'transient',
+      type: 'PostmarkNetworkError',
+      httpStatus,
+      errorCode,
+    });
+  }
   if (httpStatus === 0) {
     // No answer: the request may have reached Postmark before the connection died or we gave up.
     const timedOut = /timeout|timed out|aborted/i.test(err.message);
@@ -174,17 +190,31 @@ export function createPostmarkMailer(opts: {
   }
   const url = parseApiUrl(opts.apiUrl);
   const messageStream = opts.messageStream ?? 'outbound';
-  const client = new ServerClient(opts.serverToken, {
-    useHttps: url.protocol === 'https:',
-    requestHost: url.host,
-    timeout: timeoutSeconds,
-  });
+  // The client takes a fetch of our own (postmark 5.x): it adds the caller's abort signal and time left to the
+  // client's own timeout signal, so a cancelled or timed-out attempt stops waiting on Postmark.
+  const clientFor = ({ signal, timeoutMs }: CallLimits = {}) =>
+    new ServerClient(opts.serverToken, {
+      useHttps: url.protocol === 'https:',
+      requestHost: url.host,
+      timeout: timeoutSeconds,
+      fetch: (input, init) => {
+        const signals = [init?.signal, signal, timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(0, timeoutMs))];
+        return fetch(input, { ...init, signal: AbortSignal.any(signals.filter((s): s is AbortSignal => s != null)) }).catch(
+          (err: unknown) => {
+            // The client keeps only the message ("fetch failed"); a refused connection is the one network error
+            // that proves Postmark got nothing, so say it in the message.
+            if ((err as { cause?: { code?: unknown } }).cause?.code === 'ECONNREFUSED') throw new Error(CONNECTION_REFUSED);
+            throw err;
+          },
+        );
+      },
+    });
 
   return {
-    async send(email) {
+    async send(email, limits) {
       let response;
       try {
-        response = await client.sendEmail({
+        response = await clientFor(limits).sendEmail({
           From: email.from,
           To: email.to,
           Subject: email.subject,
@@ -215,10 +245,10 @@ export function createPostmarkMailer(opts: {
       return { messageId: response.MessageID, submittedAt: parsePostmarkTime(response.SubmittedAt) ?? new Date() };
     },
 
-    async findSent(dedupeKey) {
+    async findSent(dedupeKey, limits) {
       let result;
       try {
-        result = await client.getOutboundMessages({
+        result = await clientFor(limits).getOutboundMessages({
           count: FIND_SENT_CANDIDATES,
           offset: 0,
           messageStream,

@@ -163,6 +163,24 @@ export interface SendReminderResult {
  */
 export type DeliverResult = SendReminderResult | { waitUntil: string };
 
+/**
+ * An email Postmark accepted whose record the send could not write (failure type SentNotRecorded, in its
+ * details): the workflow records it with recordSent, retried until the database answers. Ids and times only.
+ */
+export interface UnrecordedSend {
+  /** The instance whose database holds the rows: every activity checks it against its own. */
+  instance: string;
+  /** The claim that sent it: the record is conditional on it. */
+  fence: string;
+  digest: string;
+  messageId: string;
+  submittedAt: string;
+  now: string;
+  waited: boolean;
+  tokenId: string;
+  reminder: string;
+}
+
 /** Reminders the workflow decided not to send, or gave up on. */
 export interface RecordOutcomesInput {
   instance: string;

@@ -29,6 +29,9 @@ export function fakeActivities(harness: WorkflowHarness, firstTry?: (input: Send
       return send(true)(input);
     },
     sendReminder: send(false),
+    recordSent: async () => {
+      throw new Error('fakeActivities: sends are recorded by the send itself');
+    },
     recordOutcomes: async ({ outcomes }) => {
       recorded.push(...outcomes);
     },

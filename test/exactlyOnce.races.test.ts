@@ -1,0 +1,175 @@
+/**
+ * The four races of issue 16, each against the real activities, real PostgreSQL and the fake Postmark: each
+ * ended with two emails (or a sent email recorded as failed) before claims were fenced. One email per
+ * (token, reminder), and the log says what happened.
+ */
+import { randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities/tokenExpiry';
+import { loadConfig } from '../src/config';
+import { dedupeKey, listNotifications } from '../src/db/notifications';
+import { markExpiryWorkflowsStarted } from '../src/db/workflows';
+import { builtinWriter, insertUser } from '../src/registry/builtin';
+import { createPostmarkMailer } from '../src/email/postmarkMailer';
+import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
+import type { SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
+import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
+import { failingSentWrites, stallAfterClaim } from './helpers/stallingPool';
+
+const DAY = 86_400_000;
+let database: TestDatabase;
+let postmark: FakePostmark;
+
+beforeAll(async () => {
+  [database, postmark] = await Promise.all([createTestDatabase(), startFakePostmark()]);
+});
+afterAll(async () => {
+  await Promise.allSettled([postmark?.close(), database?.drop()]);
+});
+beforeEach(() => {
+  postmark.reset();
+  postmark.searchLagMs = 0;
+});
+
+const db = () => database.pool;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function activities(deps: Partial<ActivityDeps> & { env?: Record<string, string> } = {}) {
+  const { env, ...rest } = deps;
+  const config = loadConfig({
+    REGISTRY_NAME: 'crates.io',
+    REGISTRY_URL: 'https://crates.io',
+    EMAIL_FROM: 'crates.io <noreply@crates.io>',
+    EXPIRY_DIGEST_WINDOW: '0',
+    POSTMARK_SEARCH_LAG: '2s',
+    ...env,
+  });
+  const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
+  return createActivities({ db: db(), mailer, clock: { now: async () => new Date() }, config, ...rest });
+}
+
+const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>
+  new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, { logger: new DefaultLogger('ERROR') }).run(fn, ...args);
+
+const settle = <T>(promise: Promise<T>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+
+async function aToken(owner?: { id: string; email: string }, expiresAt = new Date(Date.now() + 3 * DAY)) {
+  const login = `racer-${randomBytes(4).toString('hex')}`;
+  const user = owner ?? { ...(await insertUser(db(), { login, email: `${login}@example.com`, verified: true })), email: `${login}@example.com` };
+  const token = await builtinWriter.insertToken(db(), {
+    userId: user.id,
+    hash: randomBytes(32),
+    name: 'publish from CI',
+    expiredAt: expiresAt,
+    crateScopes: null,
+    endpointScopes: null,
+  });
+  await markExpiryWorkflowsStarted(db(), [token]);
+  const input: SendReminderInput = {
+    instance: TEST_INSTANCE,
+    tokenId: token.id,
+    reminder: '1d',
+    kind: 'warning',
+    dueAt: new Date(expiresAt.getTime() - DAY).toISOString(),
+    expiresAt: expiresAt.toISOString(),
+  };
+  return { owner: { id: user.id, email: user.email }, input };
+}
+
+const mailTo = (email: string) => postmark.sent.filter((m) => m.To === email);
+const row = async (input: SendReminderInput) => (await listNotifications(db(), input.tokenId)).find((r) => r.reminder === input.reminder);
+/** The lease ran out while the attempt stalled (as 32 s would): its claim is free for the next attempt to take. */
+const lapse = (tokenIds: string[]) =>
+  db().query(`UPDATE expiry_notifications SET claimed_until = now() - interval '1 second' WHERE token_id = ANY($1::bigint[])`, [tokenIds]);
+
+test('A. an attempt that outlives its lease: it finds at its confirm that the retry took the row, and sends nothing', async () => {
+  const { owner, input } = await aToken();
+  const stalled = stallAfterClaim(db());
+  const first = settle(run(activities({ db: stalled.pool }).sendReminder, input));
+  await stalled.stall;
+  await lapse([input.tokenId]);
+
+  const retry = await run(activities().sendReminder, input);
+  stalled.release();
+  const outcome = await first;
+
+  expect(mailTo(owner.email)).toHaveLength(1);
+  expect(retry).toMatchObject({ outcome: 'sent', messageId: mailTo(owner.email)[0]!.MessageID });
+  expect(outcome).toMatchObject({ error: expect.objectContaining({ type: 'ClaimLost' }) });
+  // The retry's record stands: the first attempt's writes changed nothing.
+  expect(await row(input)).toMatchObject({ status: 'sent', providerMessageId: mailTo(owner.email)[0]!.MessageID });
+});
+
+test('B. accepted and the connection cut, the search still lagging: the row stays held until the search can be trusted', async () => {
+  const { owner, input } = await aToken();
+  postmark.searchLagMs = 1_500; // below POSTMARK_SEARCH_LAG (2 s)
+  postmark.failNext(1, { kind: 'acceptThenReset' });
+  const { sendReminder } = activities();
+
+  const first = await settle(run(sendReminder, input));
+  // The retry comes back at once (and later, 10 s on in production): the search would not show the message yet.
+  const early = await settle(run(sendReminder, input));
+  await pause(4_100); // the lag and the 2 s margin
+  const late = await run(sendReminder, input);
+
+  expect(first).toMatchObject({ error: expect.objectContaining({ type: 'PostmarkNetworkError', nonRetryable: false }) });
+  expect(early).toMatchObject({ error: expect.objectContaining({ type: 'ReminderBusy' }) });
+  expect(mailTo(owner.email)).toHaveLength(1);
+  expect(late).toMatchObject({ outcome: 'sent', messageId: mailTo(owner.email)[0]!.MessageID });
+});
+
+test('C. a digest member takes its row back while its leader stalls: the leader does not send an email that lists it', async () => {
+  const leader = await aToken();
+  const expiry = Date.parse(leader.input.expiresAt);
+  const member = await aToken(leader.owner, new Date(expiry + 10_000));
+  const digestsAt = (time: string, pool = db()) =>
+    activities({ db: pool, env: { EXPIRY_DIGEST_WINDOW: '1h' }, clock: { now: async () => new Date(time) } });
+  const stalled = stallAfterClaim(db());
+  const first = settle(run(digestsAt(leader.input.dueAt, stalled.pool).sendReminder, leader.input));
+  await stalled.stall;
+  expect((await row(member.input))?.digest).toBe(dedupeKey(leader.input)); // the leader's claim took the member's row
+  await lapse([leader.input.tokenId, member.input.tokenId]);
+
+  const alone = await run(digestsAt(member.input.dueAt).sendReminder, member.input);
+  stalled.release();
+  await first;
+  // The leader's retry sends its own reminder (the member's row is no longer its to send).
+  const retried = await settle(run(digestsAt(leader.input.dueAt).sendReminder, leader.input));
+
+  const sent = mailTo(leader.owner.email);
+  expect(alone).toMatchObject({ outcome: 'sent', digest: `${dedupeKey(member.input)}:a2` });
+  expect(retried).toMatchObject({ value: expect.objectContaining({ outcome: 'sent' }) });
+  // Two tokens, each in exactly one email.
+  expect(sent.map((m) => m.Metadata.tokens)).toEqual(['1', '1']);
+  expect(new Set(sent.map((m) => m.Metadata.token_id))).toEqual(new Set([leader.input.tokenId, member.input.tokenId]));
+});
+
+test('D. accepted, then the database away: never a resend and never failed; the record is retried on its own', async () => {
+  const { owner, input } = await aToken();
+  let down = true;
+  const failing = activities({ db: failingSentWrites(db(), () => down) });
+
+  const attempt = await settle(run(failing.sendReminder, input));
+  const err = (attempt as { error: ApplicationFailure }).error;
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  expect(err).toMatchObject({ type: 'SentNotRecorded', nonRetryable: true });
+  // Meanwhile another attempt, and the workflow's record of a failure, change nothing.
+  expect(await settle(run(activities().sendReminder, input))).toMatchObject({ error: expect.objectContaining({ type: 'ReminderBusy' }) });
+  await run(activities().recordOutcomes, {
+    instance: TEST_INSTANCE,
+    tokenId: input.tokenId,
+    outcomes: [{ reminder: input.reminder, dueAt: input.dueAt, status: 'failed', reason: 'PostmarkUnavailable: after every retry' }],
+  });
+  expect(await row(input)).toMatchObject({ status: 'sending' });
+
+  const unrecorded = err.details?.[0] as UnrecordedSend;
+  await expect(run(failing.recordSent, unrecorded)).rejects.toThrow('Connection terminated');
+  down = false;
+  const recorded = await run(failing.recordSent, unrecorded);
+
+  expect(mailTo(owner.email)).toHaveLength(1);
+  expect(recorded).toMatchObject({ outcome: 'sent', messageId: mailTo(owner.email)[0]!.MessageID });
+  expect(await row(input)).toMatchObject({ status: 'sent', providerMessageId: mailTo(owner.email)[0]!.MessageID });
+});
