@@ -2,23 +2,12 @@
 // windows and reminder lists. Each token's workflow wakes at its due time and calls the rule, as the send
 // activity does (candidates read through candidateExpiries' range, those already sent left out).
 import { candidateExpiries, earlyAllowanceMs, expiredDigest, warningDigest, type DigestToken } from '../src/tokenExpiry/digest';
+import { random } from './helpers/random';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const TRIALS = 400;
-
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** A revoked token's workflow is cancelled: it wakes no more and is not waited for. */
 type Token = DigestToken & { revokedAt: number };

@@ -19,6 +19,7 @@ import { createPostmarkMailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type Failure, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import type { DeliverResult, SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
 import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
+import { random } from './helpers/random';
 
 const DAY = 86_400_000;
 const RUNS = Number(process.env.FAULT_RUNS ?? 1);
@@ -32,18 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled([postmark?.close(), database?.drop()]);
 });
-
-/** A small seeded generator (mulberry32), so that a failing seed can be run again. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function worker() {
   const config = loadConfig({
