@@ -368,6 +368,9 @@ class TemporalCluster implements Cluster {
           const info = await connection.workflowService.getClusterInfo({});
           this.shards = info.historyShardCount ?? 0;
           await connection.workflowService.describeNamespace({ namespace: this.plan.namespace });
+          // describeNamespace reads the database; other calls go through the frontend's namespace cache, which
+          // learns of a new namespace only at its next refresh (a worker started before then exits NOT_FOUND).
+          await connection.operatorService.listSearchAttributes({ namespace: this.plan.namespace });
         } finally {
           await connection.close();
         }
