@@ -239,11 +239,16 @@ test('the service refuses to start when it can read a token hash or a confirmati
     await registry.query('GRANT SELECT (token) ON emails TO PUBLIC');
     await expect(checkRegistryAccess(service, cratesIoRegistry)).rejects.toThrow(/can read emails\.token,/);
     await registry.query('REVOKE SELECT (token) ON emails FROM PUBLIC');
+    // A member that does not inherit the group's privileges is one SET ROLE away from them.
+    await registry.query(`ALTER ROLE ${role} NOINHERIT; GRANT ${group} TO ${role}`);
+    await expect(service.query('SELECT token FROM api_tokens LIMIT 1')).rejects.toThrow(/permission denied/);
+    await expect(checkRegistryAccess(service, cratesIoRegistry)).rejects.toThrow(/can read api_tokens\.token,/);
+    await registry.query(`REVOKE ${group} FROM ${role}; ALTER ROLE ${role} INHERIT`);
     // A superuser reads everything: the registry's own connection is refused too.
     await expect(checkRegistryAccess(registry, cratesIoRegistry)).rejects.toThrow(/can read api_tokens\.token, emails\.token,/);
     await expect(checkRegistryAccess(service, cratesIoRegistry)).resolves.toBeUndefined();
   } finally {
-    await registry.query(`REVOKE ALL ON api_tokens FROM ${group}`);
+    await registry.query(`ALTER ROLE ${role} INHERIT; REVOKE ${group} FROM ${role}; REVOKE ALL ON api_tokens FROM ${group}`);
     await registry.query('REVOKE SELECT (token) ON emails FROM PUBLIC');
     await adminQuery(adminDatabaseUrl(), `DROP ROLE IF EXISTS ${group}`);
   }

@@ -134,7 +134,9 @@ export async function checkRegistryAccess(db: Queryable, registry: RegistryAdapt
 
 /**
  * The secret columns the current role can read, however that came about: a column or table grant to it, to a
- * role it inherits from, to PUBLIC, or being a superuser. has_column_privilege answers for all of those.
+ * role it inherits from, to PUBLIC, or being a superuser. has_column_privilege answers for all of those; asked for
+ * every role the current one is a member of (pg_has_role MEMBER), it also finds a group joined without INHERIT,
+ * whose privileges are one SET ROLE away.
  */
 async function readableSecretColumns(db: Queryable, registry: RegistryAdapter): Promise<string[]> {
   const readable: string[] = [];
@@ -143,7 +145,8 @@ async function readableSecretColumns(db: Queryable, registry: RegistryAdapter): 
       `SELECT c AS column FROM unnest($2::text[]) c
         WHERE to_regclass($1) IS NOT NULL
           AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = c AND NOT attisdropped)
-          AND has_column_privilege($1, c, 'SELECT')`,
+          AND EXISTS (SELECT 1 FROM pg_roles r
+                       WHERE pg_has_role(current_user, r.oid, 'MEMBER') AND has_column_privilege(r.oid, to_regclass($1), c, 'SELECT'))`,
       [`public.${table}`, columns],
     ).catch((err: Error) => {
       throw new RegistryAccessError(`cannot check access to public.${table}: ${err.message}`);
