@@ -10,6 +10,7 @@ import { createPool } from '../src/db/pool';
 import { JsonLogger } from '../src/log';
 import { createTokenService } from '../src/tokens/service';
 import { warningOffsetMs } from '../src/tokenExpiry/spread';
+import { uploadUntilClosed } from './helpers/rawHttp';
 import { TestSystem } from './helpers/system';
 import { TEST_INSTANCE } from './helpers/database';
 
@@ -446,6 +447,17 @@ describe('a refused request\'s body is not read: the reply says Connection: clos
     expect(closedAfterMs).not.toBeNull();
     expect(closedAfterMs).toBeLessThan(3_000);
   });
+});
+
+test('a refused upload sent as fast as the socket takes it still gets its answer (the close is not a reset that loses the reply)', async () => {
+  for (let i = 0; i < 5; i++) {
+    const outcome = await uploadUntilClosed(
+      base,
+      { method: 'PUT', path: '/api/v1/me/tokens', headers: [['Content-Type', 'application/json'], ['X-Registry-User', 'alice']], declaredBytes: 2 ** 30, chunkBytes: 64 * 1024, intervalMs: 0 },
+      10_000,
+    );
+    expect(outcome).toMatchObject({ status: 401, closedByServer: true });
+  }
 });
 
 test('GET /api/openapi.json: OpenAPI 3.1 listing every path, with the request schemas the API validates with', async () => {

@@ -1,5 +1,6 @@
 // HTTP plumbing for the API: error replies in crates.io's shape, bounded JSON bodies, writing replies.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { z } from 'zod';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -134,11 +135,27 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** How long a refused request's client has to read the reply before its connection is reset. */
+const CLOSE_LINGER_MS = 1_000;
+
+/**
+ * Node ends a `Connection: close` reply with socket.destroySoon(); with the client's unread upload still in the
+ * kernel's buffer that close is a reset, which can wipe the reply out before the client reads it (a client
+ * uploading fast saw no 401 at all). Instead: read nothing more, send the reply and a FIN, reset a second later.
+ */
+function closeWithoutReading(socket: Socket): void {
+  socket.destroySoon = () => {
+    socket.pause();
+    socket.end();
+    setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  };
+}
+
 /**
  * Writes the reply. A request whose body has not been read to its end (refused before or while reading it:
- * 401, 404, 405, a wrong content type, too large) gets `Connection: close`, and Node then destroys the socket
- * once the reply is out, instead of draining the rest of the body to keep the connection alive: a client
- * cannot make us read an upload we refused, nor hold the socket by trickling it.
+ * 401, 404, 405, a wrong content type, too large) gets `Connection: close`, and its socket is closed once the
+ * reply is out (closeWithoutReading), instead of draining the rest of the body to keep the connection alive: a
+ * client cannot make us read an upload we refused, nor hold the socket by trickling it.
  */
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string> = {
@@ -147,7 +164,10 @@ export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Repl
     'X-Content-Type-Options': 'nosniff',
     ...reply.headers,
   };
-  if (!req.complete) headers.Connection = 'close';
+  if (!req.complete) {
+    headers.Connection = 'close';
+    closeWithoutReading(req.socket);
+  }
   if (reply.raw) {
     const payload = Buffer.from(reply.raw.text);
     res.writeHead(reply.status, { ...headers, 'Content-Type': reply.raw.contentType, 'Content-Length': String(payload.length) }).end(payload);

@@ -100,3 +100,58 @@ function unchunk(data: Buffer): Buffer {
   }
   return Buffer.concat(parts);
 }
+
+export interface UploadOutcome {
+  /** The status the server answered with, if it answered. */
+  status: number | undefined;
+  /** Whether the server closed the connection before maxMs. */
+  closedByServer: boolean;
+  /** Milliseconds from the first byte sent until the server closed the connection (or maxMs). */
+  ms: number;
+}
+
+/**
+ * Sends a request head that declares a body of `declaredBytes`, then sends the body in `chunkBytes` pieces every
+ * `intervalMs` (0: as fast as the socket takes them) until the server closes the connection or maxMs pass.
+ */
+export async function uploadUntilClosed(
+  baseUrl: string,
+  request: { method: string; path: string; headers?: [string, string][]; declaredBytes: number; chunkBytes: number; intervalMs: number },
+  maxMs: number,
+): Promise<UploadOutcome> {
+  const { hostname, port } = new URL(baseUrl);
+  const lines = [`${request.method} ${request.path} HTTP/1.1`, `Host: ${hostname}:${port}`, `Content-Length: ${request.declaredBytes}`];
+  for (const [name, value] of request.headers ?? []) lines.push(`${name}: ${value}`);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    const received: Buffer[] = [];
+    let sent = 0;
+    let done = false;
+    let pump: NodeJS.Timeout | undefined;
+    const finish = (closedByServer: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(pump);
+      clearTimeout(deadline);
+      socket.destroy();
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(Buffer.concat(received).toString('latin1'))?.[1]);
+      resolve({ status: Number.isInteger(status) ? status : undefined, closedByServer, ms: performance.now() - started });
+    };
+    const deadline = setTimeout(() => finish(false), maxMs);
+    const piece = Buffer.alloc(request.chunkBytes, 0x61);
+    const next = () => {
+      if (done || sent >= request.declaredBytes) return;
+      sent += piece.length;
+      const more = socket.write(piece);
+      if (request.intervalMs > 0) pump = setTimeout(next, request.intervalMs);
+      else if (more) setImmediate(next);
+      else socket.once('drain', next);
+    };
+    socket.on('data', (data: Buffer) => received.push(data));
+    socket.on('error', () => finish(true));
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1', next);
+  });
+}
