@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import type { Client } from '@temporalio/client';
 import { createApiServer, type ApiDeps } from '../src/api/server';
 import type { Config } from '../src/config';
@@ -21,23 +20,9 @@ const system = TestSystem.use();
 let config: Config;
 let logLines: string[];
 let base: string;
-const servers: Server[] = [];
 
-async function listen(overrides: Partial<ApiDeps> = {}): Promise<string> {
-  const server = createApiServer({
-    tokens: system.tokens(config),
-    preferences: system.preferences(config),
-    calendar: system.calendar(config),
-    db: system.db,
-    temporal: async () => system.env.client,
-    config,
-    logger: new JsonLogger('INFO', (line) => logLines.push(line)),
-    ...overrides,
-  });
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+function listen(overrides: Partial<ApiDeps> = {}): Promise<string> {
+  return system.api(config, { logger: new JsonLogger('INFO', (line) => logLines.push(line)), ...overrides });
 }
 
 beforeEach(async () => {
@@ -46,12 +31,6 @@ beforeEach(async () => {
   base = await listen();
 });
 
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    server.close();
-  }
-});
 
 interface Call {
   user?: string;

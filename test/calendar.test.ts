@@ -3,12 +3,7 @@
  * (a real parser, not string matching): one event per token at its expiry, an alarm per lead time of the user's plan,
  * a UID that stays the same; a revoked or expired token drops out; a new link stops the old one.
  */
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type ICALModule from 'ical.js' with { 'resolution-mode': 'import' };
-import { createApiServer } from '../src/api/server';
-import { JsonLogger } from '../src/log';
 import { savePreferences } from '../src/db/preferences';
 import { NO_PREFERENCES } from '../src/preferences/rules';
 import { builtinWriter } from '../src/registry/builtin';
@@ -21,28 +16,10 @@ const ICAL = require('ical.js') as typeof ICALModule;
 const DAY = 86_400_000;
 const SERVICE_TOKEN = 'registry-service-token-7f3a9c1e';
 const system = TestSystem.use();
-let server: Server;
 let base: string;
 
 beforeEach(async () => {
-  const config = system.config({ API_AUTH_TOKEN: SERVICE_TOKEN, API_PUBLIC_URL: 'https://expiry.example' });
-  server = createApiServer({
-    tokens: system.tokens(config),
-    preferences: system.preferences(config),
-    calendar: system.calendar(config),
-    db: system.db,
-    temporal: async () => system.env.client,
-    config,
-    logger: new JsonLogger('WARN', () => undefined),
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-afterEach(() => {
-  server.closeAllConnections();
-  server.close();
+  base = await system.api(system.config({ API_AUTH_TOKEN: SERVICE_TOKEN, API_PUBLIC_URL: 'https://expiry.example' }));
 });
 
 const asUser = (login: string, method: string) =>

@@ -2,37 +2,14 @@
  * A user's reminder preferences through the HTTP API, as the registry's backend manages them: shown with the
  * operator's settings as defaults, changed field by field, refused whole when any field is wrong, reset.
  */
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createApiServer } from '../src/api/server';
-import { JsonLogger } from '../src/log';
 import { TestSystem } from './helpers/system';
 
 const SERVICE_TOKEN = 'registry-service-token-7f3a9c1e';
 const system = TestSystem.use();
-let server: Server;
 let base: string;
 
 beforeEach(async () => {
-  const config = system.config({ API_AUTH_TOKEN: SERVICE_TOKEN });
-  server = createApiServer({
-    tokens: system.tokens(config),
-    preferences: system.preferences(config),
-    calendar: system.calendar(config),
-    db: system.db,
-    temporal: async () => system.env.client,
-    config,
-    logger: new JsonLogger('WARN', () => undefined),
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/me/expiry/preferences`;
-});
-
-afterEach(() => {
-  server.closeAllConnections();
-  server.close();
+  base = `${await system.api(system.config({ API_AUTH_TOKEN: SERVICE_TOKEN }))}/api/v1/me/expiry/preferences`;
 });
 
 async function call(method: string, user: string, body?: unknown) {

@@ -3,12 +3,7 @@
  * List-Unsubscribe-Post; POSTing the link turns off that user's warnings and nothing else; a forged or stale link is
  * refused and changes nothing; opening it in a browser (GET) changes nothing.
  */
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createApiServer } from '../src/api/server';
 import { checkUnsubscribe, UNSUBSCRIBE_LINK_MAX_AGE_MS, unsubscribeLink } from '../src/email/unsubscribe';
-import { JsonLogger } from '../src/log';
 import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -48,33 +43,14 @@ describe('the signed link', () => {
 });
 
 describe('through the API and in the emails', () => {
-  let server: Server;
   let base: string;
   // The API's clock: the time-skipping server's once a workflow has run (the emails are dated by it).
   let apiNow = () => new Date();
   const config = () => system.config({ API_AUTH_TOKEN: 'registry-service-token-7f3a9c1e', EXPIRY_START_DELAY: 'false', ...settings });
 
   beforeEach(async () => {
-    const cfg = config();
     apiNow = () => new Date();
-    server = createApiServer({
-      now: () => apiNow(),
-      tokens: system.tokens(cfg),
-      preferences: system.preferences(cfg),
-      calendar: system.calendar(cfg),
-      db: system.db,
-      temporal: async () => system.env.client,
-      config: cfg,
-      logger: new JsonLogger('WARN', () => undefined),
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-
-  afterEach(() => {
-    server.closeAllConnections();
-    server.close();
+    base = await system.api(config(), { now: () => apiNow() });
   });
 
   const local = (link: string) => link.replace('https://expiry.example', base);

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -13,6 +16,8 @@ import { createPreferenceService, type PreferenceService } from '../../src/prefe
 import { createCalendarService, type CalendarService } from '../../src/calendar/service';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
+import { createApiServer, type ApiDeps } from '../../src/api/server';
+import { JsonLogger } from '../../src/log';
 import { WorkflowHarness } from './workflowHarness';
 
 /**
@@ -24,6 +29,7 @@ export class TestSystem {
   private constructor(private readonly harness: WorkflowHarness) {}
   private opened: { database: TestDatabase; postmark: FakePostmark } | undefined;
   private users = 0;
+  private readonly apiServers: Server[] = [];
 
   /**
    * The server's notion of now: under the time-skipping server months pass in seconds, so "expires in
@@ -65,6 +71,12 @@ export class TestSystem {
       system.opened = { database, postmark };
     });
     beforeEach(() => system.postmark.reset());
+    afterEach(() => {
+      for (const server of system.apiServers.splice(0)) {
+        server.closeAllConnections();
+        server.close();
+      }
+    });
     afterAll(async () => {
       await Promise.allSettled([system.opened?.postmark.close(), system.opened?.database.drop()]);
     });
@@ -103,6 +115,24 @@ export class TestSystem {
 
   calendar(config: Config): CalendarService {
     return createCalendarService({ db: this.db, config });
+  }
+
+  /** The HTTP API on these services, on a free port of 127.0.0.1 until the test ends; its base URL. */
+  async api(config: Config, overrides: Partial<ApiDeps> = {}): Promise<string> {
+    const server = createApiServer({
+      tokens: this.tokens(config),
+      preferences: this.preferences(config),
+      calendar: this.calendar(config),
+      db: this.db,
+      temporal: async () => this.env.client,
+      config,
+      logger: new JsonLogger('WARN', () => undefined),
+      ...overrides,
+    });
+    this.apiServers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   mailer(config: Config, timeoutSeconds = 5): Mailer {
