@@ -24,7 +24,7 @@ export default {
     'src/db/notifications.ts',
     // Only planReminders: the rest of the workflow runs inside a worker's webpack bundle, which Stryker
     // cannot instrument; the workflow tests on the time-skipping server guard it.
-    'workflows/tokenExpiry.ts:283-294',
+    'workflows/tokenExpiry.ts:312-328',
     'src/email/reminderEmail.ts',
     'src/email/postmarkMailer.ts',
     'src/email/sendPacer.ts',

@@ -5,6 +5,7 @@
  * as Intl reads it, and by hand on the days of the changes. Without waking hours the plan is today's exactly.
  */
 import { loadConfig } from '../src/config';
+import { TEST_INSTANCE } from './helpers/database';
 import { applyChange, NO_PREFERENCES, userPlan, type UserPlan } from '../src/preferences/rules';
 import { tokenExpiryInput } from '../src/tokenExpiry/client';
 import { tokenPlan } from '../src/tokenExpiry/userPlan';
@@ -13,7 +14,7 @@ import { planReminders } from '../workflows/tokenExpiry';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const settings = loadConfig({ EXPIRY_REMINDERS: '7d,1d', EXPIRY_SPREAD: '15m' });
+const settings = loadConfig({ EXPIRY_REMINDERS: '7d,1d', EXPIRY_SPREAD: '15m', TOKEN_EXPIRY_INSTANCE: TEST_INSTANCE });
 
 function berlinPlan(): UserPlan {
   const applied = applyChange(
@@ -109,7 +110,7 @@ test('without a time zone, or with one alone, a token\'s input is today\'s exact
   const token = { id: '42', userId: '1', name: 'ci', createdAt: new Date('2027-01-01T00:00:00Z'), lastUsedAt: null, revoked: false, crateScopes: null, endpointScopes: null, expiredAt: new Date('2027-03-06T03:00:00Z'), expiryWorkflowStartedAt: null };
   const today = tokenExpiryInput(token, settings);
   expect(today).toEqual({
-    tokenId: '42', createdAt: '2027-01-01T00:00:00.000Z', expiresAt: '2027-03-06T03:00:00.000Z',
+    instance: TEST_INSTANCE, tokenId: '42', createdAt: '2027-01-01T00:00:00.000Z', expiresAt: '2027-03-06T03:00:00.000Z',
     reminders: settings.EXPIRY_REMINDERS, expiredNotice: true, spreadMs: 15 * 60_000,
   });
   expect(tokenExpiryInput(token, settings, userPlan(NO_PREFERENCES, settings))).toEqual(today);
