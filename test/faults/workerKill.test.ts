@@ -89,7 +89,7 @@ test('kill -9 while workflows sleep and while sends are in flight: each due emai
     expect(row(token, '80s')?.status).toBe('sent');
     expect(row(token, '80s')?.attempts).toBeGreaterThanOrEqual(2);
   }
-  const foundAgain = stack.workers.flatMap((w) => w.jsonLines()).filter((l) => l.message === 'reminder was sent by an earlier attempt');
+  const foundAgain = stack.workers.flatMap((w) => w.jsonLines()).filter((l) => l.message === 'email was sent by an earlier attempt');
   expect([...new Set(foundAgain.map((l) => String(l.tokenId)))].sort()).toEqual([slow.id, slow2.id].sort());
   expect(stack.tap.log.filter((e) => e.dedupeKey?.startsWith(heldKey)).map((e) => [e.answeredBy, e.callerGone])).toEqual([
     ['nobody', true],

@@ -169,6 +169,9 @@ export class FaultStack {
       REGISTRY_URL: 'https://crates.io',
       EXPIRY_REMINDERS: this.opts.reminders,
       EXPIRED_NOTICE: String(this.opts.expiredNotice ?? true),
+      // The fake's search finds a message at once, and these tokens live for seconds: a crashed send's lease
+      // (its send time plus this lag) must end before the token expires, as a 2-minute one would not.
+      POSTMARK_SEARCH_LAG: '2s',
       // Reminders here come seconds apart: an hour's digest window would hold every "expired" notice of a
       // user with two tokens for that hour. These scenarios are about one email per token; digests have theirs.
       EXPIRY_DIGEST_WINDOW: process.env.TEST_EXPIRY_DIGEST_WINDOW ?? '0',
