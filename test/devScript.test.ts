@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
+import { createTestDatabase } from './helpers/database';
 
 const root = path.resolve(__dirname, '..');
 let dir: string;
@@ -63,9 +64,12 @@ async function accepts(host: string, port: number): Promise<boolean> {
 test('`token-expiry api` with no API_HOST answers on 127.0.0.1 and not on this machine\'s other addresses', async () => {
   const others = Object.values(networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address);
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const env: NodeJS.ProcessEnv = { ...process.env, API_PORT: String(port), API_AUTH_TOKEN: 'a-dev-service-token-1234' };
+  // A migrated database, as scripts/dev's: the API reads its instance id from it at start.
+  const database = await createTestDatabase();
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: database.url, API_PORT: String(port), API_AUTH_TOKEN: 'a-dev-service-token-1234' };
   delete env.API_HOST;
   const api = spawn('node', [path.join(root, 'dist/src/cli.js'), 'api'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(api, 'exit');
   try {
     let output = '';
     await new Promise<void>((resolve, reject) => {
@@ -81,6 +85,7 @@ test('`token-expiry api` with no API_HOST answers on 127.0.0.1 and not on this m
     for (const address of others) expect({ address, accepts: await accepts(address, port) }).toEqual({ address, accepts: false });
   } finally {
     api.kill('SIGTERM');
-    await once(api, 'exit');
+    await exited;
+    await database.drop();
   }
 }, 30_000);

@@ -50,7 +50,7 @@ test('metrics, JSON logs, and a graceful stop that finishes the send under way',
     const logged = worker.lines.filter((l) => l.stream === 'stderr').map((l) => l.text);
     expect(logged.length).toBeGreaterThan(5);
     for (const line of logged) expect(() => JSON.parse(line)).not.toThrow();
-    expect(worker.jsonLines()).toContainEqual(expect.objectContaining({ message: 'reminder sent', tokenId: second.id }));
+    expect(worker.jsonLines()).toContainEqual(expect.objectContaining({ message: 'email sent', tokenId: second.id }));
     expect(worker.jsonLines()).toContainEqual(
       expect.objectContaining({ message: 'search attributes ready', added: [], missing: [] }),
     );
