@@ -10,6 +10,7 @@ export const WORKFLOW_BUNDLE_FILES = [
   'src/tokenExpiry/contract.ts',
   'src/tokenExpiry/summaries.ts',
   'src/tokenExpiry/spread.ts',
+  'src/tokenExpiry/lease.ts',
   'src/sweep/contract.ts',
 ];
 
