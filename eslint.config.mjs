@@ -11,6 +11,7 @@ export const WORKFLOW_BUNDLE_FILES = [
   'src/tokenExpiry/summaries.ts',
   'src/tokenExpiry/spread.ts',
   'src/tokenExpiry/lease.ts',
+  'src/tokenExpiry/plan.ts',
   'src/sweep/contract.ts',
 ];
 

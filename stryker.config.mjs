@@ -22,9 +22,9 @@ export default {
     'src/db/claims.ts',
     'src/tokenExpiry/lease.ts',
     'src/db/notifications.ts',
-    // Only planReminders: the rest of the workflow runs inside a worker's webpack bundle, which Stryker
-    // cannot instrument; the workflow tests on the time-skipping server guard it.
-    'workflows/tokenExpiry.ts:312-328',
+    // The plan (the workflow's timers, replan merge and validation). The workflow itself runs inside a worker's
+    // webpack bundle, which Stryker cannot instrument; the workflow tests on the time-skipping server guard it.
+    'src/tokenExpiry/plan.ts',
     'src/email/reminderEmail.ts',
     'src/email/postmarkMailer.ts',
     'src/email/sendPacer.ts',

@@ -209,9 +209,6 @@ async function run(argv: string[]): Promise<void> {
         if (summary.failed > 0) {
           process.stderr.write(`token-expiry: ${summary.failed} workflow(s) failed (see "failures"); run replan again\n`);
         }
-        if (summary.predatesReplan > 0) {
-          process.stderr.write(`token-expiry: ${summary.predatesReplan} run(s) sleep on a timer from before replan; run replan again after their next reminder\n`);
-        }
         return;
       }
       case 'users':

@@ -63,12 +63,12 @@ test('a change re-plans the user\'s waiting runs, not another user\'s; a change 
       expect(refused).toMatchObject({ type: 'PlanUnchanged' });
     }
 
-    // Forgotten: the operator's plan at once. A lead time dropped from a waiting run stays dropped (its log row is
-    // final); the notice moves back to the expiry.
+    // Forgotten: the operator's plan at once. The lead times the first change dropped come back to the waiting runs;
+    // the notice moves back to the expiry.
     const reset = await preferences.reset(alice);
-    expect(reset.replan).toMatchObject({ matched: 2, replanned: 2, dropped: { '3d': 2, '12h': 2 } });
+    expect(reset.replan).toMatchObject({ matched: 2, replanned: 2, added: { '7d': 2, '1d': 2 }, dropped: { '3d': 2, '12h': 2 } });
     const back = await status(mine[1]!.token.id);
     expect(back.reminders.find((r) => r.key === 'expired')!.dueAt).toBe(new Date(saturday + 7 * DAY).toISOString());
-    expect(back.reminders.filter((r) => !r.outcome).map((r) => r.key)).toEqual(['expired']);
+    expect(back.reminders.filter((r) => !r.outcome).map((r) => r.key)).toEqual(['7d', '1d', 'expired']);
   });
 });

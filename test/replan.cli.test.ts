@@ -63,7 +63,7 @@ test('replan adds a warning to every waiting run (delayed or not), a second run 
 
   const first = await replan({ EXPIRY_REMINDERS: '2h,1h' });
   expect(first.summary).toMatchObject({
-    matched: 5, replanned: 5, delayed: 3, unchanged: 0, predatesReplan: 0, gone: 0, failed: 0, added: { '2h': 5 }, dropped: {}, failures: [],
+    matched: 5, replanned: 5, delayed: 3, unchanged: 0, gone: 0, failed: 0, added: { '2h': 5 }, dropped: {}, failures: [],
   });
   expect(first.stderr).toContain('replan: 5/5: 5 replanned, 0 unchanged, 0 failed');
   for (const id of all) expect(await plan(id)).toEqual([['2h', null, null], ['1h', null, null], ['expired', null, null]]);

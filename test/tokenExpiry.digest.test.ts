@@ -7,6 +7,7 @@ import { listNotifications, type NotificationRow } from '../src/db/notifications
 import type { Mailer } from '../src/email/postmarkMailer';
 import type { CreatedToken, TokenService } from '../src/tokens/service';
 import { TestSystem, type TestUser } from './helpers/system';
+import { replaysAndSave } from './helpers/histories';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -63,6 +64,7 @@ test('five tokens of one user created in the same minute with one lifetime: one 
     const done = await results(created);
     return [done, presentExpiry(await tokens.status(created[3]!.token.id))] as const;
   });
+  await replaysAndSave(system.env.client.workflow.getHandle(leader!.workflowId as string), 'digest-expired-notice-waited');
 
   const mail = mailTo(user.email);
   expect(mail.map((m) => m.Subject)).toEqual([

@@ -1,10 +1,7 @@
 // The replan update: a running workflow takes a new reminder plan or a new expiry. Its rules, with the
 // activities replaced at the boundary (tokenExpiry.replan.system.test.ts runs it on the real ones).
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import {
   replanUpdate,
   tokenExpiryWorkflowId,
@@ -13,9 +10,9 @@ import {
   type TokenExpiryInput,
 } from '../src/tokenExpiry/contract';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
-import { workflowBundle } from './helpers/temporal';
 import { fakeActivities, tokenInput as tokenInputOf } from './helpers/fakeActivities';
 import { WorkflowHarness } from './helpers/workflowHarness';
+import { replaysAndSave } from './helpers/histories';
 import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
@@ -93,12 +90,7 @@ test('reminders taken out of the plan are recorded as dropped-from-plan and neve
     ['expired', 'skipped', 'dropped-from-plan'],
   ]);
 
-  // The new shape (a wait the update wakes, its timer cancelled) replays; saved for the replay test.
-  const history = await handle.fetchHistory();
-  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, input.tokenId);
-  if (process.env.UPDATE_HISTORIES) {
-    writeFileSync(path.join(__dirname, 'histories/replanned-added-and-dropped.json'), JSON.stringify(history));
-  }
+  await replaysAndSave(handle, 'replanned-added-and-dropped');
 });
 
 test('the same plan twice: the second is refused as PlanUnchanged and changes nothing', async () => {

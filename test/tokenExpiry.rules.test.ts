@@ -14,6 +14,7 @@ import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { fakeActivities as fakeActivitiesOf, tokenInput as tokenInputOf } from './helpers/fakeActivities';
 import { WorkflowHarness } from './helpers/workflowHarness';
 import { TEST_INSTANCE } from './helpers/database';
+import { replaysAndSave } from './helpers/histories';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -97,6 +98,7 @@ test('cancelled between reminders: the run ends Cancelled, later reminders are n
     await harness.env.sleep(10 * DAY);
     const { typedSearchAttributes } = await handle.describe();
     expect(typedSearchAttributes.get(searchAttributes.state)).toBe('cancelled');
+    await replaysAndSave(handle, 'cancelled-between-reminders');
   });
   expect(sent.map((s) => s.reminder)).toEqual(['7d']);
 });
@@ -109,6 +111,7 @@ test('a permanent rejection fails that reminder only (the activity has recorded 
   const { result, failure } = await harness.withWorker(queue, activities, async () => {
     const handle = await start(await tokenInput(30 * DAY), queue);
     const result = await handle.result();
+    await replaysAndSave(handle, 'first-try-rejected-then-next-sent');
     return { result, failure: (await handle.describe()).typedSearchAttributes.get(searchAttributes.lastFailure) };
   });
 
@@ -130,7 +133,12 @@ test('a send still failing after every retry is recorded as failed by the workfl
     },
   };
   const queue = harness.unique('rules');
-  const result = await harness.withWorker(queue, failing, async () => (await start(await tokenInput(30 * DAY), queue)).result());
+  const result = await harness.withWorker(queue, failing, async () => {
+    const handle = await start(await tokenInput(30 * DAY), queue);
+    const result = await handle.result();
+    await replaysAndSave(handle, 'completed-with-failure-and-retry');
+    return result;
+  });
 
   expect(recorded).toEqual([
     { reminder: '7d', dueAt: result.reminders[0]?.dueAt, status: 'failed', reason: 'PostmarkUnavailable: Postmark answered 503' },
@@ -146,7 +154,12 @@ test('a retryable failure of the first try hands over to the queued activity, 10
     throw ApplicationFailure.retryable('Postmark answered 503', 'PostmarkUnavailable');
   });
   const queue = harness.unique('rules');
-  const result = await harness.withWorker(queue, activities, async () => (await start(await tokenInput(30 * DAY), queue)).result());
+  const result = await harness.withWorker(queue, activities, async () => {
+    const handle = await start(await tokenInput(30 * DAY), queue);
+    const result = await handle.result();
+    await replaysAndSave(handle, 'first-try-failed-then-queued-retries');
+    return result;
+  });
 
   expect(sent.map((s) => [s.reminder, s.local])).toEqual([
     ['7d', false],
@@ -178,7 +191,12 @@ test('a send Postmark accepted but the database did not record: recordSent is re
         return { outcome: 'sent', messageId: asked.messageId, digest: asked.digest, sentByTokenId: asked.tokenId };
       },
     },
-    async () => (await start(input, queue)).result(),
+    async () => {
+      const handle = await start(input, queue);
+      const result = await handle.result();
+      await replaysAndSave(handle, 'sent-not-recorded-then-recorded');
+      return result;
+    },
   );
 
   expect(recordCalls).toBe(3);

@@ -1,12 +1,11 @@
 // What ops see in the Temporal UI costs the server a visibility write per update: one per reminder when
 // the first try succeeds, and "sending" shown while a send is being retried.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { createActivities } from '../activities/tokenExpiry';
 import { searchAttributes, tokenExpiryWorkflowId, type TokenExpiryInput } from '../src/tokenExpiry/contract';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { WorkflowHarness } from './helpers/workflowHarness';
+import { replaysAndSave } from './helpers/histories';
 import { TEST_INSTANCE } from './helpers/database';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -67,8 +66,5 @@ test('a send that goes on to retries shows ExpiryState "sending" while it retrie
   };
   await harness.withWorker(queue, activities, () => handle.result());
   expect(seen).toEqual(['sending', 'sending', 'sending']);
-  if (process.env.UPDATE_HISTORIES) {
-    const history = await handle.fetchHistory();
-    writeFileSync(path.join(__dirname, 'histories/first-try-failed-then-sending-shown.json'), JSON.stringify(history));
-  }
+  await replaysAndSave(handle, 'first-try-failed-then-sending-shown');
 });

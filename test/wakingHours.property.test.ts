@@ -10,7 +10,7 @@ import { applyChange, NO_PREFERENCES, userPlan, type UserPlan } from '../src/pre
 import { tokenExpiryInput } from '../src/tokenExpiry/client';
 import { tokenPlan } from '../src/tokenExpiry/userPlan';
 import { earliestWakingAtOrAfter, latestWakingAtOrBefore, WINDOW_END_MARGIN_MS, type WakingHours } from '../src/tokenExpiry/wakingHours';
-import { planReminders } from '../workflows/tokenExpiry';
+import { planReminders } from '../src/tokenExpiry/plan';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -50,8 +50,8 @@ test('over a year of expiries in every hour: each warning inside the window, nev
     const expiry = expiresAt + ((expiresAt / HOUR) % 2) * 37 * 60_000;
     const token = { tokenId: String(expiry / 60_000), createdAt: new Date(expiry - 90 * DAY).toISOString(), expiresAt: new Date(expiry).toISOString() };
     const input = { ...token, ...tokenPlan(token, plan, settings.EXPIRY_SPREAD) };
-    const nominal = planReminders({ ...token, reminders: input.reminders, expiredNotice: input.expiredNotice }, settings.EXPIRY_SPREAD);
-    const planned = planReminders(input, settings.EXPIRY_SPREAD);
+    const nominal = planReminders({ ...token, reminders: input.reminders, expiredNotice: input.expiredNotice, spreadMs: settings.EXPIRY_SPREAD });
+    const planned = planReminders({ ...input, spreadMs: settings.EXPIRY_SPREAD });
     expect(planned.map((r) => r.key)).toEqual(['3d', '12h', 'expired']);
     for (const reminder of planned) {
       const due = Date.parse(reminder.dueAt);

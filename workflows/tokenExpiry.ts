@@ -5,7 +5,6 @@ import {
   CancellationScope,
   condition,
   isCancellation,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -16,7 +15,6 @@ import {
 import type { createActivities } from '../activities/tokenExpiry';
 import {
   DROPPED_FROM_PLAN,
-  EXPIRED_REMINDER_KEY,
   replanUpdate,
   searchAttributes,
   statusQuery,
@@ -32,8 +30,8 @@ import {
   type UnrecordedSend,
 } from '../src/tokenExpiry/contract';
 import { SEND_ACTIVITY_TIMEOUT_MS } from '../src/tokenExpiry/lease';
+import { CREATED_INSIDE_WINDOW, insideWindow, invalidPlan, planReminders, replanReminders } from '../src/tokenExpiry/plan';
 import { dueTimerSummary, recordSummary, reminderLabel, retryPauseSummary, sendSummary } from '../src/tokenExpiry/summaries';
-import { warningOffsetMs } from '../src/tokenExpiry/spread';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -73,26 +71,19 @@ const { recordSent } = proxyActivities<Activities>({
 
 /** Sleeps until each reminder of one token falls due and sends it; cancelled when the token is revoked. */
 export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<TokenExpiryStatus> {
-  // Runs from before the spread, or replayed from a worker that had none, keep their due times.
-  const spreadMs = input.spreadMs && patched('expiry-spread') ? input.spreadMs : 0;
-  // Runs from before the spread's floor (at least a fifteenth of it early, spread.ts) keep their offsets from 0.
-  const floored = spreadMs > 0 && patched('spread-floor');
   const status: TokenExpiryStatus = {
     tokenId: input.tokenId,
     expiresAt: input.expiresAt,
     state: 'waiting',
     nextReminder: null,
     nextDueAt: null,
-    reminders: planReminders(input, spreadMs, floored),
+    reminders: planReminders(input),
   };
   setHandler(statusQuery, () => status);
-  const createdAt = Date.parse(input.createdAt);
   // Bumped by each accepted replan: it wakes the wait for the next reminder.
   let planVersion = 0;
   // The reminder being sent (with its retries or digest wait): a replan keeps it as it is.
   let inFlight: ReminderStatus | undefined;
-  // Waiting on a timer from before the replan patch, which a new plan could not wake.
-  let inUnwakeableSleep = false;
 
   const setState = (state: TokenExpiryState, next: ReminderStatus | undefined, visible = true): void => {
     status.state = state;
@@ -106,9 +97,6 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       { key: searchAttributes.nextReminderAt, value: status.nextDueAt ? new Date(status.nextDueAt) : null },
     ]);
   };
-
-  // The user chose an expiry closer than these reminders: they already know.
-  const insideWindow = (reminders: ReminderStatus[]) => reminders.filter((r) => Date.parse(r.dueAt) < createdAt);
 
   const settle = async (reminders: ReminderStatus[], reason: string): Promise<void> => {
     if (reminders.length === 0) return;
@@ -126,7 +114,7 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   const replanChange = (plan: ReplanInput) =>
     replanReminders(
       status.reminders,
-      planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt, wakingDueAt: plan.wakingDueAt }, spreadMs, floored),
+      planReminders({ ...input, ...plan, expiresAt: plan.expiresAt ?? status.expiresAt, wakingDueAt: plan.wakingDueAt }),
       (r) => r.outcome !== undefined || r === inFlight,
     );
   setHandler(
@@ -143,16 +131,15 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       // Both marked at once, before the main loop wakes: neither may be taken for a late reminder to send.
       await Promise.all([
         settle(dropped, DROPPED_FROM_PLAN),
-        settle(insideWindow(reminders.filter((r) => r.outcome === undefined && r !== inFlight)), 'created-inside-window'),
+        settle(insideWindow(reminders.filter((r) => r.outcome === undefined && r !== inFlight), input.createdAt), CREATED_INSIDE_WINDOW),
       ]);
       return { added: added.map((r) => r.key), dropped: dropped.map((r) => r.key), moved: moved.map((r) => r.key), expiresAt };
     },
     {
       // A refused update writes nothing to the history: a second replan with the same plan stores nothing.
       validator: (plan) => {
-        const invalid = invalidPlan(plan, createdAt);
+        const invalid = invalidPlan(plan, input.createdAt);
         if (invalid) throw refusal('InvalidPlan', invalid);
-        if (inUnwakeableSleep) throw refusal('RunPredatesReplan', 'this run waits on a timer from before replan; replan it after its next reminder');
         const { added, dropped, moved } = replanChange(plan);
         if (added.length + dropped.length + moved.length === 0 && (plan.expiresAt ?? status.expiresAt) === status.expiresAt) {
           throw refusal('PlanUnchanged', 'the run has this plan already');
@@ -162,7 +149,7 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
   );
 
   try {
-    await settle(insideWindow(status.reminders), 'created-inside-window');
+    await settle(insideWindow(status.reminders, input.createdAt), CREATED_INSIDE_WINDOW);
 
     for (;;) {
       const pending = status.reminders.filter((r) => r.outcome === undefined);
@@ -172,18 +159,9 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       const waitMs = Date.parse(next.dueAt) - now;
       if (waitMs > 0) {
         setState('waiting', next);
-        // User metadata (the UI's summaries) is not part of the commands replay compares: no patch needed.
-        const summary = dueTimerSummary(next);
-        // A replan wakes the wait (cancelling its timer: a new command). Runs replayed from before it
-        // keep their bare timer; they take the patch at their next wait run live.
-        if (patched('replan')) {
-          const version = planVersion;
-          await condition(() => planVersion !== version, waitMs, { summary });
-        } else {
-          inUnwakeableSleep = true;
-          await sleep(waitMs, { summary });
-          inUnwakeableSleep = false;
-        }
+        // A replan wakes the wait (cancelling its timer).
+        const version = planVersion;
+        await condition(() => planVersion !== version, waitMs, { summary: dueTimerSummary(next) });
         continue;
       }
       // Late (a backfill, an outage): of the reminders already due, only the tightest still says something true.
@@ -193,11 +171,10 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
       await settle(due.slice(0, -1), `superseded-by-${tightest.key}`);
       // A send that succeeds at its first try (the common case) is over within this workflow task: ops see
       // "sending" only once it needs retries, one visibility update per reminder instead of two.
-      const quietSend = patched('one-upsert-per-reminder');
-      setState('sending', tightest, !quietSend);
+      setState('sending', tightest, false);
       // An "expired" notice waiting for a digest shows the wait's end as its due time.
       // The expiry as it is now: a replan may have changed it since the start.
-      await send({ ...input, expiresAt: status.expiresAt }, tightest, quietSend ? publishState : () => undefined, (until) =>
+      await send({ ...input, expiresAt: status.expiresAt }, tightest, publishState, (until) =>
         setState(until ? 'waiting' : 'sending', { ...tightest, dueAt: until ?? tightest.dueAt }),
       );
       inFlight = undefined;
@@ -233,13 +210,11 @@ async function send(
     let result = await deliver(args, onRetries);
     while ('waitUntil' in result) {
       // Digests: an "expired" notice waits, at most EXPIRY_DIGEST_WINDOW, for the user's tokens expiring just
-      // after it (README, Digests), then sends. Runs from before digests never got this answer.
-      if (patched('digest-expired-wait')) {
-        onWait(result.waitUntil);
-        const waitMs = Date.parse(result.waitUntil) - Date.now();
-        if (waitMs > 0) await sleep(waitMs, { summary: `expired notice waits for a digest, until ${result.waitUntil}` });
-        onWait(null);
-      }
+      // after it (docs/design.md, Digests), then sends.
+      onWait(result.waitUntil);
+      const waitMs = Date.parse(result.waitUntil) - Date.now();
+      if (waitMs > 0) await sleep(waitMs, { summary: `expired notice waits for a digest, until ${result.waitUntil}` });
+      onWait(null);
       result = await deliver({ ...args, waited: true }, onRetries);
     }
     Object.assign(reminder, result, { at: new Date().toISOString() });
@@ -281,20 +256,16 @@ async function deliver(args: SendReminderInput, onRetries: () => void): Promise<
 async function attemptDelivery(args: SendReminderInput, onRetries: () => void): Promise<DeliverResult> {
   const reminder = { key: args.reminder, kind: args.kind, dueAt: args.dueAt };
   const summary = sendSummary(reminder);
-  // Workflows that reached a send before the local first try existed replay without it.
-  if (patched('send-first-try-locally')) {
-    try {
-      const result = await sendReminderFirstTry.executeWithOptions({ summary }, [args]);
-      if (result) return result;
-    } catch (err) {
-      if (isCancellation(err) || applicationFailure(err)?.nonRetryable) throw err;
-      onRetries();
-      // Paced like a retry, so a struggling Postmark is not asked twice at once.
-      await sleep(SEND_RETRY_INTERVAL, { summary: retryPauseSummary(reminder) });
-      return sendReminder.executeWithOptions({ summary }, [args]);
-    }
+  try {
+    const result = await sendReminderFirstTry.executeWithOptions({ summary }, [args]);
+    if (result) return result;
+    onRetries();
+  } catch (err) {
+    if (isCancellation(err) || applicationFailure(err)?.nonRetryable) throw err;
+    onRetries();
+    // Paced like a retry, so a struggling Postmark is not asked twice at once.
+    await sleep(SEND_RETRY_INTERVAL, { summary: retryPauseSummary(reminder) });
   }
-  onRetries();
   return sendReminder.executeWithOptions({ summary }, [args]);
 }
 
@@ -302,94 +273,6 @@ async function attemptDelivery(args: SendReminderInput, onRetries: () => void): 
 function applicationFailure(err: unknown): ApplicationFailure | undefined {
   if (err instanceof ApplicationFailure) return err;
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-}
-
-/**
- * Every reminder with its due time, earliest first; a warning goes out up to `spreadMs` early (spread.ts),
- * the "expired" notice at expiry; a due time the owner's waking hours moved (`wakingDueAt`) is taken as given.
- * Warnings moved to the same time keep their order, longest lead first: the workflow sends the last of them.
- */
-export function planReminders(
-  input: Pick<TokenExpiryInput, 'tokenId' | 'expiresAt' | 'reminders' | 'expiredNotice' | 'wakingDueAt'>,
-  spreadMs = 0,
-  floored = true,
-): ReminderStatus[] {
-  const expiresAt = Date.parse(input.expiresAt);
-  const moved = input.wakingDueAt ?? {};
-  const plan: ReminderStatus[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
-    key,
-    kind: 'warning',
-    dueAt: moved[key] ?? new Date(expiresAt - beforeExpiryMs - warningOffsetMs(input.tokenId, beforeExpiryMs, spreadMs, floored)).toISOString(),
-  }));
-  if (input.expiredNotice) {
-    plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: moved[EXPIRED_REMINDER_KEY] ?? new Date(expiresAt).toISOString() });
-  }
-  return plan.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
-}
-
-/**
- * `current` with `planned` applied: reminders that `keep` says are done (sent, recorded, being sent) stay
- * as they are, even when no longer planned; the others take their planned due time, or are dropped
- * (marked nowhere yet: the caller records them); planned reminders not in `current` are added.
- */
-export function replanReminders(
-  current: ReminderStatus[],
-  planned: ReminderStatus[],
-  keep: (reminder: ReminderStatus) => boolean,
-): { reminders: ReminderStatus[]; added: ReminderStatus[]; dropped: ReminderStatus[]; moved: ReminderStatus[] } {
-  const byKey = new Map(current.map((r) => [r.key, r]));
-  const plannedKeys = new Set(planned.map((r) => r.key));
-  const added: ReminderStatus[] = [];
-  const moved: ReminderStatus[] = [];
-  const reminders = current.filter((r) => keep(r) || plannedKeys.has(r.key)).map((r) => {
-    const plan = planned.find((p) => p.key === r.key);
-    if (keep(r) || !plan || plan.dueAt === r.dueAt) return r;
-    const next = { ...r, dueAt: plan.dueAt };
-    moved.push(next);
-    return next;
-  });
-  for (const plan of planned) {
-    if (!byKey.has(plan.key)) {
-      added.push(plan);
-      reminders.push(plan);
-    }
-  }
-  const dropped = current.filter((r) => !keep(r) && !plannedKeys.has(r.key));
-  reminders.push(...dropped);
-  return { reminders: reminders.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt)), added, dropped, moved };
-}
-
-/** What is wrong with a replan's input, or null: the update's validator refuses it with this. */
-export function invalidPlan(plan: ReplanInput, createdAt: number): string | null {
-  if (typeof plan !== 'object' || plan === null || !Array.isArray(plan.reminders)) return 'reminders: expected a list';
-  if (typeof plan.expiredNotice !== 'boolean') return 'expiredNotice: expected true or false';
-  const keys = new Set<string>();
-  for (const reminder of plan.reminders) {
-    const { key, beforeExpiryMs } = reminder ?? {};
-    if (typeof key !== 'string' || !/^[0-9a-z]+$/.test(key) || key === EXPIRED_REMINDER_KEY) {
-      return `reminders: ${JSON.stringify(key)} is not a reminder key (e.g. 7d)`;
-    }
-    if (!Number.isSafeInteger(beforeExpiryMs) || beforeExpiryMs <= 0) return `reminders: ${key} needs a positive whole beforeExpiryMs`;
-    if (keys.has(key)) return `reminders: ${key} is there twice`;
-    keys.add(key);
-  }
-  if (plan.wakingDueAt !== undefined) {
-    if (typeof plan.wakingDueAt !== 'object' || plan.wakingDueAt === null) return 'wakingDueAt: expected an object of reminder keys and times';
-    for (const [key, dueAt] of Object.entries(plan.wakingDueAt)) {
-      if (key !== EXPIRED_REMINDER_KEY && !keys.has(key)) return `wakingDueAt: ${JSON.stringify(key)} is not a reminder of this plan`;
-      if (typeof dueAt !== 'string' || Number.isNaN(Date.parse(dueAt)) || new Date(Date.parse(dueAt)).toISOString() !== dueAt) {
-        return `wakingDueAt: ${key}: ${JSON.stringify(dueAt)} is not an ISO 8601 UTC time`;
-      }
-    }
-  }
-  if (plan.expiresAt !== undefined) {
-    const expiresAt = typeof plan.expiresAt === 'string' ? Date.parse(plan.expiresAt) : NaN;
-    if (Number.isNaN(expiresAt) || new Date(expiresAt).toISOString() !== plan.expiresAt) {
-      return `expiresAt: ${JSON.stringify(plan.expiresAt)} is not an ISO 8601 UTC time (e.g. 2027-01-31T12:00:00.000Z)`;
-    }
-    if (expiresAt <= createdAt) return 'expiresAt: must be after the token was created';
-  }
-  return null;
 }
 
 function refusal(type: ReplanRefusal, message: string): ApplicationFailure {

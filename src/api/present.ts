@@ -115,8 +115,7 @@ export function presentPreferences({ chosen, plan, menu, replan }: PreferencesVi
             replanned: replan.replanned,
             unchanged: replan.unchanged,
             gone: replan.gone,
-            // A run from before the replan patch takes the plan after its next reminder: not in force yet either.
-            failed: replan.failed + replan.predatesReplan,
+            failed: replan.failed,
             ...(replan.failures.length > 0 ? { failures: replan.failures.map((f) => f.error) } : {}),
           },
         }

@@ -2,7 +2,7 @@
 // and every later write for those rows names it. A write that finds another claim holding a row changes nothing.
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import type { NotificationStatus } from '../tokenExpiry/contract';
+import { DROPPED_FROM_PLAN, type NotificationStatus } from '../tokenExpiry/contract';
 import { dedupeKey, NOTIFICATION_COLUMNS, type NotificationRow, type ReminderRef } from './notifications';
 import { withTransaction, type Queryable } from './transaction';
 
@@ -29,6 +29,8 @@ export type Claim =
 const LEASE = `now() + $LEASE * interval '1 millisecond'`;
 const lease = (param: number) => LEASE.replace('$LEASE', `$${param}`);
 const LAPSED = `(expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())`;
+// A reminder a replan dropped, never sent, that a later replan put back: its workflow sends it afresh.
+const RESTORED = `(expiry_notifications.status = 'skipped' AND expiry_notifications.reason = '${DROPPED_FROM_PLAN}')`;
 const CLAIMED_ROW = `token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key AS "digest"`;
 
 /**
@@ -36,7 +38,8 @@ const CLAIMED_ROW = `token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key 
  * transaction under a lock per user (`lockKey`; null for a token that is gone), so two workflows of one user
  * waking in the same second never both send. A later attempt takes back the rows its earlier attempts held
  * (sent_by_token_id is the leader) once their lease has lapsed, and adds none. A row already final answers as
- * is; a row another attempt holds is busy until its lease lapses.
+ * is, except one a replan dropped and a later one put back, which is claimed afresh; a row another attempt
+ * holds is busy until its lease lapses.
  */
 export async function claimRows(
   pool: Pool,
@@ -55,9 +58,12 @@ export async function claimRows(
               (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id, claim_id)
        VALUES ($1, $2, $3, $4, 'sending', 1, ${lease(5)}, $1, $6)
        ON CONFLICT (token_id, reminder) DO UPDATE
-         SET attempts = expiry_notifications.attempts + 1, claimed_until = excluded.claimed_until,
+         SET attempts = CASE WHEN ${RESTORED} THEN 1 ELSE expiry_notifications.attempts + 1 END,
+             due_at = CASE WHEN ${RESTORED} THEN excluded.due_at ELSE expiry_notifications.due_at END,
+             dedupe_key = CASE WHEN ${RESTORED} THEN excluded.dedupe_key ELSE expiry_notifications.dedupe_key END,
+             status = 'sending', reason = NULL, claimed_until = excluded.claimed_until,
              sent_by_token_id = excluded.sent_by_token_id, claim_id = excluded.claim_id, updated_at = now()
-         WHERE expiry_notifications.status = 'sending' AND ${LAPSED}
+         WHERE (expiry_notifications.status = 'sending' AND ${LAPSED}) OR ${RESTORED}
        RETURNING attempts, outcome_unknown_at AS "outcomeUnknownSince", dedupe_key AS "digest"`,
       [leader.tokenId, leader.reminder, leader.dueAt, dedupeKey(leader), leaseMs, fence],
     );

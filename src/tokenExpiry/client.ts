@@ -4,8 +4,7 @@ import { defaultPayloadConverter, WorkflowExecutionAlreadyStartedError } from '@
 import { instanceOf, taskQueueOf, type Config } from '../config';
 import type { TokenRow } from '../registry/adapter';
 import { executionStatus } from '../temporal/connection';
-// The workflow's own plan (pure code), so that a start delay and a waiting run's status agree with it.
-import { planReminders, type tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
+import type { tokenExpiryWorkflow } from '../../workflows/tokenExpiry';
 import {
   searchAttributes,
   statusQuery,
@@ -14,6 +13,7 @@ import {
   type TokenExpiryInput,
   type TokenExpiryStatus,
 } from './contract';
+import { initialStatus } from './plan';
 import { workflowDetails, workflowSummary } from './summaries';
 import { tokenPlan } from './userPlan';
 import { defaultPlan, type UserPlan } from '../preferences/rules';
@@ -46,12 +46,11 @@ export function tokenExpiryInput(token: TokenRow, settings: ReminderSettings, pl
 
 /**
  * When the workflow first has something to do: its earliest reminder that the user was not already inside
- * (those are only recorded as skipped), as planReminders in the workflow computes it; null when none.
+ * (those are only recorded as skipped); null when none.
  */
 export function firstReminderDue(input: TokenExpiryInput): Date | null {
-  const createdAt = Date.parse(input.createdAt);
-  const first = planReminders(input, input.spreadMs ?? 0).find((reminder) => Date.parse(reminder.dueAt) >= createdAt);
-  return first ? new Date(first.dueAt) : null;
+  const { nextDueAt } = initialStatus(input);
+  return nextDueAt ? new Date(nextDueAt) : null;
 }
 
 /** A delay shorter than this is not worth it: start at once. */
@@ -181,20 +180,7 @@ export async function describeTokenExpiryWorkflow(
  */
 async function statusBeforeFirstTask(handle: WorkflowHandle): Promise<TokenExpiryStatus | null> {
   const input = await inputBeforeFirstTask(handle);
-  if (!input) return null;
-  const createdAt = Date.parse(input.createdAt);
-  const reminders = planReminders(input, input.spreadMs ?? 0).map((reminder) =>
-    Date.parse(reminder.dueAt) < createdAt ? { ...reminder, outcome: 'skipped' as const, reason: 'created-inside-window' } : reminder,
-  );
-  const next = reminders.find((reminder) => reminder.outcome === undefined);
-  return {
-    tokenId: input.tokenId,
-    expiresAt: input.expiresAt,
-    state: 'waiting',
-    nextReminder: next?.key ?? null,
-    nextDueAt: next?.dueAt ?? null,
-    reminders,
-  };
+  return input ? initialStatus(input) : null;
 }
 
 /** The start input of a run none of whose workflow tasks has run yet (in its start delay); null otherwise. */

@@ -113,7 +113,10 @@ export interface ReplanInput {
 
 /** What a replan changed, by reminder key; reminders already sent or recorded never change. */
 export interface ReplanResult {
-  /** New in the plan (those due before the token was created are recorded as created-inside-window). */
+  /**
+   * New in the plan, or back in it after an earlier replan dropped them (those due before the token was
+   * created are recorded as created-inside-window).
+   */
   added: string[];
   /** No longer in the plan: recorded as skipped, dropped-from-plan, and not sent. */
   dropped: string[];
@@ -127,10 +130,9 @@ export const replanUpdate = defineUpdate<ReplanResult, [ReplanInput]>('replan');
 /**
  * Why the replan update's validator refused a plan (the ApplicationFailure's type); a refused update
  * leaves nothing in the workflow's history. PlanUnchanged: the run has this plan already.
- * InvalidPlan: the input is malformed. RunPredatesReplan: the run sleeps on a timer from before the
- * `replan` patch, which a new plan cannot wake; it can be replanned once its next reminder is done.
+ * InvalidPlan: the input is malformed.
  */
-export const REPLAN_REFUSALS = ['PlanUnchanged', 'InvalidPlan', 'RunPredatesReplan'] as const;
+export const REPLAN_REFUSALS = ['PlanUnchanged', 'InvalidPlan'] as const;
 export type ReplanRefusal = (typeof REPLAN_REFUSALS)[number];
 
 /** The notification log's reason for a reminder that a replan took out of the plan before it was sent. */

@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { countDueReminders, findForecastTokensOfUsers, type DueCount, type PlannedReminder } from '../registry/forecast';
 import { findAllPreferences } from '../db/preferences';
 import { userPlan, type UserPlan } from '../preferences/rules';
-import { planReminders } from '../../workflows/tokenExpiry';
+import { planReminders } from './plan';
 import { tokenPlan } from './userPlan';
 import type { Queryable } from '../db/transaction';
 import { DIGEST_MAX_TOKENS } from '../email/digestEmail';

@@ -70,8 +70,6 @@ export interface ReplanSummary {
   unchanged: number;
   /** In their start delay and on another plan: the update ended the delay (their first workflow task ran now). */
   delayed: number;
-  /** Sleeping on a timer from before the replan patch: they keep their plan until their next reminder; run again then. */
-  predatesReplan: number;
   /** Closed between the listing and the update (revoked, completed). */
   gone: number;
   failed: number;
@@ -102,7 +100,7 @@ export function waitingWorkflowsQuery(taskQueue: string): string {
   return `WorkflowType="tokenExpiryWorkflow" AND ExecutionStatus="Running" AND ExpiryState="waiting" AND TaskQueue="${taskQueue.replace(/"/g, '\\"')}"`;
 }
 
-type Outcome = { kind: 'replanned'; result: ReplanResult; delayed: boolean } | { kind: 'unchanged' | 'predatesReplan' | 'gone' } | { kind: 'failed'; error: string };
+type Outcome = { kind: 'replanned'; result: ReplanResult; delayed: boolean } | { kind: 'unchanged' | 'gone' } | { kind: 'failed'; error: string };
 
 /**
  * Sends the plan to every waiting workflow, `concurrency` updates in flight. Safe to run twice (the second
@@ -176,7 +174,7 @@ const WAKING_WAIT_MS = 8 * 86_400_000;
 
 function emptySummary(): ReplanSummary {
   return {
-    matched: 0, replanned: 0, unchanged: 0, delayed: 0, predatesReplan: 0, gone: 0, failed: 0,
+    matched: 0, replanned: 0, unchanged: 0, delayed: 0, gone: 0, failed: 0,
     added: {}, dropped: {}, seconds: 0, perSecond: 0, failures: [],
   };
 }
@@ -237,7 +235,6 @@ async function replanOne(client: Client, target: ReplanTarget, plan: ReplanInput
   } catch (err) {
     const refusal = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? (err.cause.type as ReplanRefusal) : null;
     if (refusal === 'PlanUnchanged') return { kind: 'unchanged' };
-    if (refusal === 'RunPredatesReplan') return { kind: 'predatesReplan' };
     if (err instanceof WorkflowNotFoundError || /already completed/i.test((err as Error).message)) return { kind: 'gone' };
     return { kind: 'failed', error: err instanceof WorkflowUpdateFailedError ? `${err.message}: ${err.cause?.message}` : (err as Error).message };
   }

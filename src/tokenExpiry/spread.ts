@@ -24,12 +24,10 @@ export const MIN_EARLY_SHARE = 1 / 15;
 /**
  * How much earlier than `beforeExpiryMs` before expiry this token's warning goes out: from a fifteenth of the
  * bound to the bound, where the bound is `spreadMs` (EXPIRY_SPREAD) but never more than 1 % of the lead time;
- * whole milliseconds. The "expired" notice gets none. `floored: false` is the rule before the floor (0 to the
- * bound), for runs started under it.
+ * whole milliseconds. The "expired" notice gets none.
  */
-export function warningOffsetMs(tokenId: string, beforeExpiryMs: number, spreadMs: number, floored = true): number {
+export function warningOffsetMs(tokenId: string, beforeExpiryMs: number, spreadMs: number): number {
   const bound = Math.min(spreadMs, Math.floor(beforeExpiryMs * MAX_SPREAD_SHARE));
   if (bound <= 0) return 0;
-  const share = floored ? MIN_EARLY_SHARE + (1 - MIN_EARLY_SHARE) * tokenFraction(tokenId) : tokenFraction(tokenId);
-  return Math.floor(share * bound);
+  return Math.floor((MIN_EARLY_SHARE + (1 - MIN_EARLY_SHARE) * tokenFraction(tokenId)) * bound);
 }

@@ -2,6 +2,7 @@
 // summary on each timer and activity. Ids, reminder keys and dates only: never a name or an address.
 // The workflow bundle imports this file: no Node built-ins, no I/O.
 import { EXPIRED_REMINDER_KEY, type ReminderKind, type TokenExpiryInput } from './contract';
+import { planReminders } from './plan';
 
 interface Reminder {
   key: string;
@@ -40,17 +41,10 @@ export function workflowSummary(input: TokenExpiryInput): string {
   return `token ${input.tokenId} expires ${isoSeconds(input.expiresAt)}; plan ${plan.length > 0 ? plan.join(', ') : 'none'}`;
 }
 
-/** The workflow's details (Temporal markdown): the token's dates and every reminder of its plan at start. */
+/** The workflow's details (Temporal markdown): the token's dates and every reminder of its plan at start, as its timers are set. */
 export function workflowDetails(input: TokenExpiryInput): string {
-  const expiresAt = Date.parse(input.expiresAt);
+  const plan = planReminders(input);
   const moved = input.wakingDueAt ?? {};
-  const plan: Reminder[] = input.reminders.map(({ key, beforeExpiryMs }) => ({
-    key,
-    kind: 'warning',
-    dueAt: moved[key] ?? new Date(expiresAt - beforeExpiryMs).toISOString(),
-  }));
-  if (input.expiredNotice) plan.push({ key: EXPIRED_REMINDER_KEY, kind: 'expired', dueAt: moved[EXPIRED_REMINDER_KEY] ?? input.expiresAt });
-  plan.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
   return [
     `**Token** ${input.tokenId}: created ${isoSeconds(input.createdAt)}, expires ${isoSeconds(input.expiresAt)}`,
     '',

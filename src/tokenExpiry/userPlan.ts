@@ -2,8 +2,8 @@
 // expired notice, and the due times that the owner's waking hours moved. Computed here, outside the workflow (time
 // zones need Intl and its time zone data); the workflow takes the moved times as dates.
 import type { UserPlan } from '../preferences/rules';
-import { planReminders } from '../../workflows/tokenExpiry';
 import type { TokenExpiryInput } from './contract';
+import { planReminders } from './plan';
 import { earliestWakingAtOrAfter, latestWakingAtOrBefore } from './wakingHours';
 
 export type PlannedToken = Pick<TokenExpiryInput, 'tokenId' | 'expiresAt'>;
@@ -20,7 +20,7 @@ export function tokenPlan(token: PlannedToken, plan: UserPlan, spreadMs: number)
   const hours = plan.wakingHours;
   if (!hours) return base;
   const moved: Record<string, string> = {};
-  for (const reminder of planReminders({ ...token, ...base }, spreadMs)) {
+  for (const reminder of planReminders({ ...token, ...base, spreadMs })) {
     const due = Date.parse(reminder.dueAt);
     const waking = reminder.kind === 'warning' ? latestWakingAtOrBefore(due, hours) : earliestWakingAtOrAfter(due, hours);
     if (waking !== due) moved[reminder.key] = new Date(waking).toISOString();
