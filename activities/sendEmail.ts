@@ -1,5 +1,7 @@
 // The one send pipeline: a single reminder is a digest of one. Pace, claim (fenced), search if an earlier
 // attempt may have sent, re-read and check each token, render, confirm the claim, send once, classify, record.
+// Then the webhook channel (./sendWebhook.ts) for this token, under its own claim: a retry that finds the email
+// final does not send it again, and a webhook refused for good never fails the email.
 import { ApplicationFailure, Context, log, metricMeter } from '@temporalio/activity';
 import type {
   DeliverResult,
@@ -26,6 +28,7 @@ import { unsubscribeHeaders } from '../src/email/unsubscribe';
 import { MailError, classifyPostmarkError, type Delivery } from '../src/email/postmarkMailer';
 import { CLAIM_LEASE_MS, MIN_SEND_MS, sendBudgetMs, sendLeaseMs, unknownLeaseMs } from '../src/tokenExpiry/lease';
 import { createMemberChooser } from './tokenExpiryDigest';
+import { createWebhookChannel } from './sendWebhook';
 import type { ActivityDeps } from './tokenExpiry';
 
 export function createSendPipeline(deps: ActivityDeps) {
@@ -33,10 +36,31 @@ export function createSendPipeline(deps: ActivityDeps) {
   const registry = registryAdapter(config);
   const chooseMembers = createMemberChooser(db, registry, config.EXPIRY_DIGEST_WINDOW);
   const searchLagMs = config.POSTMARK_SEARCH_LAG;
+  const webhooks = createWebhookChannel({ db, registry, config, now: () => clock.now(), resolve: deps.resolve });
 
-  /** Sends one reminder, and the user's others falling due with it, at most once however often it is retried. */
+  /**
+   * Sends one reminder on each channel its owner chose, each at most once however often it is retried: the email
+   * (and the user's others falling due with it), then the webhook.
+   */
   async function sendReminder(input: SendReminderInput): Promise<DeliverResult> {
     const attempt = attemptLimits();
+    let result: DeliverResult;
+    try {
+      result = await sendEmail(input, attempt);
+    } catch (err) {
+      // An email failed for good is final in the log (a retry answers the same failure without sending): the
+      // webhook still goes. An accepted email whose record failed is the workflow's to record first.
+      if (err instanceof ApplicationFailure && err.nonRetryable && err.type !== 'SentNotRecorded') {
+        await webhooks.deliver(input, attempt);
+      }
+      throw err;
+    }
+    if (!('waitUntil' in result)) await webhooks.deliver(input, attempt);
+    return result;
+  }
+
+  /** Sends one reminder's email, and the user's others falling due with it, at most once however often it is retried. */
+  async function sendEmail(input: SendReminderInput, attempt: AttemptLimits): Promise<DeliverResult> {
     // Pace before claiming: a claim is not held while waiting for a turn.
     await pace(attempt.signal);
     const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
@@ -143,6 +167,10 @@ export function createSendPipeline(deps: ActivityDeps) {
     // One owner for the whole group: the address and the staging settings apply to all of it.
     const owner = recipients.get(going[0]!.tokenId);
     const email = owner?.email;
+    if (owner && !(await webhooks.emailChosen(owner.token.userId))) {
+      await holdBack(goingIds, 'skipped', 'email-not-chosen');
+      return leaderOutcome();
+    }
     // Read per send, so a worker restarted with another setting applies it to every waiting workflow.
     if (!owner || !email || config.EXPIRY_EMAILS === 'off') {
       await holdBack(goingIds, 'skipped', email ? 'emails-off' : 'no-verified-email');

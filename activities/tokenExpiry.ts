@@ -12,6 +12,7 @@ import { markUnsent } from '../src/db/notifications';
 import type { Mailer } from '../src/email/postmarkMailer';
 import type { SendPacer } from '../src/email/sendPacer';
 import { countEmail, createSendPipeline } from './sendEmail';
+import type { Resolve } from '../src/webhooks/address';
 
 export interface ActivityDeps {
   db: Pool;
@@ -32,7 +33,12 @@ export interface ActivityDeps {
     | 'POSTMARK_SEARCH_LAG'
     | 'API_PUBLIC_URL'
     | 'UNSUBSCRIBE_SECRET'
+    | 'WEBHOOK_ALLOW_PRIVATE'
+    | 'WEBHOOK_ALLOW_HTTP'
+    | 'WEBHOOK_TIMEOUT'
   >;
+  /** The resolver webhook deliveries check addresses from; the system's by default. */
+  resolve?: Resolve;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -40,7 +46,7 @@ export function createActivities(deps: ActivityDeps) {
   const { sendReminder, recordUnrecordedSend } = createSendPipeline(deps);
 
   return {
-    /** One email for this reminder (and, with EXPIRY_DIGEST_WINDOW, the user's others falling due with it). */
+    /** One email for this reminder (and, with EXPIRY_DIGEST_WINDOW, the user's others falling due with it), then its webhook. */
     sendReminder: (input: SendReminderInput): Promise<DeliverResult> => sendReminder(input),
 
     /**

@@ -17,6 +17,7 @@ import { presentPreferences } from './api/present';
 import { parseDayList, type PreferenceChange } from './preferences/rules';
 import { createPreferenceService } from './preferences/service';
 import { createCalendarService } from './calendar/service';
+import { createWebhookService } from './webhooks/service';
 import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
 import { ownersPlans, replanProgressReporter, runReplan } from './tokenExpiry/replan';
 
@@ -36,6 +37,8 @@ const USAGE = `usage:
   token-expiry backfill [--page-size 500] [--concurrency 50] [--recheck-within 9d|all]
   token-expiry forecast [--days 30]
   token-expiry calendar link|off --user L
+  token-expiry webhook show|rotate|off --user L
+  token-expiry webhook set --user L --url https://... [--channels email,webhook|webhook]
   token-expiry replan [--concurrency 16]`;
 
 /** The user's mistake: printed without a stack trace, exit code 2. */
@@ -263,6 +266,21 @@ async function run(argv: string[]): Promise<void> {
         const owner = await tokens.user(check(login, values.user, '--user'));
         const calendar = createCalendarService({ db, config });
         print(action === 'link' ? await calendar.newLink(owner) : { removed: await calendar.removeLink(owner) });
+        return;
+      }
+      case 'webhook': {
+        // The user's webhook: its secret is printed once, when set for the first time and on rotate (docs/webhooks.md).
+        if (!['show', 'set', 'rotate', 'off'].includes(action ?? '')) break;
+        const { values } = parse(rest, { user: { type: 'string' }, url: { type: 'string' }, channels: { type: 'string' } }, 0);
+        const owner = await tokens.user(check(login, values.user, '--user'));
+        const webhooks = createWebhookService({ db, config });
+        if (action === 'show') print({ webhook: await webhooks.get(owner) });
+        else if (action === 'rotate') print({ webhook: await webhooks.rotateSecret(owner) });
+        else if (action === 'off') print({ removed: await webhooks.remove(owner) });
+        else {
+          const channels = typeof values.channels === 'string' ? values.channels.split(',').map((c) => c.trim()) : undefined;
+          print({ webhook: await webhooks.set(owner, { url: check(z.string(), values.url, '--url'), channels }) });
+        }
         return;
       }
       case 'tokens':

@@ -82,6 +82,19 @@ const envSchema = z.object({
   API_PUBLIC_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
   // Signs the one-click unsubscribe links of warning emails (README, Unsubscribe); unset: no List-Unsubscribe headers.
   UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  // Webhooks (docs/webhooks.md): deliver to loopback, private, link-local and other inside addresses, and to
+  // plain http. Off in production: a registry's users must not make the service call its own network.
+  WEBHOOK_ALLOW_PRIVATE: booleanFlag.default(false),
+  WEBHOOK_ALLOW_HTTP: booleanFlag.default(false),
+  // How long one delivery attempt waits for the receiver's answer; a timeout is retried.
+  WEBHOOK_TIMEOUT: z
+    .string()
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null || ms < 1000 || ms > 60_000) ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration between 1s and 60s (e.g. 10s)` });
+      return ms ?? z.NEVER;
+    })
+    .prefault('10s'),
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),

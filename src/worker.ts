@@ -15,6 +15,7 @@ import { logger } from './log';
 import { registryAdapter } from './registry';
 import { checkRegistryAccess } from './registry/grants';
 import type { Clock } from './tokenExpiry/contract';
+import type { Resolve } from './webhooks/address';
 import { ensureSweepSchedule } from './sweep/schedule';
 import { ensureSearchAttributes, lazyClient, temporalConnectionOptions } from './temporal/connection';
 
@@ -27,14 +28,16 @@ export interface WorkerDeps {
   client: Client;
   clock: Clock;
   config: Config;
+  /** The resolver webhook deliveries check addresses from; the system's by default. */
+  resolve?: Resolve;
 }
 
 /** Every activity the worker registers: the reminders' (refusing another instance's tokens) and the sweep's. */
-export function workerActivities({ db, mailer, client, clock, config }: WorkerDeps) {
+export function workerActivities({ db, mailer, client, clock, config, resolve }: WorkerDeps) {
   return {
     ...refuseOtherInstances(
       instanceOf(config),
-      createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config }),
+      createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config, resolve }),
     ),
     ...createSweepActivities({ db, client, clock, config }),
   };

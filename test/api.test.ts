@@ -134,7 +134,7 @@ describe('auth: the registry backend\'s service token, and the user it names', (
     const unset = { ...config, API_AUTH_TOKEN: undefined };
     expect(() =>
       createApiServer({
-        tokens: system.tokens(config), preferences: system.preferences(config), calendar: system.calendar(config), db: system.db, temporal: async () => system.env.client, config: unset }),
+        tokens: system.tokens(config), preferences: system.preferences(config), calendar: system.calendar(config), webhooks: system.webhooks(config), db: system.db, temporal: async () => system.env.client, config: unset }),
     ).toThrow(/^API_AUTH_TOKEN: is required/);
   });
 });
@@ -451,6 +451,8 @@ test('GET /api/openapi.json: OpenAPI 3.1 listing every path, with the request sc
     '/api/v1/expiry/tokens/{id}',
     '/api/v1/me/expiry/calendar',
     '/api/v1/me/expiry/preferences',
+    '/api/v1/me/expiry/webhook',
+    '/api/v1/me/expiry/webhook/secret',
     '/api/v1/me/tokens',
     '/api/v1/me/tokens/{id}',
     '/api/v1/me/tokens/{id}/duplicate',

@@ -21,6 +21,7 @@ import { checkRegistryAccess } from '../src/registry/grants';
 import type { SweepResult } from '../src/sweep/contract';
 import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { createPreferenceService } from '../src/preferences/service';
+import { createWebhookService } from '../src/webhooks/service';
 import { createCalendarService } from '../src/calendar/service';
 import { createTokenService } from '../src/tokens/service';
 import { adminQuery } from '../scripts/devtools/scratchDatabase';
@@ -77,7 +78,7 @@ beforeAll(async () => {
   dbaRuns(registrySqlOutput());
   await givePassword(role);
   service = createPool(urlFor(role), 4);
-  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io', instance: TEST_INSTANCE })).toEqual({ applied: [4, 5, 6, 7, 8, 9, 10], current: 10, instance: TEST_INSTANCE });
+  expect(await migrate(service, { schema: 'token_expiry', registry: 'crates-io', instance: TEST_INSTANCE })).toEqual({ applied: [4, 5, 6, 7, 8, 9, 10, 11], current: 11, instance: TEST_INSTANCE });
 });
 
 afterAll(async () => {
@@ -301,7 +302,8 @@ test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take
   const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: cfg });
   const preferences = createPreferenceService({ db: service, temporal: async () => system.env.client, config: cfg });
   const calendar = createCalendarService({ db: service, config: cfg });
-  const server = createApiServer({ tokens, preferences, calendar, db: service, temporal: async () => system.env.client, config: cfg });
+  const webhooks = createWebhookService({ db: service, config: cfg });
+  const server = createApiServer({ tokens, preferences, calendar, webhooks, db: service, temporal: async () => system.env.client, config: cfg });
   server.listen(0);
   await once(server, 'listening');
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -8,6 +8,7 @@ import { createApiServer } from '../src/api/server';
 import { loadConfig } from '../src/config';
 import { JsonLogger } from '../src/log';
 import { createPreferenceService } from '../src/preferences/service';
+import { createWebhookService } from '../src/webhooks/service';
 import { createCalendarService } from '../src/calendar/service';
 import { createTokenService } from '../src/tokens/service';
 import { markUnsent } from '../src/db/notifications';
@@ -181,6 +182,7 @@ test('the API answers the same forecast to the service token alone, and refuses 
     tokens: createTokenService({ db: database.pool, temporal: noTemporal, config }),
     preferences: createPreferenceService({ db: database.pool, temporal: noTemporal, config }),
     calendar: createCalendarService({ db: database.pool, config }),
+    webhooks: createWebhookService({ db: database.pool, config }),
     config,
     logger: new JsonLogger('WARN', () => undefined),
   });

@@ -9,6 +9,7 @@ import { FORECAST_MAX_DAYS, forecast } from '../tokenExpiry/forecast';
 import type { PreferenceChange } from '../preferences/rules';
 import type { PreferenceService } from '../preferences/service';
 import type { CalendarService } from '../calendar/service';
+import type { WebhookService, WebhookView } from '../webhooks/service';
 import { checkUnsubscribe } from '../email/unsubscribe';
 import { TokenError, type TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, type Reply } from './http';
@@ -23,6 +24,8 @@ import {
   expiryRefreshResponse,
   healthResponse,
   calendarLinkResponse,
+  webhookRequest,
+  webhookResponse,
   listQuery,
   preferenceRequest,
   preferencesResponse,
@@ -38,6 +41,7 @@ export interface RouteDeps {
   tokens: TokenService;
   preferences: PreferenceService;
   calendar: CalendarService;
+  webhooks: WebhookService;
   db: Pool;
   temporal: () => Promise<Client>;
   config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU' | 'UNSUBSCRIBE_SECRET' | 'REGISTRY_NAME'>;
@@ -130,6 +134,24 @@ function asPreferenceApiError(err: unknown): unknown {
 }
 
 const ERROR_STATUS = { 'not-found': 404, conflict: 409, 'read-only': 403 } as const;
+
+/** A refused webhook change: 400, each error naming its field as the request spells it. */
+function asWebhookApiError(err: unknown): unknown {
+  if (!(err instanceof TokenError) || err.kind !== 'invalid') return asApiError(err);
+  return new ApiError(400, err.issues.map(({ path: [field], message }) => `webhook.${String(field)}: ${message}`));
+}
+
+function presentWebhook(webhook: WebhookView) {
+  return {
+    webhook: {
+      url: webhook.url,
+      channels: webhook.channels,
+      created_at: webhook.createdAt.toISOString(),
+      rotated_at: webhook.rotatedAt.toISOString(),
+      ...(webhook.secret ? { secret: webhook.secret } : {}),
+    },
+  };
+}
 
 /** Service errors are the caller's mistakes; anything else is ours. */
 export function asApiError(err: unknown): unknown {
@@ -407,6 +429,76 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       },
       async handle({ user }) {
         const removed = await deps.calendar.removeLink(user);
+        return { status: 204, log: { removed } };
+      },
+    }),
+    userRoute({
+      method: 'GET',
+      path: '/api/v1/me/expiry/webhook',
+      doc: {
+        summary: "The user's webhook (without its secret)",
+        success: { status: 200, description: 'The webhook.', schema: webhookResponse },
+        errors: { 404: 'No webhook is set.' },
+      },
+      async handle({ user }) {
+        const webhook = await deps.webhooks.get(user);
+        if (!webhook) throw new ApiError(404, 'no webhook is set');
+        return { status: 200, body: presentWebhook(webhook) };
+      },
+    }),
+    userRoute({
+      method: 'PUT',
+      path: '/api/v1/me/expiry/webhook',
+      body: { schema: webhookRequest, optional: false },
+      doc: {
+        summary: 'Set the webhook reminders are posted to (and the channels)',
+        description:
+          'Each reminder is posted to this URL, signed per the Standard Webhooks specification (docs/webhooks.md). The ' +
+          'first PUT makes the signing secret and answers it, once; later PUTs change the URL or channels and keep it. ' +
+          'The URL must be https, and its host must resolve outside loopback, private and link-local ranges, unless ' +
+          'the operator allows them (WEBHOOK_ALLOW_HTTP, WEBHOOK_ALLOW_PRIVATE). On bad input nothing changes.',
+        request: webhookRequest,
+        success: { status: 200, description: 'The webhook now; `secret` only when it was made by this request.', schema: webhookResponse },
+        errors: { 400: 'The URL or channels are refused; every error names its field.' },
+      },
+      async handle({ user, body }) {
+        const { webhook } = body as z.output<typeof webhookRequest>;
+        try {
+          return { status: 200, body: presentWebhook(await deps.webhooks.set(user, webhook)) };
+        } catch (err) {
+          throw asWebhookApiError(err);
+        }
+      },
+    }),
+    userRoute({
+      method: 'POST',
+      path: '/api/v1/me/expiry/webhook/secret',
+      body: { schema: emptyRequest, optional: true },
+      doc: {
+        summary: "Rotate the webhook's signing secret",
+        description: 'A new secret, answered once; deliveries from now on are signed with it, and the old one no longer verifies.',
+        request: emptyRequest,
+        success: { status: 200, description: 'The webhook with its new secret.', schema: webhookResponse },
+        errors: { 404: 'No webhook is set.' },
+      },
+      async handle({ user }) {
+        try {
+          return { status: 200, body: presentWebhook(await deps.webhooks.rotateSecret(user)) };
+        } catch (err) {
+          throw asApiError(err);
+        }
+      },
+    }),
+    userRoute({
+      method: 'DELETE',
+      path: '/api/v1/me/expiry/webhook',
+      doc: {
+        summary: 'Turn the webhook off',
+        description: 'Reminders go by email only again. Idempotent.',
+        success: { status: 204, description: 'Off.' },
+      },
+      async handle({ user }) {
+        const removed = await deps.webhooks.remove(user);
         return { status: 204, log: { removed } };
       },
     }),

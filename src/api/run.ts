@@ -8,6 +8,7 @@ import { logger as defaultLogger } from '../log';
 import { lazyClient } from '../temporal/connection';
 import { createPreferenceService } from '../preferences/service';
 import { createCalendarService } from '../calendar/service';
+import { createWebhookService } from '../webhooks/service';
 import { createTokenService } from '../tokens/service';
 import { createApiServer } from './server';
 
@@ -23,7 +24,8 @@ export async function runApi(environment: Config, log: Logger = defaultLogger): 
     const tokens = createTokenService({ db, temporal: temporal.get, config });
     const preferences = createPreferenceService({ db, temporal: temporal.get, config });
     const calendar = createCalendarService({ db, config });
-    const server = createApiServer({ tokens, preferences, calendar, db, temporal: temporal.get, config, logger: log });
+    const webhooks = createWebhookService({ db, config });
+    const server = createApiServer({ tokens, preferences, calendar, webhooks, db, temporal: temporal.get, config, logger: log });
     server.listen(config.API_PORT, config.API_HOST);
     await once(server, 'listening');
     log.info('api listening', { host: config.API_HOST, port: config.API_PORT });

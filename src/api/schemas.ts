@@ -268,6 +268,36 @@ export const calendarLinkResponse = z
   .describe('A user\'s calendar feed link.')
   .register(responseSchemas, { id: 'CalendarLink' });
 
+export const webhookRequest = z
+  .strictObject({
+    webhook: z.strictObject({
+      url: z.string().describe('Where reminders are posted: https, on a host that resolves outside loopback, private and link-local ranges.'),
+      channels: z
+        .array(z.string())
+        .nullable()
+        .optional()
+        .describe('email and webhook (the default), or webhook alone; absent or null keeps what was chosen.'),
+    }),
+  })
+  .describe('PUT /api/v1/me/expiry/webhook')
+  .register(requestSchemas, { id: 'WebhookRequest' });
+
+export const webhookResponse = z
+  .object({
+    webhook: z.object({
+      url: z.string(),
+      channels: z.array(z.enum(['email', 'webhook'])).describe('Where each reminder goes while the webhook is set.'),
+      created_at: z.string().describe('ISO 8601.'),
+      rotated_at: z.string().describe('When the secret was made or last rotated (ISO 8601).'),
+      secret: z
+        .string()
+        .optional()
+        .describe('The signing secret (whsec_...), Standard Webhooks format: only in the answer that made or rotated it.'),
+    }),
+  })
+  .describe("A user's webhook (docs/webhooks.md).")
+  .register(responseSchemas, { id: 'Webhook' });
+
 export const errorResponse = z
   .object({ errors: z.array(z.object({ detail: z.string() })).min(1) })
   .describe('Every error, as crates.io reports them.')

@@ -11,6 +11,7 @@ import type { UserRow } from '../registry/adapter';
 import { logger as defaultLogger } from '../log';
 import type { PreferenceService } from '../preferences/service';
 import type { CalendarService } from '../calendar/service';
+import type { WebhookService } from '../webhooks/service';
 import type { TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, readFormBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
 import { openApiDocument } from './openapi';
@@ -21,6 +22,7 @@ export interface ApiDeps {
   tokens: TokenService;
   preferences: PreferenceService;
   calendar: CalendarService;
+  webhooks: WebhookService;
   db: Pool;
   temporal: () => Promise<Client>;
   config: Pick<

@@ -241,4 +241,40 @@ export const migrations: Migration[] = [
       ALTER TABLE expiry_notifications ADD COLUMN outcome_unknown_at timestamptz;
     `,
   },
+  {
+    version: 11,
+    target: 'service',
+    name: "webhooks: each user's endpoint and signing secret, and one delivery row per token and reminder",
+    sql: `
+      -- One endpoint per user. The secret signs deliveries (HMAC), so it is kept as is, not hashed; a rotation
+      -- replaces it. channels: where reminders go while the webhook is set (email and webhook, or webhook only).
+      CREATE TABLE user_webhooks (
+        user_id bigint PRIMARY KEY,
+        url text NOT NULL,
+        secret text NOT NULL CHECK (secret LIKE 'whsec\\_%'),
+        channels text[] NOT NULL DEFAULT '{email,webhook}' CHECK (channels <@ '{email,webhook}' AND 'webhook' = ANY (channels)),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        rotated_at timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- The webhook channel's notification log, beside the email's (expiry_notifications): one row per token and
+      -- reminder, claimed and fenced the same way (claim_id), with the webhook-id every attempt carries.
+      CREATE TABLE webhook_deliveries (
+        token_id bigint NOT NULL,
+        reminder text NOT NULL,
+        webhook_id text NOT NULL,
+        status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'skipped')),
+        reason text,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text,
+        response_status smallint,
+        claim_id uuid,
+        claimed_until timestamptz,
+        delivered_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (token_id, reminder)
+      );
+    `,
+  },
 ];

@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { instanceOf, type Config } from '../config';
 import { listNotifications, type NotificationRow } from '../db/notifications';
+import { listWebhookDeliveries, type WebhookDeliveryRow } from '../db/webhooks';
 import { withTransaction } from '../db/transaction';
 import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
 import { registryAdapter } from '../registry';
@@ -61,6 +62,8 @@ export interface TokenStatus {
   token: TokenRow;
   workflow: WorkflowView | null;
   notifications: NotificationRow[];
+  /** The webhook channel's log: one row per reminder posted (or refused) to the owner's webhook. */
+  webhookDeliveries: WebhookDeliveryRow[];
 }
 
 /** What a caller asks for, before validation. */
@@ -254,8 +257,9 @@ export function createTokenService(deps: TokenServiceDeps) {
     async status(id: string, owner?: UserRow): Promise<TokenStatus> {
       const token = await requireToken(id, owner);
       const notifications = await listNotifications(deps.db, id);
+      const webhookDeliveries = await listWebhookDeliveries(deps.db, id);
       const workflow = token.expiredAt ? await describeTokenExpiryWorkflow(await deps.temporal(), id, instanceOf(deps.config)) : null;
-      return { token, workflow, notifications };
+      return { token, workflow, notifications, webhookDeliveries };
     },
   };
 }

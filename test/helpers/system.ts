@@ -14,6 +14,8 @@ import { workerActivities, workerTuning } from '../../src/worker';
 import { createTokenService, type CreatedToken, type TokenService } from '../../src/tokens/service';
 import { createPreferenceService, type PreferenceService } from '../../src/preferences/service';
 import { createCalendarService, type CalendarService } from '../../src/calendar/service';
+import { createWebhookService, type WebhookService } from '../../src/webhooks/service';
+import type { Resolve } from '../../src/webhooks/address';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
 import { createApiServer, type ApiDeps } from '../../src/api/server';
@@ -117,12 +119,17 @@ export class TestSystem {
     return createCalendarService({ db: this.db, config });
   }
 
+  webhooks(config: Config, resolve?: Resolve): WebhookService {
+    return createWebhookService({ db: this.db, config, resolve });
+  }
+
   /** The HTTP API on these services, on a free port of 127.0.0.1 until the test ends; its base URL. */
   async api(config: Config, overrides: Partial<ApiDeps> = {}): Promise<string> {
     const server = createApiServer({
       tokens: this.tokens(config),
       preferences: this.preferences(config),
       calendar: this.calendar(config),
+      webhooks: this.webhooks(config),
       db: this.db,
       temporal: async () => this.env.client,
       config,
@@ -147,7 +154,7 @@ export class TestSystem {
   async withWorker<T>(
     config: Config,
     fn: () => Promise<T>,
-    opts: { mailer?: Mailer; wrap?: WrapActivities; db?: Pool } = {},
+    opts: { mailer?: Mailer; wrap?: WrapActivities; db?: Pool; resolve?: Resolve } = {},
   ): Promise<T> {
     const activities = workerActivities({
       db: opts.db ?? this.db,
@@ -155,6 +162,7 @@ export class TestSystem {
       client: this.env.client,
       clock: this.clock,
       config,
+      resolve: opts.resolve,
     });
     const timed = leasesInRealTime(activities);
     return this.harness.withWorker(taskQueueOf(config), opts.wrap ? opts.wrap(timed) : timed, fn, workerTuning(config));
