@@ -18,6 +18,9 @@ test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders 
     REGISTRY_NAME: 'Example Registry',
     REGISTRY_URL: 'http://localhost:3000',
     API_PUBLIC_URL: 'http://localhost:3000',
+    WEBHOOK_ALLOW_PRIVATE: false,
+    WEBHOOK_ALLOW_HTTP: false,
+    WEBHOOK_TIMEOUT: 10_000,
     TOKEN_PREFIX: 'cio',
     REGISTRY_SCHEMA: 'builtin',
     TOKEN_EXPIRY_DB_SCHEMA: 'token_expiry',
@@ -166,6 +169,8 @@ test.each([
   [{ METRICS_PORT: '70000' }, 'METRICS_PORT: Too big: expected number to be <=65535'],
   [{ WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '1' }, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: Too small: expected number to be >=2'],
   [{ EMAIL_MAX_PER_SECOND: '0' }, 'EMAIL_MAX_PER_SECOND: Too small: expected number to be >0'],
+  [{ WEBHOOK_TIMEOUT: '5m' }, 'WEBHOOK_TIMEOUT: "5m" is not a duration between 1s and 60s (e.g. 10s)'],
+  [{ WEBHOOK_ALLOW_PRIVATE: 'sometimes' }, 'WEBHOOK_ALLOW_PRIVATE: expected true or false'],
 ])('%j is refused: %s', (env, line) => {
   expect(configErrors(env)).toEqual([line]);
 });
