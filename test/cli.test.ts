@@ -127,6 +127,25 @@ describe('bad input gets a clear error, a non-zero exit, and writes nothing', ()
     expect(JSON.parse((await cli(['calendar', 'off', '--user', 'dave'])).stdout)).toEqual({ removed: true });
   });
 
+  test('webhook set prints the secret once; show never does; rotate prints a new one; a URL pointing inside is refused and nothing stored', async () => {
+    const refused = await cli(['webhook', 'set', '--user', 'dave', '--url', 'https://127.0.0.1/hook']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('url: 127.0.0.1 points inside (127.0.0.1)');
+    expect((await database.pool.query('SELECT * FROM token_expiry.user_webhooks')).rows).toEqual([]);
+
+    const set = await cli(['webhook', 'set', '--user', 'dave', '--url', 'https://127.0.0.1:9/hook', '--channels', 'webhook'], {
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+    });
+    expect(set).toMatchObject({ code: 0, stderr: '' });
+    const made = JSON.parse(set.stdout).webhook;
+    expect(made).toMatchObject({ url: 'https://127.0.0.1:9/hook', channels: ['webhook'], secret: expect.stringMatching(/^whsec_/) });
+    expect(JSON.parse((await cli(['webhook', 'show', '--user', 'dave'])).stdout).webhook.secret).toBeUndefined();
+    const rotated = JSON.parse((await cli(['webhook', 'rotate', '--user', 'dave'])).stdout).webhook;
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(made.secret);
+    expect(JSON.parse((await cli(['webhook', 'off', '--user', 'dave'])).stdout)).toEqual({ removed: true });
+  });
+
   test('a bad EXPIRY_REMINDERS names the variable', async () => {
     const before = await snapshot();
     const { code, stderr } = await cli(['tokens', 'create', '--user', 'dave', '--name', 'ci'], { EXPIRY_REMINDERS: '7d,soon' });
