@@ -1,5 +1,6 @@
 // Turns the token service's results into the API's wire shapes (src/api/schemas.ts).
 import type { NotificationRow } from '../db/notifications';
+import type { WebhookDeliveryRow } from '../db/webhooks';
 import type { TokenRow } from '../registry/adapter';
 import type { WorkflowView } from '../tokenExpiry/client';
 import type { CreatedToken, ExpiryWorkflowResult } from '../tokens/service';
@@ -78,15 +79,32 @@ function presentNotification(row: NotificationRow): ExpiryJson['notifications'][
   };
 }
 
+function presentWebhookDelivery(row: WebhookDeliveryRow): ExpiryJson['webhook_deliveries'][number] {
+  return {
+    reminder: row.reminder,
+    webhook_id: row.webhookId,
+    status: row.status,
+    reason: row.reason,
+    attempts: row.attempts,
+    last_error: row.lastError,
+    response_status: row.responseStatus,
+    delivered_at: iso(row.deliveredAt),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
 export function presentExpiry(status: {
   token: TokenRow;
   workflow: WorkflowView | null;
   notifications: NotificationRow[];
+  webhookDeliveries: WebhookDeliveryRow[];
 }): ExpiryJson {
   return {
     api_token: presentToken(status.token),
     workflow: status.workflow ? presentWorkflow(status.workflow) : null,
     notifications: status.notifications.map(presentNotification),
+    webhook_deliveries: status.webhookDeliveries.map(presentWebhookDelivery),
   };
 }
 

@@ -652,7 +652,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/api/v1/me/tokens/:id/expiry',
       doc: {
         summary: 'The token\'s expiry reminders',
-        description: 'The workflow\'s state, its next reminder and when it is due, and the emails recorded so far.',
+        description: 'The workflow\'s state, its next reminder and when it is due, and the emails and webhook deliveries recorded so far.',
         success: { status: 200, description: 'The reminders.', schema: expiryResponse },
         errors: { ...idParam.errors, 503: 'Temporal did not answer.' },
       },

@@ -1,6 +1,7 @@
 // The API's wire shapes, in crates.io's snake_case. Requests are parsed with these (types and formats; the
 // token service checks the rules); the OpenAPI document is generated from them; the presenters are typed by them.
 import { z } from 'zod';
+import { WEBHOOK_DELIVERY_STATUSES } from '../db/webhooks';
 import {
   DIGEST_TIMINGS,
   NOTIFICATION_STATUSES,
@@ -181,11 +182,28 @@ export const notification = z
   .describe('One reminder email as recorded in the database.')
   .register(responseSchemas, { id: 'ExpiryNotification' });
 
+export const webhookDelivery = z
+  .object({
+    reminder: z.string(),
+    webhook_id: z.string().describe('The webhook-id header every attempt of this notification carried.'),
+    status: z.enum(WEBHOOK_DELIVERY_STATUSES).describe('sending while it is retried; failed: refused for good (a 4xx, an address refused).'),
+    reason: z.string().nullable(),
+    attempts: z.int().nonnegative(),
+    last_error: z.string().nullable(),
+    response_status: z.int().nullable().describe("The receiver's last HTTP status; null when it never answered."),
+    delivered_at: timestamp.nullable(),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .describe("One reminder posted to the owner's webhook (docs/webhooks.md).")
+  .register(responseSchemas, { id: 'WebhookDelivery' });
+
 export const expiryResponse = z
   .object({
     api_token: apiToken,
     workflow: workflowStatus.nullable().describe('Null when the token never expires.'),
     notifications: z.array(notification),
+    webhook_deliveries: z.array(webhookDelivery),
   })
   .describe('The expiry reminders of one token.')
   .register(responseSchemas, { id: 'ExpiryStatus' });
