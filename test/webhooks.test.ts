@@ -173,6 +173,22 @@ test.each([410, 400])('a receiver answering %i is a permanent failure, recorded 
   ]);
 });
 
+test('an email refused for good does not stop the webhook: its 500 is retried, the email is not sent again', async () => {
+  const receiver = await Receiver.start([500, 200]);
+  const config = settings();
+  const user = await system.newUser();
+  await system.webhooks(config).set(user, { url: receiver.url });
+  system.postmark.failNext(1, { status: 422, errorCode: 406, message: 'You tried to send to a recipient that has been marked as inactive.' });
+
+  const { result, status } = await runToken(config, user);
+
+  expect(receiver.deliveries).toHaveLength(2);
+  expect(status.webhookDeliveries.map((d) => [d.status, d.responseStatus, d.attempts])).toEqual([['sent', 200, 2]]);
+  expect(system.postmark.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+  expect(status.notifications.map((n) => n.status)).toEqual(['failed']);
+  expect(result.reminders[0]).toMatchObject({ outcome: 'failed' });
+});
+
 test('a user who chose the webhook alone gets no email; the email row says why', async () => {
   const receiver = await Receiver.start();
   const config = settings();
