@@ -11,7 +11,7 @@ import type {
   SendReminderResult,
   UnrecordedSend,
 } from '../src/tokenExpiry/contract';
-import { dedupeKey, type ReminderRef } from '../src/db/notifications';
+import { dedupeKey, listNotifications, type ReminderRef } from '../src/db/notifications';
 import {
   claimRows,
   confirmClaim,
@@ -282,6 +282,9 @@ export function createSendPipeline(deps: ActivityDeps) {
         waited: at.waited,
         tokenId: input.tokenId,
         reminder: input.reminder,
+        kind: input.kind,
+        dueAt: input.dueAt,
+        expiresAt: input.expiresAt,
       };
       throw ApplicationFailure.create({
         message: `Postmark accepted the email but recording it failed: ${err instanceof Error ? err.message : String(err)}`,
@@ -307,7 +310,10 @@ export function createSendPipeline(deps: ActivityDeps) {
     return result;
   }
 
-  /** The workflow's retry of a record the send could not write: fenced like every other write. */
+  /**
+   * The workflow's retry of a record the send could not write: fenced like every other write. Then the reminder's
+   * webhook, which the send did not reach; a webhook to be retried retries this activity, whose record is then done.
+   */
   async function recordUnrecordedSend(unrecorded: UnrecordedSend): Promise<SendReminderResult> {
     const covered = await recordSent(
       db,
@@ -316,9 +322,17 @@ export function createSendPipeline(deps: ActivityDeps) {
       { messageId: unrecorded.messageId, submittedAt: new Date(unrecorded.submittedAt) },
       { now: new Date(unrecorded.now), waited: unrecorded.waited },
     );
-    if (covered.length === 0) reportLost(unrecorded, [unrecorded.tokenId], [], 'record sent (retried)');
-    log.info('email sent, recorded on retry', { tokenId: unrecorded.tokenId, tokenIds: covered, messageId: unrecorded.messageId });
+    if (covered.length > 0) {
+      log.info('email sent, recorded on retry', { tokenId: unrecorded.tokenId, tokenIds: covered, messageId: unrecorded.messageId });
+    } else if (!(await recordedAs(unrecorded))) reportLost(unrecorded, [unrecorded.tokenId], [], 'record sent (retried)');
+    await webhooks.deliver(unrecorded, attemptLimits());
     return { outcome: 'sent', messageId: unrecorded.messageId, digest: unrecorded.digest, sentByTokenId: unrecorded.tokenId };
+  }
+
+  /** Whether an earlier attempt of this record already wrote it (a webhook retry runs the record again). */
+  async function recordedAs(unrecorded: UnrecordedSend): Promise<boolean> {
+    const rows = await listNotifications(db, unrecorded.tokenId);
+    return rows.some((r) => r.reminder === unrecorded.reminder && r.status === 'sent' && r.providerMessageId === unrecorded.messageId);
   }
 
   return { sendReminder, recordUnrecordedSend };

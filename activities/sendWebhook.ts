@@ -23,6 +23,9 @@ export interface WebhookChannelDeps {
   resolve?: Resolve;
 }
 
+/** Which notification: the send's input, or the same fields of a send whose record the workflow took over. */
+export type WebhookInput = Pick<SendReminderInput, 'instance' | 'tokenId' | 'reminder' | 'kind' | 'dueAt' | 'expiresAt'>;
+
 /** The part of an attempt the webhook needs: its cancellation, and how long it has left. */
 export interface AttemptBudget {
   signal: AbortSignal;
@@ -34,6 +37,11 @@ const RECORD_MARGIN_MS = 2_000;
 /** A lease outlives the POST by this much, so a retry does not take a row whose POST is still under way. */
 const LEASE_MARGIN_MS = 5_000;
 const MIN_POST_MS = 1_000;
+/**
+ * A receiver still failing after this many attempts is recorded as failed, and the reminder goes on: fewer than the
+ * send activity's 20, so a dead receiver never fails a reminder whose email went (about 1.7 hours on its backoff).
+ */
+export const WEBHOOK_MAX_ATTEMPTS = 15;
 
 /** What a receiver gets: the token, the reminder and where to make a replacement; never a secret or an address. */
 export function webhookBody(
@@ -77,7 +85,7 @@ export function createWebhookChannel(deps: WebhookChannelDeps) {
    * for good (recorded as failed), or not to be sent; throws a retryable WebhookRetry when the receiver should be
    * asked again, having given the row back.
    */
-  async function deliver(input: SendReminderInput, attempt: AttemptBudget): Promise<WebhookDeliveryStatus | null> {
+  async function deliver(input: WebhookInput, attempt: AttemptBudget): Promise<WebhookDeliveryStatus | null> {
     const recipient = await registry.findRecipient(db, input.tokenId);
     if (!recipient) return null;
     const { token } = recipient;
@@ -131,6 +139,13 @@ export function createWebhookChannel(deps: WebhookChannelDeps) {
       await recordDelivery(db, fence, { status: 'failed', responseStatus: outcome.status, reason: outcome.reason, error: outcome.reason });
       countWebhook('failed');
       log.warn('webhook refused for good; recorded as failed', { ...logged, reason: outcome.reason });
+      return 'failed';
+    }
+    if (claim.attempts >= WEBHOOK_MAX_ATTEMPTS) {
+      const reason = `gave up after ${claim.attempts} attempts: ${outcome.reason}`;
+      await recordDelivery(db, fence, { status: 'failed', responseStatus: outcome.status, reason, error: outcome.reason });
+      countWebhook('failed');
+      log.warn('webhook still failing; recorded as failed', { ...logged, reason });
       return 'failed';
     }
     await recordDelivery(db, fence, { status: 'sending', responseStatus: outcome.status, error: outcome.reason });

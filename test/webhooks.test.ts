@@ -13,6 +13,7 @@ import type { Config } from '../src/config';
 import type { CreatedToken } from '../src/tokens/service';
 import { listWebhookDeliveries } from '../src/db/webhooks';
 import type { Resolve } from '../src/webhooks/address';
+import { WEBHOOK_MAX_ATTEMPTS } from '../activities/sendWebhook';
 import { TestSystem, type TestUser } from './helpers/system';
 
 const DAY = 86_400_000;
@@ -152,6 +153,23 @@ test('a receiver answering 500, 500, then 200 gets the notification once; every 
     expect.objectContaining({ reminder: '1d', status: 'sent', responseStatus: 200, attempts: 3, webhookId: receiver.deliveries[0]!.headers['webhook-id'] }),
   ]);
   // The retries were the webhook's: the email, sent on the first attempt, was not sent again.
+  expect(system.postmark.sent).toHaveLength(1);
+  expect(result.reminders[0]).toMatchObject({ outcome: 'sent' });
+});
+
+test(`a receiver that keeps answering 503 is given up on after ${WEBHOOK_MAX_ATTEMPTS} attempts, recorded as failed; the reminder, emailed, is sent`, async () => {
+  const receiver = await Receiver.start([503]);
+  const config = settings();
+  const user = await system.newUser();
+  await system.webhooks(config).set(user, { url: receiver.url });
+
+  const { result, deliveries } = await runToken(config, user);
+
+  expect(receiver.deliveries).toHaveLength(WEBHOOK_MAX_ATTEMPTS);
+  expect(new Set(receiver.deliveries.map((d) => d.headers['webhook-id'])).size).toBe(1);
+  expect(deliveries).toEqual([
+    expect.objectContaining({ status: 'failed', responseStatus: 503, reason: `gave up after ${WEBHOOK_MAX_ATTEMPTS} attempts: the receiver answered 503` }),
+  ]);
   expect(system.postmark.sent).toHaveLength(1);
   expect(result.reminders[0]).toMatchObject({ outcome: 'sent' });
 });

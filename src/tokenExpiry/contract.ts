@@ -181,6 +181,10 @@ export interface UnrecordedSend {
   waited: boolean;
   tokenId: string;
   reminder: string;
+  /** The send's reminder, for its webhook once the record is written. */
+  kind: ReminderKind;
+  dueAt: string;
+  expiresAt: string;
 }
 
 /** Reminders the workflow decided not to send, or gave up on. */
