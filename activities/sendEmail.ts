@@ -322,9 +322,8 @@ export function createSendPipeline(deps: ActivityDeps) {
       { messageId: unrecorded.messageId, submittedAt: new Date(unrecorded.submittedAt) },
       { now: new Date(unrecorded.now), waited: unrecorded.waited },
     );
-    if (covered.length > 0) {
-      log.info('email sent, recorded on retry', { tokenId: unrecorded.tokenId, tokenIds: covered, messageId: unrecorded.messageId });
-    } else if (!(await recordedAs(unrecorded))) reportLost(unrecorded, [unrecorded.tokenId], [], 'record sent (retried)');
+    if (covered.length === 0 && !(await recordedAs(unrecorded))) reportLost(unrecorded, [unrecorded.tokenId], [], 'record sent (retried)');
+    log.info('email sent, recorded on retry', { tokenId: unrecorded.tokenId, tokenIds: covered, messageId: unrecorded.messageId });
     await webhooks.deliver(unrecorded, attemptLimits());
     return { outcome: 'sent', messageId: unrecorded.messageId, digest: unrecorded.digest, sentByTokenId: unrecorded.tokenId };
   }
