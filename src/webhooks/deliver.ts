@@ -58,10 +58,9 @@ export async function postWebhook(req: PostRequest, options: PostOptions): Promi
         signal,
       },
       (response: IncomingMessage) => {
-        // The answer's body is not needed; read and drop it so the socket can close.
-        response.resume();
-        response.on('end', () => resolve(classifyStatus(response.statusCode ?? 0)));
-        response.on('error', (err) => resolve({ kind: 'retry', status: response.statusCode ?? null, reason: `the answer broke off: ${messageOf(err)}` }));
+        // The status is the answer; its body is not read (a receiver streaming one forever holds nothing up).
+        resolve(classifyStatus(response.statusCode ?? 0));
+        response.destroy();
       },
     );
     outgoing.on('error', (err) => {
