@@ -24,6 +24,7 @@ import {
 } from '../src/db/claims';
 import { registryAdapter } from '../src/registry';
 import { DIGEST_MAX_TOKENS, renderDigestEmail } from '../src/email/digestEmail';
+import { emailChoices } from '../src/email/choices';
 import { unsubscribeHeaders } from '../src/email/unsubscribe';
 import { MailError, classifyPostmarkError, type Delivery } from '../src/email/postmarkMailer';
 import { CLAIM_LEASE_MS, MIN_SEND_MS, sendBudgetMs, sendLeaseMs, unknownLeaseMs } from '../src/tokenExpiry/lease';
@@ -185,6 +186,7 @@ export function createSendPipeline(deps: ActivityDeps) {
         return { ...token, expiresAt: token.expiredAt as Date };
       }),
       now,
+      choices: await emailChoices(db, config, { userId: owner.token.userId, kind: input.kind, now }),
     });
     const heldBack = suppression(email, config);
     if (heldBack) {

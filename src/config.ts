@@ -78,6 +78,9 @@ const envSchema = z.object({
   EMAIL_FROM: singleLine('EMAIL_FROM').default('Example Registry <noreply@registry.example>'),
   REGISTRY_NAME: singleLine('REGISTRY_NAME').default('Example Registry'),
   REGISTRY_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
+  // The registry's page where a user chooses their warnings (lead times, waking hours, channels), built on this
+  // service's API; every email links to it. Unset: the registry's token settings page, REGISTRY_URL/settings/tokens.
+  PREFERENCES_URL: httpUrl.optional(),
   // The API's address as calendar apps reach it: the base of each user's secret calendar feed link.
   API_PUBLIC_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
   // Signs the one-click unsubscribe links of warning emails (README, Unsubscribe); unset: no List-Unsubscribe headers.

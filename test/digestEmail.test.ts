@@ -3,6 +3,7 @@ import { renderReminderEmail } from '../src/email/reminderEmail';
 
 const DAY = 86_400_000;
 const now = new Date('2026-02-15T10:00:07.000Z');
+const choices = { preferencesUrl: 'https://crates.io/settings/tokens', unsubscribeUrl: null, warningsOff: false };
 
 function token(id: number, overrides: Partial<DigestEmailInput['tokens'][number]> = {}): DigestEmailInput['tokens'][number] {
   return {
@@ -17,14 +18,20 @@ function token(id: number, overrides: Partial<DigestEmailInput['tokens'][number]
 }
 
 function render(tokens: DigestEmailInput['tokens'], at = now) {
-  return renderDigestEmail({ registryName: 'crates.io', registryUrl: 'https://crates.io/', login: 'ferris', tokens, now: at });
+  return renderDigestEmail({ registryName: 'crates.io', registryUrl: 'https://crates.io/', login: 'ferris', tokens, now: at, choices });
 }
 
 test('one token: exactly the single-token email', () => {
   const only = token(1);
   expect(render([only])).toEqual(
-    renderReminderEmail({ registryName: 'crates.io', registryUrl: 'https://crates.io/', login: 'ferris', token: only, now }),
+    renderReminderEmail({ registryName: 'crates.io', registryUrl: 'https://crates.io/', login: 'ferris', token: only, now, choices }),
   );
+});
+
+test('a digest links to the preferences too, in the text and the HTML', () => {
+  const { textBody, htmlBody } = render([token(1), token(2)]);
+  expect(textBody).toContain('Choose when and where you are warned (lead times, waking hours, email or webhook):\nhttps://crates.io/settings/tokens\n');
+  expect(htmlBody).toContain('Choose when and where you are warned');
 });
 
 test('several: the subject names how many and the nearest expiry; one entry per token, nearest first', () => {

@@ -32,6 +32,7 @@ async function sendReminder(to: string, tokenName: string, daysLeft: number, las
   const email = renderReminderEmail({
     registryName: 'crates.io',
     registryUrl: 'https://crates.io',
+    choices: { preferencesUrl: 'https://crates.io/settings/tokens', unsubscribeUrl: null, warningsOff: false },
     login: to.split('@')[0]!,
     token: {
       id: '42',

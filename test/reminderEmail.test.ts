@@ -16,6 +16,7 @@ function input(overrides: Partial<ReminderEmailInput> = {}, token: Partial<Remin
     registryUrl: 'https://crates.io',
     login: 'ferris',
     now: sentBefore(7 * DAY),
+    choices: { preferencesUrl: 'https://crates.io/me/expiry-warnings', unsubscribeUrl: null, warningsOff: false },
     ...overrides,
     token: {
       id: '42',
@@ -106,6 +107,25 @@ describe('renderReminderEmail subject', () => {
   it('does not cap a 64-character name', () => {
     const name = 'm'.repeat(64);
     expect(renderReminderEmail(input({}, { name })).subject).toContain(`"${name}"`);
+  });
+});
+
+describe('the user\'s say, in every email', () => {
+  const unsubscribeUrl = 'https://expiry.example/unsubscribe?u=7&t=1&s=x';
+  test('a warning links to the preferences and carries its one-click link in the text and the HTML', () => {
+    const { textBody, htmlBody } = renderReminderEmail(input({ choices: { preferencesUrl: 'https://crates.io/me/expiry-warnings', unsubscribeUrl, warningsOff: false } }));
+    expect(textBody).toContain('Choose when and where you are warned (lead times, waking hours, email or webhook):\nhttps://crates.io/me/expiry-warnings\n');
+    expect(textBody).toContain(`the notice when a token has expired still comes):\n${unsubscribeUrl}\n`);
+    expect(htmlBody).toContain('<a href="https://crates.io/me/expiry-warnings"');
+    expect(htmlBody).toContain(`<a href="${unsubscribeUrl.replace(/&/g, '&amp;')}"`);
+  });
+  test('the expired notice of a user who turned warnings off says how to turn them on again', () => {
+    const notice = (warningsOff: boolean) =>
+      renderReminderEmail(input({ now: sentBefore(0), choices: { preferencesUrl: 'https://crates.io/me/expiry-warnings', unsubscribeUrl: null, warningsOff } }));
+    expect(notice(true).textBody).toContain('You turned early warnings off. To be warned before your next token expires, choose when again:\nhttps://crates.io/me/expiry-warnings');
+    expect(notice(true).htmlBody).toContain('You turned early warnings off.');
+    expect(notice(false).textBody).not.toContain('You turned early warnings off');
+    expect(notice(false).textBody).toContain('Choose when and where you are warned');
   });
 });
 
@@ -276,6 +296,9 @@ No longer need it? There is nothing to do; it will simply stop working.
 Manage your API tokens:
 https://crates.io/settings/tokens
 
+Choose when and where you are warned (lead times, waking hours, email or webhook):
+https://crates.io/me/expiry-warnings
+
 -- The crates.io team
 `);
     expect(email.htmlBody).toBe(`<!DOCTYPE html>
@@ -295,6 +318,7 @@ https://crates.io/settings/tokens
 <p>Still using it? Generate a replacement with the same name and scopes:<br><a href="https://crates.io/settings/tokens/new?from=42" style="color:#1a5fb4;">https://crates.io/settings/tokens/new?from=42</a><br>Then put the new token wherever the old one was used, such as CI secrets.</p>
 <p>No longer need it? There is nothing to do; it will simply stop working.</p>
 <p><a href="https://crates.io/settings/tokens" style="color:#1a5fb4;">Manage your API tokens</a></p>
+<p>Choose when and where you are warned (lead times, waking hours, email or webhook):<br><a href="https://crates.io/me/expiry-warnings" style="color:#1a5fb4;">https://crates.io/me/expiry-warnings</a></p>
 <p style="color:#666666;">The crates.io team</p>
 </div>
 </body>
@@ -322,6 +346,9 @@ No longer need it? There is nothing to do.
 
 Manage your API tokens:
 https://crates.io/settings/tokens
+
+Choose when and where you are warned (lead times, waking hours, email or webhook):
+https://crates.io/me/expiry-warnings
 
 -- The crates.io team
 `);

@@ -8,7 +8,8 @@ import { TestSystem } from './helpers/system';
 
 const DAY = 86_400_000;
 const SECRET = 'an-unsubscribe-secret-for-tests-0123456789';
-const settings = { API_PUBLIC_URL: 'https://expiry.example', UNSUBSCRIBE_SECRET: SECRET };
+const PREFERENCES = 'https://registry.example/me/expiry-warnings';
+const settings = { API_PUBLIC_URL: 'https://expiry.example', UNSUBSCRIBE_SECRET: SECRET, PREFERENCES_URL: PREFERENCES };
 const system = TestSystem.use();
 
 describe('the signed link', () => {
@@ -73,6 +74,11 @@ describe('through the API and in the emails', () => {
     expect(headers(sent[0]!)['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
     expect(headers(sent[2]!)).not.toHaveProperty('List-Unsubscribe');
     const link = /^<(https:\/\/[^>]+)>$/.exec(headers(sent[1]!)['List-Unsubscribe']!)![1]!;
+    // Every email links to the preferences; a warning's body carries its one-click link too, the notice none.
+    for (const m of sent) expect([m.TextBody?.includes(PREFERENCES), m.HtmlBody?.includes(PREFERENCES)]).toEqual([true, true]);
+    expect(sent[1]!.TextBody).toContain(link);
+    expect(sent[2]!.TextBody).not.toContain('/unsubscribe?');
+    expect(sent[2]!.TextBody).not.toContain('You turned early warnings off');
 
     // A browser (or a link scanner) opening it changes nothing.
     const page = await fetch(local(link));
@@ -84,6 +90,20 @@ describe('through the API and in the emails', () => {
     expect(answer.status).toBe(200);
     expect(await answer.text()).toContain('no more early warnings');
     expect(await stored(user.id)).toEqual([{ reminders: [], expired_notice: null }]);
+  });
+
+  test('after the link, a new token gets only the expired notice, and it says how to turn warnings on again', async () => {
+    const cfg = config();
+    const user = await system.newUser();
+    expect((await oneClick(unsubscribeLink(user.id, settings, new Date())!)).status).toBe(200);
+    const created = await system.createToken(system.tokens(cfg), user, 8 * DAY);
+    await system.withWorker(cfg, async () => {
+      await system.env.client.workflow.getHandle(created.workflowId!).result();
+    });
+    const sent = system.postmark.sent.filter((m) => m.Metadata.token_id === created.token.id);
+    expect(sent.map((m) => m.Tag)).toEqual(['token-expiry-expired']);
+    expect(sent[0]!.TextBody).toContain(`You turned early warnings off. To be warned before your next token expires, choose when again:\n${PREFERENCES}`);
+    expect(sent[0]!.HtmlBody).toContain(`href="${PREFERENCES}"`);
   });
 
   test('a forged or stale link is refused, and nothing changes', async () => {

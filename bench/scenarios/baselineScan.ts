@@ -39,6 +39,8 @@ export async function scanAndSend(db: Pool, mailer: Mailer): Promise<ScanResult>
           login: recipient.greeting,
           token: { ...recipient.token, expiresAt: recipient.token.expiredAt },
           now: new Date(),
+          // crates.io's email has no say in it; the same links as ours, so the two render alike.
+          choices: { preferencesUrl: 'https://crates.io/settings/tokens', unsubscribeUrl: null, warningsOff: false },
         });
         await mailer.send({
           from: 'crates.io <noreply@crates.io>',

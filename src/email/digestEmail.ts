@@ -2,6 +2,7 @@
 // Pure: no I/O and no clock. One token is exactly the single-token email.
 import {
   assertValidDate,
+  choicesLines,
   describeScopes,
   displayTokenName,
   escapeHtml,
@@ -24,6 +25,7 @@ export interface DigestEmailInput {
   login: string;
   tokens: ReminderEmailInput['token'][];
   now: Date;
+  choices: ReminderEmailInput['choices'];
 }
 
 export function renderDigestEmail(input: DigestEmailInput): RenderedEmail {
@@ -69,6 +71,9 @@ export function renderDigestEmail(input: DigestEmailInput): RenderedEmail {
   const stillNeeded = 'Still using one? Generate a replacement with the same name and scopes from its link, then put the new token wherever the old one was used, such as CI secrets.';
   const notNeeded = 'No longer need them? There is nothing to do.';
   const signature = `The ${registry} team`;
+  const e = escapeHtml;
+  const link = (url: string, text: string): string => `<a href="${e(url)}" style="color:#1a5fb4;">${e(text)}</a>`;
+  const choices = choicesLines(input.choices, link);
 
   const textBody = [
     `Hello ${login},`,
@@ -91,15 +96,15 @@ export function renderDigestEmail(input: DigestEmailInput): RenderedEmail {
     'Manage your API tokens:',
     settingsUrl,
     '',
+    ...choices.text,
+    '',
     `-- ${signature}`,
     '',
   ].join('\n');
 
-  const e = escapeHtml;
   const cell = 'padding:4px 12px 4px 0;vertical-align:top;';
   const row = (label: string, value: string): string =>
     `<tr><td style="${cell}color:#666;">${e(label)}</td><td style="${cell}">${value}</td></tr>`;
-  const link = (url: string, text: string): string => `<a href="${e(url)}" style="color:#1a5fb4;">${e(text)}</a>`;
 
   const htmlBody = [
     '<!DOCTYPE html>',
@@ -125,6 +130,7 @@ export function renderDigestEmail(input: DigestEmailInput): RenderedEmail {
     `<p>${e(stillNeeded)}</p>`,
     `<p>${e(notNeeded)}</p>`,
     `<p>${link(settingsUrl, 'Manage your API tokens')}</p>`,
+    ...choices.html,
     `<p style="color:#666666;">${e(signature)}</p>`,
     '</div>',
     '</body>',

@@ -15,6 +15,36 @@ export interface ReminderEmailInput {
     lastUsedAt: Date | null;
   };
   now: Date; // when the email is sent; the "in words" phrase is computed from expiresAt - now
+  choices: EmailChoices;
+}
+
+/** What every email says about the user's own say in their warnings. */
+export interface EmailChoices {
+  /** Where the user chooses lead times, waking hours and channels (PREFERENCES_URL). */
+  preferencesUrl: string;
+  /** A warning's one-click link that turns early warnings off; null on the expired notice, or without UNSUBSCRIBE_SECRET. */
+  unsubscribeUrl: string | null;
+  /** The user turned early warnings off: the expired notice says how to turn them on again. */
+  warningsOff: boolean;
+}
+
+/** The closing lines about the user's choices, as text lines and HTML paragraphs (the caller's escaper and link). */
+export function choicesLines(
+  choices: EmailChoices,
+  link: (url: string, text: string) => string,
+): { text: string[]; html: string[] } {
+  const { preferencesUrl, unsubscribeUrl, warningsOff } = choices;
+  const choose = warningsOff
+    ? 'You turned early warnings off. To be warned before your next token expires, choose when again:'
+    : 'Choose when and where you are warned (lead times, waking hours, email or webhook):';
+  const text = [choose, preferencesUrl];
+  const html = [`<p>${escapeHtml(choose)}<br>${link(preferencesUrl, preferencesUrl)}</p>`];
+  if (unsubscribeUrl) {
+    const stop = 'No early warnings at all? One click turns them off (the notice when a token has expired still comes):';
+    text.push('', stop, unsubscribeUrl);
+    html.push(`<p>${escapeHtml(stop)}<br>${link(unsubscribeUrl, 'Turn off early warnings')}</p>`);
+  }
+  return { text, html };
 }
 
 export interface RenderedEmail {
@@ -160,6 +190,10 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
     : 'No longer need it? There is nothing to do; it will simply stop working.';
   const usage = usageLine(token.lastUsedAt, now, expired);
   const signature = `The ${registry} team`;
+  const e = escapeHtml;
+  const link = (url: string, text: string): string =>
+    `<a href="${e(url)}" style="color:#1a5fb4;">${e(text)}</a>`;
+  const choices = choicesLines(input.choices, link);
 
   const textBody = [
     `Hello ${login},`,
@@ -182,16 +216,15 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
     'Manage your API tokens:',
     settingsUrl,
     '',
+    ...choices.text,
+    '',
     `-- ${signature}`,
     '',
   ].join('\n');
 
-  const e = escapeHtml;
   const cell = 'padding:4px 12px 4px 0;vertical-align:top;';
   const row = (label: string, value: string): string =>
     `<tr><td style="${cell}color:#666;">${e(label)}</td><td style="${cell}">${e(value)}</td></tr>`;
-  const link = (url: string, text: string): string =>
-    `<a href="${e(url)}" style="color:#1a5fb4;">${e(text)}</a>`;
 
   const htmlBody = [
     '<!DOCTYPE html>',
@@ -212,6 +245,7 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
     `<p>${e(stillNeeded)}<br>${link(replaceUrl, replaceUrl)}<br>${e(afterReplace)}</p>`,
     `<p>${e(notNeeded)}</p>`,
     `<p>${link(settingsUrl, 'Manage your API tokens')}</p>`,
+    ...choices.html,
     `<p style="color:#666666;">${e(signature)}</p>`,
     '</div>',
     '</body>',
