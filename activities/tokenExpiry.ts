@@ -4,6 +4,7 @@ import type {
   Clock,
   DeliverResult,
   RecordOutcomesInput,
+  SentElsewhere,
   SendReminderInput,
   SendReminderResult,
   UnrecordedSend,
@@ -64,13 +65,21 @@ export function createActivities(deps: ActivityDeps) {
     /** Records an email Postmark accepted whose record the send could not write (SentNotRecorded). */
     recordSent: (unrecorded: UnrecordedSend): Promise<SendReminderResult> => recordUnrecordedSend(unrecorded),
 
-    /** Writes reminders the workflow decided not to send, or gave up on, into the log. */
-    async recordOutcomes({ tokenId, outcomes }: RecordOutcomesInput): Promise<void> {
+    /**
+     * Writes reminders the workflow decided not to send, or gave up on, into the log; answers those the log
+     * had as sent already (in another token's digest), which the workflow records as sent instead.
+     */
+    async recordOutcomes({ tokenId, outcomes }: RecordOutcomesInput): Promise<SentElsewhere[]> {
+      const sent: SentElsewhere[] = [];
       for (const { reminder, dueAt, status, reason } of outcomes) {
-        await markUnsent(db, { tokenId, reminder, dueAt }, { status, reason });
+        const kept = await markUnsent(db, { tokenId, reminder, dueAt }, { status, reason });
+        if (kept?.status === 'sent') {
+          sent.push({ reminder, outcome: 'sent', messageId: kept.providerMessageId ?? undefined, digest: kept.digest, sentByTokenId: kept.sentByTokenId ?? undefined });
+        }
         // A failure's reason starts with its type: "PostmarkInactiveRecipient: ...".
-        if (status === 'failed') countEmail('failed', reason.split(':', 1)[0] as string);
+        else if (status === 'failed') countEmail('failed', reason.split(':', 1)[0] as string);
       }
+      return sent;
     },
   };
 }

@@ -180,7 +180,7 @@ const stubActivities: Pick<Activities, 'sendReminder' | 'sendReminderFirstTry' |
   sendReminder: async () => ({ outcome: 'suppressed', reason: 'temporal-ui-test' }),
   // As under a send cap: the queued activity, which the UI shows with its summary, does the send.
   sendReminderFirstTry: async () => null,
-  recordOutcomes: async () => undefined,
+  recordOutcomes: async () => [],
 };
 
 function tokenRow(id: string, expiresInDays: number, createdDaysAgo = 0): TokenRow {

@@ -6,6 +6,7 @@ import type { createActivities } from '../activities/tokenExpiry';
 import {
   searchAttributes,
   tokenExpiryWorkflowId,
+  type RecordOutcomesInput,
   type SendReminderInput,
   type TokenExpiryInput,
   type UnrecordedSend,
@@ -81,6 +82,25 @@ test('a late start sends only the tightest reminder already due; the others are 
     ['7d', 'skipped', 'superseded-by-1d'],
     ['1d', 'sent', null],
     ['expired', 'sent', null],
+  ]);
+});
+
+test('a superseded reminder another token\'s digest already sent is recorded by the run as sent, not skipped', async () => {
+  const { activities, sent } = fakeActivities();
+  const queue = harness.unique('rules');
+  const input = await tokenInput(DAY / 2, 60 * DAY);
+  const digested = { reminder: '7d', outcome: 'sent' as const, messageId: 'msg-digest', digest: 'token-expiry:9:7d:1', sentByTokenId: '9' };
+  const result = await harness.withWorker(
+    queue,
+    { ...activities, recordOutcomes: async (asked: RecordOutcomesInput) => (asked.outcomes.some((o) => o.reminder === '7d') ? [digested] : []) },
+    async () => (await start(input, queue)).result(),
+  );
+
+  expect(sent.map((s) => s.reminder)).toEqual(['1d', 'expired']);
+  expect(result.reminders.map((r) => [r.key, r.outcome, r.reason ?? null, r.messageId ?? null, r.sentByTokenId ?? null])).toEqual([
+    ['7d', 'sent', null, 'msg-digest', '9'],
+    ['1d', 'sent', null, expect.any(String), null],
+    ['expired', 'sent', null, expect.any(String), null],
   ]);
 });
 

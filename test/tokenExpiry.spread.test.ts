@@ -58,7 +58,7 @@ test('the workflow sends each warning at its spread time, the expired notice at 
       throw new Error('the first try succeeds here');
     },
     recordSent: async () => ({ outcome: 'sent' as const }),
-    recordOutcomes: async () => undefined,
+    recordOutcomes: async () => [],
   };
   const now = await harness.env.currentTimeMs();
   const input: TokenExpiryInput = {

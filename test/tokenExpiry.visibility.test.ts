@@ -34,7 +34,7 @@ async function start(queue: string) {
 
 test('three reminders sent at their first try: one search-attribute update each, and the run ends completed', async () => {
   const sent = async () => ({ outcome: 'sent' as const, messageId: 'msg' });
-  const activities: Activities = { sendReminderFirstTry: sent, sendReminder: sent, recordSent: sent, recordOutcomes: async () => undefined };
+  const activities: Activities = { sendReminderFirstTry: sent, sendReminder: sent, recordSent: sent, recordOutcomes: async () => [] };
   const queue = harness.unique('visibility');
   const handle = await start(queue);
   await harness.withWorker(queue, activities, () => handle.result());
@@ -62,7 +62,7 @@ test('a send that goes on to retries shows ExpiryState "sending" while it retrie
       return { outcome: 'sent' as const, messageId: 'msg' };
     },
     recordSent: async () => ({ outcome: 'sent' as const }),
-    recordOutcomes: async () => undefined,
+    recordOutcomes: async () => [],
   };
   await harness.withWorker(queue, activities, () => handle.result());
   expect(seen).toEqual(['sending', 'sending', 'sending']);

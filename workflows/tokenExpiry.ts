@@ -24,6 +24,7 @@ import {
   type ReplanRefusal,
   type ReplanResult,
   type SendReminderInput,
+  type SentElsewhere,
   type TokenExpiryInput,
   type TokenExpiryState,
   type TokenExpiryStatus,
@@ -102,13 +103,14 @@ export async function tokenExpiryWorkflow(input: TokenExpiryInput): Promise<Toke
     if (reminders.length === 0) return;
     const at = new Date().toISOString();
     for (const reminder of reminders) Object.assign(reminder, { outcome: 'skipped', reason, at });
-    await recordOutcomes.executeWithOptions({ summary: recordSummary(reminders.map(reminderLabel), reason) }, [
+    const sentElsewhere = await recordOutcomes.executeWithOptions({ summary: recordSummary(reminders.map(reminderLabel), reason) }, [
       {
         instance: input.instance,
         tokenId: input.tokenId,
         outcomes: reminders.map(({ key, dueAt }) => ({ reminder: key, dueAt, status: 'skipped' as const, reason })),
       },
     ]);
+    takeSentElsewhere(reminders, sentElsewhere);
   };
 
   const replanChange = (plan: ReplanInput) =>
@@ -228,14 +230,25 @@ async function send(
     upsertSearchAttributes([{ key: searchAttributes.lastFailure, value: type }]);
     if (!cause?.nonRetryable) {
       // The activity records permanent failures itself, the moment they happen; retries that ran out are recorded here.
-      await recordOutcomes.executeWithOptions({ summary: recordSummary([reminderLabel(reminder)], reason) }, [
+      const sentElsewhere = await recordOutcomes.executeWithOptions({ summary: recordSummary([reminderLabel(reminder)], reason) }, [
         {
           instance: input.instance,
           tokenId: input.tokenId,
           outcomes: [{ reminder: reminder.key, dueAt: reminder.dueAt, status: 'failed', reason }],
         },
       ]);
+      takeSentElsewhere([reminder], sentElsewhere);
     }
+  }
+}
+
+/** Reminders the log had as sent already (another token's digest covered them) are sent, whatever the run decided. */
+function takeSentElsewhere(reminders: ReminderStatus[], sent: SentElsewhere[]): void {
+  for (const { reminder: key, ...result } of sent) {
+    const reminder = reminders.find((r) => r.key === key);
+    if (!reminder) continue;
+    delete reminder.reason;
+    Object.assign(reminder, result);
   }
 }
 

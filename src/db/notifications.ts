@@ -40,22 +40,30 @@ export function dedupeKey({ tokenId, reminder, dueAt }: ReminderRef): string {
 
 /**
  * Records a reminder the workflow decided not to send, or gave up on, without a claim: a row that is final,
- * held by a live claim, or whose send's outcome is unknown keeps what it says (src/db/claims.ts decides those).
+ * held by a live claim, or whose send's outcome is unknown keeps what it says (src/db/claims.ts decides those),
+ * and is returned as it stands (e.g. sent already in another token's digest); null when written.
  */
 export async function markUnsent(
   db: Queryable,
   ref: ReminderRef,
   outcome: { status: 'skipped' | 'failed' | 'suppressed'; reason: string },
-): Promise<void> {
-  await db.query(
+): Promise<NotificationRow | null> {
+  const { rowCount } = await db.query(
     `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, reason)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (token_id, reminder) DO UPDATE
        SET status = excluded.status, reason = excluded.reason, claimed_until = NULL, updated_at = now()
        WHERE expiry_notifications.status = 'sending' AND expiry_notifications.outcome_unknown_at IS NULL
-         AND (expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())`,
+         AND (expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())
+     RETURNING 1`,
     [ref.tokenId, ref.reminder, ref.dueAt, dedupeKey(ref), outcome.status, outcome.reason],
   );
+  if (rowCount) return null;
+  const { rows } = await db.query<NotificationRow>(
+    `SELECT ${NOTIFICATION_COLUMNS} FROM expiry_notifications WHERE token_id = $1 AND reminder = $2`,
+    [ref.tokenId, ref.reminder],
+  );
+  return rows[0] ?? null;
 }
 
 export async function listNotifications(db: Queryable, tokenId: string): Promise<NotificationRow[]> {

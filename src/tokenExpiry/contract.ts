@@ -187,6 +187,9 @@ export interface UnrecordedSend {
   expiresAt: string;
 }
 
+/** A reminder the workflow meant to record as unsent that the log has as sent already (another token's digest). */
+export type SentElsewhere = SendReminderResult & { reminder: string; outcome: 'sent' };
+
 /** Reminders the workflow decided not to send, or gave up on. */
 export interface RecordOutcomesInput {
   instance: string;

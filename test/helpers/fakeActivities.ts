@@ -34,6 +34,7 @@ export function fakeActivities(harness: WorkflowHarness, firstTry?: (input: Send
     },
     recordOutcomes: async ({ outcomes }) => {
       recorded.push(...outcomes);
+      return [];
     },
   };
   return { activities, sent, recorded };
