@@ -451,7 +451,14 @@ class TemporalCluster implements Cluster {
     process.on('exit', this.killOnExit);
     this.serverExits.clear();
     try {
-      const children = this.processes.map((name) => this.spawnServer(name));
+      const [first, ...rest] = this.processes;
+      const children = [this.spawnServer(first!)];
+      if (rest.length > 0) {
+        // On a new database the first process writes the cluster's metadata; five at once race for that row and
+        // the losers exit ("SaveClusterMetadata ... duplicate key"), so the others start once the first listens.
+        await this.waitFor(`${first} listens`, () => this.listens(first!), [first!]);
+        children.push(...rest.map((name) => this.spawnServer(name)));
+      }
       await this.oneShot('namespace', 'create-namespace.sh', this.plan.namespaceEnv, children);
       await this.waitFor('the frontend answers', () => this.frontendAnswers());
       if (this.plan.uiEnv) {
@@ -523,9 +530,14 @@ class TemporalCluster implements Cluster {
       await this.waitFor('the frontend answers', () => this.frontendAnswers(), [name]);
       return;
     }
-    const service = plan.args[plan.args.length - 1]!.toUpperCase();
-    const port = Number(plan.env[`${service}_GRPC_PORT`]);
-    await this.waitFor(`${name} accepts on ${plan.host}:${port}`, () => tcpAccepts(plan.host, port), [name]);
+    await this.waitFor(`${name} listens`, () => this.listens(name), [name]);
+  }
+
+  /** Resolves once a process of the server accepts on its gRPC port. */
+  private listens(name: string): Promise<void> {
+    const plan = this.processPlan(name);
+    const service = name === 'server' ? 'FRONTEND' : plan.args[plan.args.length - 1]!.toUpperCase();
+    return tcpAccepts(plan.host, Number(plan.env[`${service}_GRPC_PORT`]));
   }
 
   async stop({ signal = 'SIGTERM' }: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<void> {
