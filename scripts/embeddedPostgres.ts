@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '../..');
+/** The repo: the first folder above this file with a package.json (two up from dist/scripts/, one from scripts/). */
+const ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 /** Where root's copies live: readable by the `postgres` user, kept across runs. */
 const SHARED_DIR = '/var/tmp/token-expiry-postgres';
 export const EMBEDDED_USER = 'postgres';

@@ -5,11 +5,10 @@
  * reminders and its expired notice reach the fake Postmark once each, and a revoked token's run is Canceled.
  * The other end-to-end tests run on the dev server; this one keeps the production settings exercised.
  */
-import { randomBytes } from 'node:crypto';
-import { searchAttributes, tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
+import { tokenExpiryWorkflowId } from '../src/tokenExpiry/contract';
 import { TEST_INSTANCE } from './helpers/database';
 import { FaultStack, underTest } from './helpers/faultStack';
-import { eventually } from './helpers/poll';
+import { readyForOurWorkflows } from './helpers/engine';
 
 const SECOND = 1_000;
 const SHARDS = 4;
@@ -25,25 +24,7 @@ test('on the cluster: a kept token gets both reminders and the expired notice on
   });
 
   await stack.startWorker();
-  // A new cluster's frontend may refuse a start that sets the search attributes the worker has just registered
-  // until its cache refreshes (a CI run saw "Failed to start Workflow"); a token made then would wait for the sweep.
-  await eventually('the frontend accepts a start with our search attributes', async () => {
-    const probe = await stack.client.workflow
-      .start('searchAttributesProbe', {
-        taskQueue: 'search-attributes-probe',
-        workflowId: `search-attributes-probe-${randomBytes(4).toString('hex')}`,
-        typedSearchAttributes: [
-          { key: searchAttributes.tokenId, value: 'probe' },
-          { key: searchAttributes.expiresAt, value: new Date() },
-          { key: searchAttributes.nextReminderAt, value: new Date() },
-          { key: searchAttributes.state, value: 'probe' },
-        ],
-      })
-      .catch(() => undefined);
-    if (!probe) return false;
-    await probe.terminate('probe');
-    return true;
-  });
+  await readyForOurWorkflows(stack.client);
   const alice = await stack.addUser();
   const kept = await stack.createToken(alice, 30 * SECOND);
   const revoked = await stack.createToken(alice, 30 * SECOND);

@@ -4,7 +4,10 @@
  * schema one-shot (deploy/temporal/setup-schema.sh with the temporal-schema service's environment), the
  * server with all its services in one process (the binary's embedded config template, rendered from the
  * temporal service's environment, as the image does), the namespace one-shot
- * (deploy/temporal/create-namespace.sh) and the UI server. Only what this machine must differ in is
+ * (deploy/temporal/create-namespace.sh) and the UI server. With `services: 'apart'` the server runs as five
+ * processes instead (frontend, matching, worker and two history hosts, each `temporal-server start --service X`
+ * on its own loopback address), which find each other through ringpop over the shared database, so that a
+ * fault test can kill and restart one. Only what this machine must differ in is
  * changed: PostgreSQL's address and credentials, the bind address and ports, the database names, the
  * history shard count, and where the dynamic config file is.
  *
@@ -40,6 +43,23 @@ const DEFAULT_START_TIMEOUT_MS = 180_000;
  * own main and visibility pool (measured: with SQL_MAX_CONNS and SQL_VIS_MAX_CONNS at 1 it held 4 + 4).
  */
 export const SERVICES_IN_ONE_PROCESS = 4;
+
+/**
+ * The processes of a cluster run apart: one service each, each on an address of its own (the whole of
+ * 127.0.0.0/8 is the loopback on Linux), so that every process keeps Temporal's one set of ports (the
+ * template's *_PORT variables) and two history hosts can run side by side. Ringpop finds the members through
+ * the cluster_membership table of the shared database; history shards are spread over the history hosts and
+ * move to the survivor when one dies.
+ */
+export const SERVICE_PROCESSES = [
+  { name: 'frontend', service: 'frontend', host: '127.0.0.2' },
+  { name: 'matching', service: 'matching', host: '127.0.0.3' },
+  { name: 'worker', service: 'worker', host: '127.0.0.4' },
+  { name: 'history-1', service: 'history', host: '127.0.0.5' },
+  { name: 'history-2', service: 'history', host: '127.0.0.6' },
+] as const;
+export type ServiceProcessName = (typeof SERVICE_PROCESSES)[number]['name'];
+export type ServiceLayout = 'one' | 'apart';
 /** The app's processes beside it: the worker's pool (10), the API's (10), a CLI run's or migrate's (2). */
 export const APP_CONNECTIONS = 22;
 
@@ -58,6 +78,8 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   /** Every line of output is appended here too (the in-memory copy keeps only the latest). */
   logFile?: string;
+  /** All services in one process (compose's way, the default), or each in its own (SERVICE_PROCESSES). */
+  services?: ServiceLayout;
 }
 
 export interface Cluster {
@@ -80,8 +102,18 @@ export interface Cluster {
   dropDatabases(): Promise<void>;
   /** The schema step's, the server's, the namespace step's and the UI's recent output. */
   output(): string;
-  /** Resolves when the server process exits (a crash, or stop()). */
+  /** Resolves when a server process exits (a crash, or stop()). */
   serverExit(): Promise<void>;
+  /** The server's processes: 'server' for all services in one, else SERVICE_PROCESSES' names. */
+  readonly processes: string[];
+  /** Stops one process of the server (SIGKILL: a crash); the others keep running. */
+  stopProcess(name: string, opts?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
+  /** Starts one stopped process again on its address and ports; resolves once its gRPC port accepts (the frontend: once it answers). */
+  startProcess(name: string): Promise<void>;
+  /** Whether one process of the server runs. */
+  isRunning(name: string): boolean;
+  /** The process id of one process of the server, while it runs. */
+  pidOf(name: string): number | undefined;
 }
 
 // --- docker-compose.yml, read ---------------------------------------------------------------------------
@@ -152,6 +184,10 @@ export function servicePorts(frontend: number): Record<string, string> {
 export interface ClusterPlan {
   schemaEnv: Record<string, string>;
   serverEnv: Record<string, string>;
+  /** What each server process runs: its name, `start` arguments and environment. */
+  processes: { name: string; host: string; args: string[]; env: Record<string, string> }[];
+  /** The frontend's host:port, for clients. */
+  address: string;
   namespaceEnv: Record<string, string>;
   uiEnv: Record<string, string> | undefined;
   databases: { main: string; visibility: string };
@@ -159,7 +195,14 @@ export interface ClusterPlan {
 }
 
 /** What each step runs with: compose's environment, with this machine's differences. */
-export function planCluster(opts: { adminUrl: string; shards?: number; database?: string; port: number; uiPort: number | false }): ClusterPlan {
+export function planCluster(opts: {
+  adminUrl: string;
+  shards?: number;
+  database?: string;
+  port: number;
+  uiPort: number | false;
+  services?: ServiceLayout;
+}): ClusterPlan {
   const services = composeServices();
   const postgres = new URL(opts.adminUrl);
   const pg = {
@@ -174,7 +217,8 @@ export function planCluster(opts: { adminUrl: string; shards?: number; database?
   if (!opts.database && databases.visibility !== server.VISIBILITY_DBNAME) {
     throw new Error(`docker-compose.yml: VISIBILITY_DBNAME is not DBNAME_visibility, as scripts/devtools/cluster.ts names it`);
   }
-  const address = `${HOST}:${opts.port}`;
+  const frontendHost = opts.services === 'apart' ? SERVICE_PROCESSES[0].host : HOST;
+  const address = `${frontendHost}:${opts.port}`;
 
   const schemaEnv = override(environmentOf(services, 'temporal-schema'), 'temporal-schema', {
     SQL_HOST: pg.host,
@@ -199,6 +243,21 @@ export function planCluster(opts: { adminUrl: string; shards?: number; database?
     }),
     ...servicePorts(opts.port),
   };
+  const processes =
+    opts.services === 'apart'
+      ? SERVICE_PROCESSES.map(({ name, service, host }) => ({
+          name,
+          host,
+          args: ['start', '--service', service],
+          env: {
+            ...serverEnv,
+            BIND_ON_IP: host,
+            // The cluster's own record (clusterMetadata) names the frontend, whichever process writes it first.
+            CLUSTER_RPC_ADDRESS: address,
+            CLUSTER_HTTP_ADDRESS: `${frontendHost}:${serverEnv.FRONTEND_HTTP_PORT}`,
+          },
+        }))
+      : [{ name: 'server', host: HOST, args: ['start'], env: serverEnv }];
   const namespaceCompose = environmentOf(services, 'temporal-namespace');
   const namespaceEnv = override(namespaceCompose, 'temporal-namespace', { TEMPORAL_ADDRESS: address });
   const uiEnv =
@@ -210,7 +269,7 @@ export function planCluster(opts: { adminUrl: string; shards?: number; database?
           TEMPORAL_UI_PORT: String(opts.uiPort),
           TEMPORAL_DISABLE_NEWS_FETCH: 'true',
         };
-  return { schemaEnv, serverEnv, namespaceEnv, uiEnv, databases, namespace: namespaceCompose.TEMPORAL_NAMESPACE ?? 'default' };
+  return { schemaEnv, serverEnv, processes, address, namespaceEnv, uiEnv, databases, namespace: namespaceCompose.TEMPORAL_NAMESPACE ?? 'default' };
 }
 
 // --- PostgreSQL connections ------------------------------------------------------------------------------
@@ -222,10 +281,13 @@ export interface ConnectionBudget {
   inUse: number;
   /** The most the cluster may open: each service its own main pool and visibility pool. */
   temporal: number;
+  /** How many services open pools: four in one process, five apart (two history hosts). */
+  services: number;
 }
 
 /** Temporal's worst case against what the server allows now. */
-export async function connectionBudget(adminUrl: string, serverEnv: Record<string, string>): Promise<ConnectionBudget> {
+export async function connectionBudget(adminUrl: string, serverEnv: Record<string, string>, layout: ServiceLayout = 'one'): Promise<ConnectionBudget> {
+  const services = layout === 'apart' ? SERVICE_PROCESSES.length : SERVICES_IN_ONE_PROCESS;
   const pools = Number(serverEnv.SQL_MAX_CONNS ?? 20) + Number(serverEnv.SQL_VIS_MAX_CONNS ?? 10);
   const client = new PgClient({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
   await client.connect();
@@ -236,7 +298,8 @@ export async function connectionBudget(adminUrl: string, serverEnv: Record<strin
       maxConnections: await setting('max_connections'),
       superuserReserved: await setting('superuser_reserved_connections'),
       inUse: Number(rows[0]?.n ?? 0),
-      temporal: SERVICES_IN_ONE_PROCESS * pools,
+      temporal: services * pools,
+      services,
     };
   } finally {
     await client.end();
@@ -256,14 +319,16 @@ function stepEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 class TemporalCluster implements Cluster {
-  private server: ChildProcess | undefined;
+  /** The server's processes now running, by name. */
+  private readonly servers = new Map<string, ChildProcess>();
+  private readonly serverExits = new Map<string, Promise<void>>();
   private ui: ChildProcess | undefined;
-  private exits: Promise<void>[] = [];
-  private serverExited: Promise<void> = Promise.resolve();
+  private uiExit: Promise<void> = Promise.resolve();
+  private anyServerExit: Promise<void> = Promise.resolve();
   private log = '';
   shards = 0;
   private readonly killOnExit = () => {
-    this.server?.kill('SIGKILL');
+    for (const child of this.servers.values()) child.kill('SIGKILL');
     this.ui?.kill('SIGKILL');
   };
 
@@ -276,7 +341,7 @@ class TemporalCluster implements Cluster {
     return this.opts.port;
   }
   get address() {
-    return `${HOST}:${this.opts.port}`;
+    return this.plan.address;
   }
   get uiUrl() {
     return this.opts.uiPort === false ? undefined : `http://${HOST}:${this.opts.uiPort}`;
@@ -288,7 +353,18 @@ class TemporalCluster implements Cluster {
     return this.plan.namespace;
   }
   get running() {
-    return this.server !== undefined;
+    return this.servers.size > 0;
+  }
+  get processes() {
+    return this.plan.processes.map((p) => p.name);
+  }
+
+  isRunning(name: string): boolean {
+    return this.servers.has(name);
+  }
+
+  pidOf(name: string): number | undefined {
+    return this.servers.get(name)?.pid;
   }
 
   output(): string {
@@ -296,7 +372,7 @@ class TemporalCluster implements Cluster {
   }
 
   serverExit(): Promise<void> {
-    return this.serverExited;
+    return this.anyServerExit;
   }
 
   private append(label: string, chunk: Buffer | string): void {
@@ -305,42 +381,56 @@ class TemporalCluster implements Cluster {
     if (this.opts.logFile) appendFileSync(this.opts.logFile, text);
   }
 
-  /** The compose one-shots: a shell script with the service's environment; fails with its output. */
   /**
    * The compose one-shots: a shell script with the service's environment; fails with its output. Given the
-   * server, it is stopped when the server exits first (create-namespace.sh would wait two minutes for it).
+   * server's processes, it is stopped when one of them exits first (create-namespace.sh would wait two minutes).
    */
-  private async oneShot(label: string, script: string, env: Record<string, string>, server?: ChildProcess): Promise<void> {
+  private async oneShot(label: string, script: string, env: Record<string, string>, servers: ChildProcess[] = []): Promise<void> {
     const child = spawn('sh', [path.join(ROOT, 'deploy/temporal', script)], { env: stepEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (chunk: Buffer) => this.append(label, chunk));
     child.stderr.on('data', (chunk: Buffer) => this.append(label, chunk));
     const closed = once(child, 'close') as Promise<[number | null]>;
     const serverGone = () => child.kill('SIGKILL');
-    server?.once('exit', serverGone);
+    for (const server of servers) server.once('exit', serverGone);
     const timer = setTimeout(serverGone, this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     const [code] = await closed;
     clearTimeout(timer);
-    server?.off('exit', serverGone);
-    if (server && (server.exitCode !== null || server.signalCode !== null)) throw new Error(`temporal-server exited during start-up (${script} stopped):\n${this.log}`);
+    for (const server of servers) server.off('exit', serverGone);
+    const gone = servers.find((server) => server.exitCode !== null || server.signalCode !== null);
+    if (gone) throw new Error(`temporal-server exited during start-up (${script} stopped):\n${this.log}`);
     if (code !== 0) throw new Error(`${script} exited with ${code ?? 'a kill after the start timeout'}:\n${this.log}`);
   }
 
-  private spawnTracked(label: string, command: string, args: string[], env: Record<string, string>): ChildProcess {
+  private spawnTracked(label: string, command: string, args: string[], env: Record<string, string>): { child: ChildProcess; exit: Promise<void> } {
     const child = spawn(command, args, { env: stepEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (chunk: Buffer) => this.append(label, chunk));
     child.stderr?.on('data', (chunk: Buffer) => this.append(label, chunk));
-    this.exits.push(
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.once('error', (err) => {
-          this.append(label, `${err.message}\n`);
-          resolve();
-        });
-      }).then(() => {
-        if (this.server === child) this.server = undefined;
-        if (this.ui === child) this.ui = undefined;
-      }),
-    );
+    const exit = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', (err) => {
+        this.append(label, `${err.message}\n`);
+        resolve();
+      });
+    });
+    return { child, exit };
+  }
+
+  private processPlan(name: string) {
+    const plan = this.plan.processes.find((p) => p.name === name);
+    if (!plan) throw new Error(`the cluster has no process ${name} (it has ${this.processes.join(', ')})`);
+    return plan;
+  }
+
+  /** Spawns one server process; it leaves the running set when it exits. */
+  private spawnServer(name: string): ChildProcess {
+    const plan = this.processPlan(name);
+    const { child, exit } = this.spawnTracked(name, tool('temporal-server'), plan.args, plan.env);
+    this.servers.set(name, child);
+    const tracked = exit.then(() => {
+      if (this.servers.get(name) === child) this.servers.delete(name);
+    });
+    this.serverExits.set(name, tracked);
+    this.anyServerExit = Promise.race([...this.serverExits.values()]);
     return child;
   }
 
@@ -351,33 +441,33 @@ class TemporalCluster implements Cluster {
   }
 
   async start(): Promise<void> {
-    if (this.server) throw new Error(`the cluster on ${this.address} is already running`);
+    if (this.running) throw new Error(`the cluster on ${this.address} is already running`);
     // Another server on these ports would answer the readiness probes in this one's place.
-    for (const [name, port] of Object.entries(servicePorts(this.opts.port))) {
-      if (!(await portIsFree(Number(port)))) throw new Error(`${name} ${port} is in use (another Temporal?): choose another --port`);
+    for (const { host } of this.plan.processes) {
+      for (const [name, port] of Object.entries(servicePorts(this.opts.port))) {
+        if (!(await portIsFree(Number(port), host))) throw new Error(`${name} ${host}:${port} is in use (another Temporal?): choose another --port`);
+      }
     }
     process.on('exit', this.killOnExit);
-    this.exits = [];
+    this.serverExits.clear();
     try {
-      this.server = this.spawnTracked('server', tool('temporal-server'), ['start'], this.plan.serverEnv);
-      this.serverExited = this.exits[this.exits.length - 1]!;
-      await this.oneShot('namespace', 'create-namespace.sh', this.plan.namespaceEnv, this.server);
-      await this.waitFor('the frontend answers', async () => {
-        const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
-        try {
-          const info = await connection.workflowService.getClusterInfo({});
-          this.shards = info.historyShardCount ?? 0;
-          await connection.workflowService.describeNamespace({ namespace: this.plan.namespace });
-          // describeNamespace reads the database; other calls go through the frontend's namespace cache, which
-          // learns of a new namespace only at its next refresh (a worker started before then exits NOT_FOUND).
-          await connection.operatorService.listSearchAttributes({ namespace: this.plan.namespace });
-        } finally {
-          await connection.close();
-        }
-      });
+      const [first, ...rest] = this.processes;
+      const children = [this.spawnServer(first!)];
+      if (rest.length > 0) {
+        // On a new database the first process writes the cluster's metadata; five at once race for that row and
+        // the losers exit ("SaveClusterMetadata ... duplicate key"), so the others start once the first listens.
+        await this.waitFor(`${first} listens`, () => this.listens(first!), [first!]);
+        children.push(...rest.map((name) => this.spawnServer(name)));
+      }
+      await this.oneShot('namespace', 'create-namespace.sh', this.plan.namespaceEnv, children);
+      await this.waitFor('the frontend answers', () => this.frontendAnswers());
       if (this.plan.uiEnv) {
         const root = path.join(CLUSTER_TOOLS, 'ui');
-        this.ui = this.spawnTracked('ui', tool('temporal-ui-server'), ['--root', root, '--env', 'docker', 'start'], this.plan.uiEnv);
+        const { child, exit } = this.spawnTracked('ui', tool('temporal-ui-server'), ['--root', root, '--env', 'docker', 'start'], this.plan.uiEnv);
+        this.ui = child;
+        this.uiExit = exit.then(() => {
+          if (this.ui === child) this.ui = undefined;
+        });
         await this.waitFor('the Web UI serves its page', async () => {
           const response = await fetch(this.uiUrl!, { signal: AbortSignal.timeout(1_000) });
           if (!response.ok) throw new Error(`Web UI answered ${response.status}`);
@@ -389,12 +479,27 @@ class TemporalCluster implements Cluster {
     }
   }
 
-  private async waitFor(what: string, probe: () => Promise<void>): Promise<void> {
+  private async frontendAnswers(): Promise<void> {
+    const connection = await Connection.connect({ address: this.address, connectTimeout: 1_000 });
+    try {
+      const info = await connection.workflowService.getClusterInfo({});
+      this.shards = info.historyShardCount ?? 0;
+      await connection.workflowService.describeNamespace({ namespace: this.plan.namespace });
+      // describeNamespace reads the database; other calls go through the frontend's namespace cache, which
+      // learns of a new namespace only at its next refresh (a worker started before then exits NOT_FOUND).
+      await connection.operatorService.listSearchAttributes({ namespace: this.plan.namespace });
+    } finally {
+      await connection.close();
+    }
+  }
+
+  private async waitFor(what: string, probe: () => Promise<void>, needs: string[] = this.processes): Promise<void> {
     const timeoutMs = this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
-      if (!this.server) throw new Error(`temporal-server exited during start-up:\n${this.log}`);
+      const gone = needs.find((name) => !this.servers.has(name));
+      if (gone) throw new Error(`temporal-server (${gone}) exited during start-up:\n${this.log}`);
       try {
         await probe();
         return;
@@ -406,11 +511,40 @@ class TemporalCluster implements Cluster {
     throw new Error(`cluster on ${this.address}: ${what}: not within ${timeoutMs} ms (${String(last)}):\n${this.log}`);
   }
 
+  async stopProcess(name: string, { signal = 'SIGTERM' }: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<void> {
+    this.processPlan(name);
+    const child = this.servers.get(name);
+    if (!child) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await this.serverExits.get(name);
+    clearTimeout(timer);
+  }
+
+  async startProcess(name: string): Promise<void> {
+    const plan = this.processPlan(name);
+    if (this.servers.has(name)) throw new Error(`${name} of the cluster on ${this.address} is already running`);
+    process.on('exit', this.killOnExit);
+    this.spawnServer(name);
+    if (plan.args.includes('frontend') || name === 'server') {
+      await this.waitFor('the frontend answers', () => this.frontendAnswers(), [name]);
+      return;
+    }
+    await this.waitFor(`${name} listens`, () => this.listens(name), [name]);
+  }
+
+  /** Resolves once a process of the server accepts on its gRPC port. */
+  private listens(name: string): Promise<void> {
+    const plan = this.processPlan(name);
+    const service = name === 'server' ? 'FRONTEND' : plan.args[plan.args.length - 1]!.toUpperCase();
+    return tcpAccepts(plan.host, Number(plan.env[`${service}_GRPC_PORT`]));
+  }
+
   async stop({ signal = 'SIGTERM' }: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<void> {
-    const children = [this.ui, this.server].filter((child): child is ChildProcess => child !== undefined);
+    const children = [this.ui, ...this.servers.values()].filter((child): child is ChildProcess => child !== undefined);
     for (const child of children) child.kill(signal);
     const timer = setTimeout(() => children.forEach((child) => child.kill('SIGKILL')), 15_000);
-    await Promise.all(this.exits);
+    await Promise.all([this.uiExit, ...this.serverExits.values()]);
     clearTimeout(timer);
     process.off('exit', this.killOnExit);
   }
@@ -423,6 +557,22 @@ class TemporalCluster implements Cluster {
   dropDatabases(): Promise<void> {
     return dropClusterDatabases(this.opts.adminUrl, this.plan.databases.main);
   }
+}
+
+/** Resolves once host:port accepts a TCP connection; rejects otherwise. */
+function tcpAccepts(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, timeout: 1_000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new Error(`${host}:${port}: no answer`));
+    });
+    socket.once('error', reject);
+  });
 }
 
 /** Drops a cluster's two databases (`main` and the visibility one named after it), if they exist. */
@@ -438,10 +588,10 @@ export async function dropClusterDatabases(adminUrl: string, main: string): Prom
   }
 }
 
-async function portIsFree(port: number): Promise<boolean> {
+async function portIsFree(port: number, host: string = HOST): Promise<boolean> {
   const probe = net.createServer();
   probe.once('error', () => undefined);
-  probe.listen(port, HOST);
+  probe.listen(port, host);
   const [event] = await Promise.race([once(probe, 'listening').then(() => ['listening']), once(probe, 'error').then(() => ['error'])]);
   if (event === 'listening') {
     probe.close();
@@ -452,14 +602,14 @@ async function portIsFree(port: number): Promise<boolean> {
 }
 
 /** A frontend port whose derived service ports are free too (a moment later the server binds them). */
-async function freeFrontendPort(): Promise<number> {
+async function freeFrontendPort(hosts: readonly string[]): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Below 32768: Temporal stores a member's ports as a PostgreSQL smallint (cluster_membership.rpc_port),
     // and Linux hands out its ephemeral ports from 32768 up.
     const frontend = 10_000 + Math.floor(Math.random() * 22_000);
     const ports = Object.values(servicePorts(frontend)).map(Number);
     let free = true;
-    for (const port of ports) if (!(await portIsFree(port))) free = false;
+    for (const host of hosts) for (const port of ports) if (!(await portIsFree(port, host))) free = false;
     if (free) return frontend;
   }
   throw new Error('no free range of ports for a Temporal cluster');
@@ -470,7 +620,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   for (const name of ['temporal-server', 'temporal-sql-tool', 'temporal-ui-server']) {
     if (!existsSync(tool(name))) throw new Error(`${tool(name)} is missing: run ./scripts/install-temporal (scripts/test and scripts/dev do)`);
   }
-  const port = opts.port ?? (await freeFrontendPort());
+  const hosts = opts.services === 'apart' ? SERVICE_PROCESSES.map((p) => p.host) : [HOST];
+  const port = opts.port ?? (await freeFrontendPort(hosts));
   const uiPort = opts.uiPort === false ? false : (opts.uiPort ?? (await freePort()));
   const plan = planCluster({ ...opts, port, uiPort });
   const cluster = new TemporalCluster(plan, { ...opts, port, uiPort });
@@ -480,13 +631,16 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
 // --- the command -----------------------------------------------------------------------------------------
 
-const USAGE = `usage: node dist/scripts/devtools/cluster.js [--shards N] [--port P] [--ui-port P | --no-ui] [--database NAME] [--log FILE]
+const USAGE = `usage: node dist/scripts/devtools/cluster.js [--shards N] [--port P] [--ui-port P | --no-ui] [--database NAME] [--services one|apart] [--log FILE]
 Runs docker-compose.yml's Temporal (schema step, server, namespace step, UI) on the PostgreSQL of
 POSTGRES_ADMIN_URL until SIGINT or SIGTERM. Prints one JSON line when ready: address, uiUrl, shards, databases.
   --shards N       history shards of a new cluster (default: docker-compose.yml's, 512); an existing one keeps its own
   --port P         frontend gRPC port (default 7233); the other services' ports follow it as Temporal's defaults do
   --ui-port P      Web UI port (default 8233); --no-ui for none
   --database NAME  Temporal's main database (default temporal); the visibility one is NAME_visibility
+  --services apart each service its own process on its own address (frontend 127.0.0.2, matching .3,
+                   worker .4, history .5 and .6, all on the same ports), so that one can be killed;
+                   default one: all in one process on 127.0.0.1, as compose runs it
   --log FILE       where the output goes (default .data/temporal-cluster.log)`;
 
 async function main(): Promise<void> {
@@ -497,6 +651,7 @@ async function main(): Promise<void> {
       'ui-port': { type: 'string' },
       'no-ui': { type: 'boolean' },
       database: { type: 'string' },
+      services: { type: 'string' },
       log: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -517,13 +672,15 @@ async function main(): Promise<void> {
   // Its services' ports run from port - 300 to port + 10, and Temporal stores them as a smallint.
   if (port < 301 || port > 32_757) throw new Error(`--port: ${port} is out of range: use 301 to 32757 (Temporal stores its services' ports as a smallint)`);
   const uiPort = values['no-ui'] ? false : (integer('ui-port', values['ui-port']) ?? 8233);
+  const services = values.services ?? 'one';
+  if (services !== 'one' && services !== 'apart') throw new Error(`--services: "${services}" is not one of: one, apart`);
 
-  const plan = planCluster({ adminUrl, shards, database: values.database, port, uiPort });
-  const budget = await connectionBudget(adminUrl, plan.serverEnv);
+  const plan = planCluster({ adminUrl, shards, database: values.database, port, uiPort, services });
+  const budget = await connectionBudget(adminUrl, plan.serverEnv, services);
   const room = budget.maxConnections - budget.superuserReserved - budget.inUse;
   console.error(
     `cluster: PostgreSQL allows ${budget.maxConnections} connections (${budget.superuserReserved} reserved, ${budget.inUse} in use); ` +
-      `Temporal may open ${budget.temporal} (${SERVICES_IN_ONE_PROCESS} services x (SQL_MAX_CONNS ${plan.serverEnv.SQL_MAX_CONNS} + ` +
+      `Temporal may open ${budget.temporal} (${budget.services} services x (SQL_MAX_CONNS ${plan.serverEnv.SQL_MAX_CONNS} + ` +
       `SQL_VIS_MAX_CONNS ${plan.serverEnv.SQL_VIS_MAX_CONNS})), the app's processes up to ${APP_CONNECTIONS}`,
   );
   if (budget.temporal + APP_CONNECTIONS > room) {
@@ -535,7 +692,7 @@ async function main(): Promise<void> {
   writeFileSync(logFile, '');
   console.error(`cluster: the schema step, server, namespace step and UI log to ${logFile}`);
   const started = Date.now();
-  const cluster = await startCluster({ adminUrl, shards, database: values.database, port, uiPort, logFile });
+  const cluster = await startCluster({ adminUrl, shards, database: values.database, port, uiPort, logFile, services });
   if (shards !== undefined && cluster.shards !== shards) {
     console.error(
       `cluster: warning: ${cluster.databases.main} was made with ${cluster.shards} history shards, and the stored count wins over --shards ${shards}; ` +
@@ -543,7 +700,16 @@ async function main(): Promise<void> {
     );
   }
   console.error(`cluster: ready in ${((Date.now() - started) / 1000).toFixed(1)} s: Temporal on ${cluster.address} (${cluster.shards} history shards), Web UI ${cluster.uiUrl ?? 'off'}`);
-  console.log(JSON.stringify({ address: cluster.address, uiUrl: cluster.uiUrl, shards: cluster.shards, databases: cluster.databases, namespace: cluster.namespace }));
+  console.log(
+    JSON.stringify({
+      address: cluster.address,
+      uiUrl: cluster.uiUrl,
+      shards: cluster.shards,
+      databases: cluster.databases,
+      namespace: cluster.namespace,
+      processes: plan.processes.map((p) => ({ name: p.name, host: p.host, pid: cluster.pidOf(p.name) })),
+    }),
+  );
   let stopping = false;
   const stop = () => {
     stopping = true;

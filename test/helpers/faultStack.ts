@@ -1,7 +1,8 @@
 /**
  * The whole system for one fault-scenario file, for real and in real time: a `temporal server start-dev`
  * persisted to a SQLite file (UI off), or with `engine: 'cluster'` the production-shaped cluster of
- * docker-compose.yml (scripts/devtools/cluster.ts, its databases dropped afterwards); a PostgreSQL database
+ * docker-compose.yml (scripts/devtools/cluster.ts, its databases dropped afterwards; its services in one
+ * process, or apart so that one can be killed); a PostgreSQL database
  * of its own, the fake Postmark behind a tap that notes which reminder each request was for, and the worker
  * (and API) as child processes running the built command, so that a test can kill -9 them. Reminders come
  * in seconds (EXPIRY_REMINDERS).
@@ -20,7 +21,9 @@ import { createTokenService, type TokenService } from '../../src/tokens/service'
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { childEnv, CliProcess, requireBuiltCli } from './cliProcess';
 import { adminDatabaseUrl, createTestDatabase, type TestDatabase } from './database';
-import { dropClusterDatabases, startCluster } from '../../scripts/devtools/cluster';
+import { dropClusterDatabases, startCluster, type Cluster, type ServiceLayout } from '../../scripts/devtools/cluster';
+import { createScratchDatabase } from '../../scripts/devtools/scratchDatabase';
+import { startOwnPostgres, type OwnPostgres } from './ownPostgres';
 import { freePort, startDevServer, type DevServer } from '../../scripts/devtools/devServer';
 import { eventually } from './poll';
 import { startPostmarkTap, type PostmarkTap } from './postmarkTap';
@@ -36,6 +39,21 @@ export interface FaultStackOptions {
   /** The dev server (default), or the real server on PostgreSQL with `shards` history shards (default 4: quick to start). */
   engine?: 'dev' | 'cluster';
   shards?: number;
+  /** With engine 'cluster': all services in one process (default), or each in its own (a fault test kills one). */
+  services?: ServiceLayout;
+  /** EXPIRY_DIGEST_WINDOW (default 0, or TEST_EXPIRY_DIGEST_WINDOW): these scenarios are mostly about one email per token. */
+  digestWindow?: string;
+  /**
+   * EXPIRY_SPREAD when set. A digest writes the rows of the tokens it covers with due times that differ from
+   * their own workflows' spread ones (by up to 0.15 s in the cluster fan-ins), which reconcile() counts as a
+   * mismatch: a fan-in with digests turns the spread off.
+   */
+  spread?: string;
+  /**
+   * Everything (the app's database and the cluster's) on a PostgreSQL server of the file's own, which the
+   * test may restart (`stack.postgres.restart()`); otherwise on the tests' shared server.
+   */
+  ownPostgres?: boolean;
 }
 
 /** What the scenarios do with either engine's server. */
@@ -69,6 +87,12 @@ function withApplicationName(url: string, name: string): string {
 
 export class FaultStack {
   server!: TemporalServer;
+  /** The same server as `server` with engine 'cluster', with its processes one by one. */
+  cluster: Cluster | undefined;
+  /** With `ownPostgres`: the PostgreSQL server under everything. */
+  postgres: OwnPostgres | undefined;
+  /** Where this stack's databases are made. */
+  private adminUrl = adminDatabaseUrl();
   database!: TestDatabase;
   /** The test's own pool (application_name fault-test). */
   db!: Pool;
@@ -104,18 +128,23 @@ export class FaultStack {
   private async open(): Promise<void> {
     requireBuiltCli();
     this.dir = await mkdtemp(path.join(tmpdir(), `token-expiry-${this.name}-`));
+    if (this.opts.ownPostgres) {
+      this.postgres = await startOwnPostgres();
+      this.adminUrl = this.postgres.adminUrl;
+    }
     const started = await Promise.allSettled([
       this.opts.engine === 'cluster'
         ? startCluster({
-            adminUrl: adminDatabaseUrl(),
+            adminUrl: this.adminUrl,
             shards: this.opts.shards ?? 4,
             database: this.clusterDatabase,
+            services: this.opts.services,
             uiPort: false,
             // Inside the hook's 120 s, so that a failed start says why.
             startTimeoutMs: 90_000,
           })
         : startDevServer({ ui: false, dbFilename: path.join(this.dir, 'temporal.db') }),
-      createTestDatabase(),
+      this.opts.ownPostgres ? createScratchDatabase(this.adminUrl, 'token_expiry_test', 10, TEST_INSTANCE) : createTestDatabase(),
       startFakePostmark(),
     ] as const);
     // What did start is kept, so that close() stops it when another part failed (or jest would never exit).
@@ -125,6 +154,7 @@ export class FaultStack {
       FakePostmark | undefined,
     ];
     Object.assign(this, { server, database, postmark });
+    if (this.opts.engine === 'cluster') this.cluster = server as Cluster | undefined;
     const failed = started.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
     if (!server || !database || !postmark) throw new Error('unreachable: every part started');
@@ -137,6 +167,8 @@ export class FaultStack {
       TOKEN_EXPIRY_INSTANCE: database.instance,
       EXPIRY_REMINDERS: this.opts.reminders,
       EXPIRED_NOTICE: String(this.opts.expiredNotice ?? true),
+      EXPIRY_DIGEST_WINDOW: this.digestWindow,
+      ...(this.opts.spread === undefined ? {} : { EXPIRY_SPREAD: this.opts.spread }),
     });
     this.tokens = createTokenService({ db: this.db, temporal: async () => this.client, config: this.config });
   }
@@ -148,8 +180,13 @@ export class FaultStack {
     await Promise.allSettled([this.tap?.close(), this.postmark?.close(), this.db?.end()]);
     await this.database?.drop();
     // Made by the schema step even when the server then failed to start.
-    if (this.opts.engine === 'cluster') await dropClusterDatabases(adminDatabaseUrl(), this.clusterDatabase);
+    if (this.opts.engine === 'cluster') await dropClusterDatabases(this.adminUrl, this.clusterDatabase).catch(() => undefined);
+    await this.postgres?.close();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private get digestWindow(): string {
+    return this.opts.digestWindow ?? process.env.TEST_EXPIRY_DIGEST_WINDOW ?? '0';
   }
 
   note(event: string): void {
@@ -173,8 +210,9 @@ export class FaultStack {
       // (its send time plus this lag) must end before the token expires, as a 2-minute one would not.
       POSTMARK_SEARCH_LAG: '2s',
       // Reminders here come seconds apart: an hour's digest window would hold every "expired" notice of a
-      // user with two tokens for that hour. These scenarios are about one email per token; digests have theirs.
-      EXPIRY_DIGEST_WINDOW: process.env.TEST_EXPIRY_DIGEST_WINDOW ?? '0',
+      // user with two tokens for that hour. Most scenarios are about one email per token; a fan-in asks for seconds.
+      EXPIRY_DIGEST_WINDOW: this.digestWindow,
+      ...(this.opts.spread === undefined ? {} : { EXPIRY_SPREAD: this.opts.spread }),
       LOG_LEVEL: 'INFO',
       ...extra,
     });
