@@ -58,6 +58,11 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   /** Every line of output is appended here too (the in-memory copy keeps only the latest). */
   logFile?: string;
+  /**
+   * Serve the server's own Prometheus metrics on this port (the template's PROMETHEUS_ENDPOINT; compose sets
+   * none). The bench reads persistence latency, shard lock waits and task queue backlog from it.
+   */
+  metricsPort?: number;
 }
 
 export interface Cluster {
@@ -71,6 +76,10 @@ export interface Cluster {
   readonly shards: number;
   readonly namespace: string;
   readonly running: boolean;
+  /** The server process's id while it runs (for its CPU time in /proc). */
+  readonly pid: number | undefined;
+  /** http://127.0.0.1:<port>/metrics of the server's Prometheus endpoint, when started with metricsPort. */
+  readonly metricsUrl: string | undefined;
   /** Starts the server (and UI) again on the same ports and databases; resolves once it answers. */
   start(): Promise<void>;
   /** Stops the UI and the server (SIGTERM, or SIGKILL to simulate a crash; SIGKILL anyway after 15 s). */
@@ -159,7 +168,14 @@ export interface ClusterPlan {
 }
 
 /** What each step runs with: compose's environment, with this machine's differences. */
-export function planCluster(opts: { adminUrl: string; shards?: number; database?: string; port: number; uiPort: number | false }): ClusterPlan {
+export function planCluster(opts: {
+  adminUrl: string;
+  shards?: number;
+  database?: string;
+  port: number;
+  uiPort: number | false;
+  metricsPort?: number;
+}): ClusterPlan {
   const services = composeServices();
   const postgres = new URL(opts.adminUrl);
   const pg = {
@@ -198,6 +214,7 @@ export function planCluster(opts: { adminUrl: string; shards?: number; database?
       DYNAMIC_CONFIG_FILE_PATH: hostPathOf(services.temporal!, server.DYNAMIC_CONFIG_FILE_PATH ?? ''),
     }),
     ...servicePorts(opts.port),
+    ...(opts.metricsPort === undefined ? {} : { PROMETHEUS_ENDPOINT: `${HOST}:${opts.metricsPort}` }),
   };
   const namespaceCompose = environmentOf(services, 'temporal-namespace');
   const namespaceEnv = override(namespaceCompose, 'temporal-namespace', { TEMPORAL_ADDRESS: address });
@@ -289,6 +306,12 @@ class TemporalCluster implements Cluster {
   }
   get running() {
     return this.server !== undefined;
+  }
+  get pid() {
+    return this.server?.pid;
+  }
+  get metricsUrl() {
+    return this.opts.metricsPort === undefined ? undefined : `http://${HOST}:${this.opts.metricsPort}/metrics`;
   }
 
   output(): string {
