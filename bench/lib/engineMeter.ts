@@ -156,9 +156,13 @@ export function boundOf(usage: EngineUsage, cores: number): string {
   const lock = usage.serverTimers.lock_latency;
   const semaphore = usage.serverTimers.semaphore_latency;
   const persistence = usage.serverTimers.persistence_latency;
+  const queued = usage.serverTimers.task_schedule_to_start_latency;
   if (persistence) parts.push(`persistence ${persistence.callsPerUnit} calls x ${persistence.avgMs} ms`);
-  if (lock) parts.push(`lock waits ${lock.callsPerUnit} x ${lock.avgMs} ms`);
-  if (semaphore) parts.push(`semaphore waits ${semaphore.callsPerUnit} x ${semaphore.avgMs} ms`);
+  // The shard's lock, and its IO semaphore (history.shardIOConcurrency writes at a time, 1 by default).
+  if (lock) parts.push(`shard lock ${lock.callsPerUnit} x ${lock.avgMs} ms`);
+  if (semaphore) parts.push(`shard IO semaphore ${semaphore.callsPerUnit} x ${semaphore.avgMs} ms`);
+  // Matching: how long a task waited in its queue for a worker's poll.
+  if (queued) parts.push(`task schedule-to-start ${queued.callsPerUnit} x ${queued.avgMs} ms`);
   const top = usage.waitEvents[0];
   if (top) parts.push(`PG mostly ${top.event} (${Math.round(top.share * 100)} %)`);
   if (usage.maxBacklog) parts.push(`task backlog up to ${usage.maxBacklog}`);
