@@ -2,10 +2,12 @@
 // machine, prints one table and writes the same figures, with the machine, to bench/results/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { engineLabel, startBenchCluster } from './lib/engine';
 import { describeMachine, gitCommit } from './lib/machine';
 import { parseOptions, UsageError, type ScenarioName } from './lib/options';
 import { loadAverage } from './lib/proc';
 import { formatTable, type Figure } from './lib/report';
+import { formatSideBySide, type EngineRun } from './lib/sideBySide';
 import type { Scenario } from './lib/scenario';
 import { backfillScenario } from './scenarios/backfill';
 import { baselineScenario } from './scenarios/baseline';
@@ -54,12 +56,13 @@ async function main(): Promise<number> {
   }
   const machine = await describeMachine(options.adminUrl);
   const loadBefore = loadAverage();
-  log(`${options.quick ? 'quick' : 'full'} run of ${options.scenarios.join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+  log(`${options.quick ? 'quick' : 'full'} run of ${options.scenarios.join(', ')} on ${options.engines.map(engineLabel).join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
   log(`dev server storage: ${options.serverStorage}${options.serverConfig.length ? `, ${options.serverConfig.join(' ')}` : ''}; worker: ${settings(options.workerEnv, options.workerNodeArgs)}; fake Postmark latency ${options.latencyMs} ms`);
 
   const figures: Figure[] = [];
+  const runs: EngineRun[] = [];
   const scenarios: Record<string, unknown> = {};
-  const { log: _log, ...flags } = options;
+  const { log: _log, sharedServer: _server, ...flags } = options;
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   mkdirSync(options.outDir, { recursive: true });
   // Written after every scenario, so that a run stopped half-way keeps what it measured.
@@ -75,6 +78,7 @@ async function main(): Promise<number> {
       machine: { ...machine, loadAverageAtStart: loadBefore, loadAverageAtEnd: loadAverage() },
       git: gitCommit(),
       figures,
+      engines: runs,
       scenarios,
     };
     const json = `${JSON.stringify(report, null, 2)}\n`;
@@ -84,26 +88,56 @@ async function main(): Promise<number> {
   };
 
   let failed = false;
-  for (const name of options.scenarios) {
-    const began = Date.now();
-    const load = loadAverage();
-    try {
-      const result = await SCENARIO_RUNNERS[name](options);
-      figures.push(...result.figures);
-      scenarios[name] = { seconds: (Date.now() - began) / 1000, loadAverageAtStart: load, ...result.details };
-    } catch (err) {
-      failed = true;
-      log(`${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      figures.push({ scenario: name, metric: 'scenario failed', value: null, unit: '', target: 'runs', met: false, note: String(err).split('\n')[0] });
-      scenarios[name] = { seconds: (Date.now() - began) / 1000, error: String(err) };
+  const several = options.engines.length > 1;
+  for (const engine of options.engines) {
+    const label = engineLabel(engine);
+    const run: EngineRun = { engine: label, figures: [], loadAverage: { start: loadAverage()[0], end: Number.NaN } };
+    runs.push(run);
+    const record = (figure: Figure) => {
+      run.figures.push(figure);
+      figures.push(several ? { ...figure, scenario: `${label} ${figure.scenario}` } : figure);
+    };
+    let engineOptions = { ...options, engine };
+    if (engine.kind === 'cluster') {
+      log(`starting a cluster with ${engine.shards} history shards on PostgreSQL`);
+      try {
+        engineOptions = { ...engineOptions, sharedServer: await startBenchCluster(options.adminUrl, engine.shards, options.databasePrefix) };
+      } catch (err) {
+        failed = true;
+        log(`${label} did not start: ${err instanceof Error ? err.message : String(err)}`);
+        record({ scenario: 'cluster', metric: 'scenario failed', value: null, unit: '', target: 'runs', met: false, note: String(err).split('\n')[0] });
+        run.loadAverage.end = loadAverage()[0];
+        continue;
+      }
     }
-    log(`${name} done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
-    save(false);
+    try {
+      for (const name of options.scenarios) {
+        const began = Date.now();
+        const load = loadAverage();
+        const key = several ? `${label} ${name}` : name;
+        try {
+          const result = await SCENARIO_RUNNERS[name](engineOptions);
+          result.figures.forEach(record);
+          scenarios[key] = { seconds: (Date.now() - began) / 1000, loadAverageAtStart: load, ...result.details };
+        } catch (err) {
+          failed = true;
+          log(`${label} ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+          record({ scenario: name, metric: 'scenario failed', value: null, unit: '', target: 'runs', met: false, note: String(err).split('\n')[0] });
+          scenarios[key] = { seconds: (Date.now() - began) / 1000, error: String(err) };
+        }
+        log(`${label} ${name} done in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+        save(false);
+      }
+    } finally {
+      await engineOptions.sharedServer?.stop().catch((err: unknown) => log(`stopping ${label} failed: ${String(err)}`));
+      run.loadAverage.end = loadAverage()[0];
+    }
   }
   const report = save(true);
   const loadAfter = report.machine.loadAverageAtEnd;
 
   process.stdout.write(`\n${formatTable(figures)}\n\n`);
+  if (several || options.engine.kind === 'cluster') process.stdout.write(`${formatSideBySide(runs)}\n\n`);
   process.stdout.write(
     `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB; node ${machine.node}; ` +
       `${machine.temporalCli.split('\n')[0]}; PostgreSQL ${machine.postgres}; ` +
@@ -113,6 +147,11 @@ async function main(): Promise<number> {
   process.stdout.write(
     `dev server storage ${options.serverStorage}${options.serverConfig.length ? ` (${options.serverConfig.join(' ')})` : ''}; ` +
       `worker ${settings(options.workerEnv, options.workerNodeArgs)}; fake Postmark latency ${options.latencyMs} ms\n`,
+  );
+  process.stdout.write(
+    'CPU is read from /proc/<pid>/stat: the server process, the worker process, and the PostgreSQL client backends connected to ' +
+      "the engine's databases (Temporal's two on a cluster, the app's scratch one), not the whole PostgreSQL instance (its WAL writer " +
+      'and checkpointer are left out, and other users of it too). The machine is shared: trust the CPU per operation; rates and lateness move with the load.\n',
   );
   process.stdout.write(`written to ${path.join(options.outDir, 'latest.json')}\n`);
   const missed = figures.filter((f) => f.met === false);

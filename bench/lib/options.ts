@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DURATION_HINT, parseDuration } from '../../src/duration';
-import { SERVER_STORAGES, type ServerStorage } from './server';
+import { ENGINE_HINT, EngineError, parseEngine, type Engine } from './engine';
+import { SERVER_STORAGES, type BenchServer, type ServerStorage } from './server';
 
 export const SCENARIOS = [
   'create',
@@ -23,6 +24,8 @@ export const SCENARIOS = [
 /** Left out of a --quick run unless --only names it: the default spread alone takes 15 minutes, whatever the size. */
 const NOT_QUICK: ScenarioName[] = ['mass-expiry'];
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** What a run on the cluster, or on several engines, measures unless --only says otherwise: the side-by-side table's. */
+export const SIDE_BY_SIDE: readonly ScenarioName[] = ['create', 'backfill', 'fan-in', 'mass-expiry-expired'];
 
 /** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */
 export const START_PATHS = ['delayed', 'immediate'] as const;
@@ -30,6 +33,13 @@ export type StartPath = (typeof START_PATHS)[number];
 
 export interface BenchOptions {
   quick: boolean;
+  /** The engines measured one after the other (--engine, --shards, --engines); one table side by side. */
+  engines: Engine[];
+  /** The engine of the scenario running now (run.ts sets it, with the cluster all its scenarios share). */
+  engine: Engine;
+  sharedServer?: BenchServer;
+  /** Prefix of every database the bench makes (its scratch databases, a cluster's two). */
+  databasePrefix: string;
   scenarios: ScenarioName[];
   /** create: token creations measured with and without expiry, each. */
   creates: number;
@@ -84,7 +94,8 @@ export interface BenchOptions {
   log(message: string): void;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}]
+const USAGE = `usage: npm run bench -- [--engine dev|cluster [--shards 512] | --engines dev,cluster:1,cluster:4,cluster:16,cluster:512]
+  [--quick] [--only ${SCENARIOS.join(',')}] [--db-prefix token_expiry_bench]
   [--creates 1000] [--backfill 10000] [--backfill-concurrency 50] [--tokens 10000] [--fan-in-lead SECONDS] [--idle 100000]
   [--idle-steps 10000,50000,100000] [--rate-cap 20] [--rate-tokens 400] [--scan-rows 1000000]
   [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
@@ -104,6 +115,10 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
       strict: true,
       options: {
         quick: { type: 'boolean' },
+        engine: { type: 'string' },
+        shards: { type: 'string' },
+        engines: { type: 'string' },
+        'db-prefix': { type: 'string' },
         only: { type: 'string' },
         creates: { type: 'string' },
         backfill: { type: 'string' },
@@ -152,9 +167,13 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     return n;
   };
 
+  const engines = parseEngines(values);
+  const onDevOnly = engines.length === 1 && engines[0]?.kind === 'dev';
   const scenarios =
     values.only === undefined
-      ? SCENARIOS.filter((name) => !quick || !NOT_QUICK.includes(name))
+      ? onDevOnly
+        ? SCENARIOS.filter((name) => !quick || !NOT_QUICK.includes(name))
+        : [...SIDE_BY_SIDE]
       : String(values.only).split(',').map((s) => s.trim());
   for (const name of scenarios) {
     if (!(SCENARIOS as readonly string[]).includes(name)) {
@@ -198,10 +217,17 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
   if (parseDuration(discoveryInterval) === null) {
     throw new UsageError(`--discovery-interval: "${discoveryInterval}" is not a duration (${DURATION_HINT})`);
   }
+  const databasePrefix = String(values['db-prefix'] ?? 'token_expiry_bench');
+  if (!/^[a-z_][a-z0-9_]{0,39}$/.test(databasePrefix)) {
+    throw new UsageError(`--db-prefix: "${databasePrefix}" is not a database name prefix (lower-case letters, digits and _, at most 40)`);
+  }
   const tokens = count('tokens', 10_000, 300);
   const rateCap = count('rate-cap', 20, 10);
   return {
     quick,
+    engines,
+    engine: engines[0] as Engine,
+    databasePrefix,
     scenarios: scenarios as ScenarioName[],
     creates: count('creates', 1_000, 100),
     backfill: count('backfill', 10_000, 300),
@@ -241,4 +267,31 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     keepDatabases: values['keep-databases'] === true,
     log,
   };
+}
+
+/** --engine (with --shards) or --engines; the dev server when neither is given. */
+function parseEngines(values: Record<string, string | boolean | string[] | undefined>): Engine[] {
+  const engine = values.engine as string | undefined;
+  const shards = values.shards as string | undefined;
+  const list = values.engines as string | undefined;
+  try {
+    if (list !== undefined) {
+      if (engine !== undefined || shards !== undefined) {
+        throw new EngineError('--engines names every engine and its shards: leave out --engine and --shards (e.g. --engines dev,cluster:4)');
+      }
+      const engines = list.split(',').map((text) => parseEngine(text));
+      const labels = engines.map((e) => (e.kind === 'dev' ? 'dev' : `cluster:${e.shards}`));
+      const twice = labels.find((label, i) => labels.indexOf(label) !== i);
+      if (twice) throw new EngineError(`${twice} is listed twice`);
+      return engines;
+    }
+    if (shards !== undefined && engine !== 'cluster') {
+      throw new EngineError(`--shards ${shards} applies to the cluster only: add --engine cluster (the dev server has one shard)`);
+    }
+    return [parseEngine(engine ?? 'dev', shards)];
+  } catch (err) {
+    if (!(err instanceof EngineError)) throw err;
+    const flag = list !== undefined ? '--engines' : shards !== undefined && engine === 'cluster' ? '--shards' : '--engine';
+    throw new UsageError(`${flag}: ${err.message}${err.message.includes('use ') ? '' : ` (engines: ${ENGINE_HINT})`}`);
+  }
 }

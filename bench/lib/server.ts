@@ -22,10 +22,13 @@ export interface BenchServer {
   client: Client;
   /** The server process, for its RSS and CPU time. */
   pid: number;
-  storage: ServerStorage;
+  /** The dev server's SQLite mode, or the cluster's PostgreSQL. */
+  storage: ServerStorage | 'postgresql';
   /** The server's Prometheus endpoint (persistence calls: see serverMetrics.ts). */
   metricsUrl: string;
-  /** Bytes of the SQLite file with its -wal and -shm companions; null in memory. */
+  /** The cluster's PostgreSQL databases (main, visibility); none for the dev server. */
+  databases?: string[];
+  /** Bytes of the SQLite file with its -wal and -shm companions; null in memory (and on a cluster: see databases). */
   storageBytes(): number | null;
   output(): string;
   stop(): Promise<void>;

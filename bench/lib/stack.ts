@@ -39,15 +39,17 @@ export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
   const log = (message: string) => options.log(`[${settings.scenario}] ${message}`);
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    log(`starting the dev server (${options.serverStorage}), a database and the fake Postmark (${options.latencyMs} ms)`);
+    const shared = options.sharedServer;
+    log(`${shared ? `on the cluster at ${shared.address}` : `starting the dev server (${options.serverStorage})`}, a database and the fake Postmark (${options.latencyMs} ms)`);
     const [server, database, postmark] = await Promise.all([
-      startBenchServer(options.serverStorage, options.serverConfig),
+      shared ?? startBenchServer(options.serverStorage, options.serverConfig),
       settings.database?.() ??
         // Without a database of its own, D is ScratchDatabase (the default type argument).
-        (createScratchDatabase(options.adminUrl, `token_expiry_bench_${settings.scenario}`, settings.poolSize) as Promise<D>),
+        (createScratchDatabase(options.adminUrl, `${options.databasePrefix}_${settings.scenario}`, settings.poolSize) as Promise<D>),
       startFakePostmark(),
     ]);
-    cleanups.push(() => server.stop(), () => (options.keepDatabases ? Promise.resolve() : database.drop()), () => postmark.close());
+    // A shared cluster outlives the scenario: run.ts stops it after the engine's last one.
+    cleanups.push(() => (shared ? Promise.resolve() : server.stop()), () => (options.keepDatabases ? Promise.resolve() : database.drop()), () => postmark.close());
     postmark.latencyMs = options.latencyMs;
     const taskQueue = `token-expiry-bench-${settings.scenario}`;
     // No discovery passes: the scenarios start their own workflows and time them (a pass would start some of a backfill's).

@@ -28,7 +28,7 @@ export async function baselineScenario(options: BenchOptions): Promise<ScenarioR
 
 async function scanCost(options: BenchOptions): Promise<ScenarioResult> {
   const log = (m: string) => options.log(`[baseline] ${m}`);
-  const database = await createScratchDatabase(options.adminUrl, 'token_expiry_bench_baseline-scan');
+  const database = await createScratchDatabase(options.adminUrl, `${options.databasePrefix}_baseline-scan`);
   try {
     const db = database.pool;
     const rows = options.scanRows;
@@ -159,7 +159,7 @@ const timed = <T>(fn: () => Promise<T>) => medianOfWarmRuns(fn, RUNS);
 
 async function scanLateness(options: BenchOptions): Promise<ScenarioResult> {
   const log = (m: string) => options.log(`[baseline] ${m}`);
-  const [database, postmark] = await Promise.all([createScratchDatabase(options.adminUrl, 'token_expiry_bench_baseline-sim'), startFakePostmark()]);
+  const [database, postmark] = await Promise.all([createScratchDatabase(options.adminUrl, `${options.databasePrefix}_baseline-sim`), startFakePostmark()]);
   try {
     const db = database.pool;
     postmark.latencyMs = options.latencyMs;

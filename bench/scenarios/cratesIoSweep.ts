@@ -80,7 +80,7 @@ async function fill(registry: Pool, rows: number): Promise<void> {
 }
 
 export async function cratesIoSweepScenario(options: BenchOptions): Promise<ScenarioResult> {
-  const database = await createCratesIoDatabase(options.adminUrl, 'token_expiry_bench_crates_io', { poolSize: 2 });
+  const database = await createCratesIoDatabase(options.adminUrl, `${options.databasePrefix}_crates_io`, { poolSize: 2 });
   const db = database.pool;
   try {
     options.log(`[crates-io-sweep] filling api_tokens with ${options.scanRows.toLocaleString('en-US')} tokens`);

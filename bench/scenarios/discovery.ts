@@ -54,7 +54,7 @@ async function measure(options: BenchOptions, mode: Run['mode']): Promise<Run> {
     {
       scenario: `discovery-${mode}`,
       env: { REGISTRY_SCHEMA: 'crates-io', TOKEN_DISCOVERY_INTERVAL: interval },
-      database: () => createCratesIoDatabase(options.adminUrl, `token_expiry_bench_discovery_${mode}`, { trigger }),
+      database: () => createCratesIoDatabase(options.adminUrl, `${options.databasePrefix}_discovery_${mode}`, { trigger }),
     },
     async (stack: Stack<CratesIoDatabase>) => {
       const registry = stack.database.registry;

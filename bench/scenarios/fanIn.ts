@@ -2,6 +2,8 @@
 // Postmark's receive time minus the reminder's due time), the time until all are sent, the worker's
 // memory, and reconciles the fake's log with expiry_notifications (no duplicates, nothing missing).
 import type { BenchOptions } from '../lib/options';
+import os from 'node:os';
+import { meterEngine, usageFigures } from '../lib/engineMeter';
 import { cpuMeter, memoryOf } from '../lib/proc';
 import { callsPer, persistenceCalls } from '../lib/serverMetrics';
 import { judged, reported } from '../lib/report';
@@ -25,9 +27,11 @@ export async function fanInScenario(options: BenchOptions): Promise<ScenarioResu
     const serverSampler = memorySampler(() => (stack.server.pid ? memoryOf(stack.server.pid) : null));
     const cpu = cpuMeter({ worker: stack.worker.pid, server: stack.server.pid, bench: process.pid });
     const calls0 = await persistenceCalls(stack.server.metricsUrl);
+    const meter = await meterEngine(stack, options.adminUrl);
     stack.log(`waiting for ${n} emails`);
     const allSent = await waitForSends(stack.postmark, n, due.dueAt + GIVE_UP_AFTER_MS, stack.worker);
     const usage = cpu.stop();
+    const engineUsage = await meter.stop(n);
     const calls1 = await persistenceCalls(stack.server.metricsUrl);
     // A duplicate would arrive after the last first copy: give one a moment to show up.
     await sleep(3_000);
@@ -51,6 +55,7 @@ export async function fanInScenario(options: BenchOptions): Promise<ScenarioResu
         reported('fan-in', 'lateness max', lateness.max, 's'),
         reported('fan-in', 'sends per second', n / Math.max(sendWindowS, 0.001), '/s', 'EXPIRY_SPREAD=0: all due in one second'),
         reported('fan-in', 'CPU per send: server / worker', (usage.cpuSeconds.server ?? Number.NaN) * 1000 / n, 'ms', `worker ${round(((usage.cpuSeconds.worker ?? Number.NaN) * 1000) / n)} ms, machine ${usage.machineBusyPercent} % busy`),
+        ...usageFigures('fan-in', 'send', engineUsage, os.cpus().length),
         judged('fan-in', 'worker peak RSS', peakRss, 'MiB', '<', 500, 'VmHWM, start-up included'),
         judged('fan-in', 'duplicate emails', check.duplicates, '', '=', 0),
         judged('fan-in', 'reminders not sent', n - check.distinctReminders, '', '=', 0),
@@ -66,6 +71,7 @@ export async function fanInScenario(options: BenchOptions): Promise<ScenarioResu
         worker: { beforeMiB: workerBefore, afterMiB: workerAfter, sampledPeakMiB: round(memory.peakMiB), samples: thin(memory.samples) },
         server: { sampledPeakMiB: round(serverMemory.peakMiB), storageBytes: stack.server.storageBytes() },
         cpuDuringSends: usage,
+        engineDuringSends: engineUsage,
         serverPersistencePerSend: callsPer(calls0, calls1, n),
         reconciliation: check,
       },

@@ -12,6 +12,8 @@ import { loadConfig } from '../../src/config';
 import { MAX_SPREAD_SHARE } from '../../src/tokenExpiry/spread';
 import { scheduleDueTogether, type DueTogether } from '../lib/dueTogether';
 import type { BenchOptions } from '../lib/options';
+import os from 'node:os';
+import { meterEngine, usageFigures } from '../lib/engineMeter';
 import { cpuMeter } from '../lib/proc';
 import { judged, reported, type Figure } from '../lib/report';
 import type { ScenarioResult } from '../lib/scenario';
@@ -28,7 +30,7 @@ export async function massExpiryWarningsScenario(options: BenchOptions): Promise
   return withStack(options, { scenario: 'mass-expiry' }, async (stack) => {
     const n = options.tokens;
     const due = await scheduleDueTogether(stack, n, options.fanInLeadSeconds * 1000, { beforeExpiryMs: WEEK_MS, earlyMs: spreadMs, tokensPerUser: 1 });
-    const run = await watchSends(stack, n, due, spreadMs);
+    const run = await watchSends(stack, n, due, spreadMs, options.adminUrl);
     const vsNominal = run.sends.map((s) => s.receivedAt - s.nominalDue);
     const late = vsNominal.filter((ms) => ms > 0);
     const vsOwnDue = summarize(run.sends.map((s) => Math.max(0, s.receivedAt - s.spreadDue) / 1000));
@@ -50,7 +52,7 @@ export async function massExpiryNoticesScenario(options: BenchOptions): Promise<
   return withStack(options, { scenario: 'mass-expiry-expired' }, async (stack) => {
     const n = options.tokens;
     const due = await scheduleDueTogether(stack, n, options.fanInLeadSeconds * 1000, { beforeExpiryMs: 0, earlyMs: 0, tokensPerUser: 1 });
-    const run = await watchSends(stack, n, due, 0);
+    const run = await watchSends(stack, n, due, 0, options.adminUrl);
     const lateness = summarize(run.sends.map((s) => Math.max(0, s.receivedAt - s.nominalDue) / 1000));
     const lastAt = Math.max(...run.sends.map((x) => x.receivedAt));
     const firstAt = Math.min(...run.sends.map((x) => x.receivedAt));
@@ -73,13 +75,15 @@ interface Send {
 }
 
 /** From a second before the first is due until all `n` are sent: CPU, PostgreSQL transactions, and each send. */
-async function watchSends(stack: Stack, n: number, due: DueTogether, earlyMs: number) {
+async function watchSends(stack: Stack, n: number, due: DueTogether, earlyMs: number, adminUrl: string) {
   await sleep(Math.max(0, due.dueAt - earlyMs - 1_000 - Date.now()));
   const cpu = cpuMeter({ worker: stack.worker.pid, server: stack.server.pid, bench: process.pid });
+  const meter = await meterEngine(stack, adminUrl);
   const tx0 = await postgresTransactions(stack.db);
   stack.log(`waiting for ${n} emails`);
   const allSent = await waitForSends(stack.postmark, n, due.dueAt + GIVE_UP_AFTER_MS, stack.worker);
   const usage = cpu.stop();
+  const engine = await meter.stop(n);
   // PostgreSQL's statistics reach pg_stat_database within a second or so; a duplicate would arrive by then too.
   await sleep(3_000);
   const tx = (await postgresTransactions(stack.db)) - tx0 - 1;
@@ -97,7 +101,7 @@ async function watchSends(stack: Stack, n: number, due: DueTogether, earlyMs: nu
       spreadDue: spreadDueOf.get(m.MessageID) ?? Number.NaN,
     };
   });
-  return { allSent, sends, usage, postgresTransactionsPerEmail: tx / Math.max(1, sends.length), check };
+  return { allSent, sends, usage, engine, postgresTransactionsPerEmail: tx / Math.max(1, sends.length), check };
 }
 
 type Watched = Awaited<ReturnType<typeof watchSends>>;
@@ -107,6 +111,7 @@ function commonFigures(s: string, n: number, run: Watched, due: DueTogether): Fi
   return [
     reported(s, 'CPU per email: server', per(run.usage.cpuSeconds.server), 'ms',
       `worker ${round(per(run.usage.cpuSeconds.worker))} ms, ${round(run.postgresTransactionsPerEmail)} PG tx, machine ${run.usage.machineBusyPercent} % busy`),
+    ...usageFigures(s, 'send', run.engine, os.cpus().length),
     judged(s, 'reminders not sent', n - run.check.distinctReminders, '', '=', 0, due.asleepBeforeDue ? undefined : 'NOT all workflows were asleep before the first due time'),
     judged(s, 'duplicate emails', run.check.duplicates, '', '=', 0),
   ];
@@ -120,6 +125,7 @@ function details(n: number, due: DueTogether, run: Watched, figures: Record<stri
     allSent: run.allSent,
     ...figures,
     cpuDuringSends: run.usage,
+    engineDuringSends: run.engine,
     postgresTransactionsPerEmail: round(run.postgresTransactionsPerEmail, 2),
     reconciliation: run.check,
   };

@@ -80,6 +80,11 @@ export interface ClusterOptions {
   logFile?: string;
   /** All services in one process (compose's way, the default), or each in its own (SERVICE_PROCESSES). */
   services?: ServiceLayout;
+  /**
+   * Serve the server's own Prometheus metrics on this port (the template's PROMETHEUS_ENDPOINT; compose sets
+   * none). The bench reads persistence latency, shard lock waits and task queue backlog from it.
+   */
+  metricsPort?: number;
 }
 
 export interface Cluster {
@@ -93,6 +98,10 @@ export interface Cluster {
   readonly shards: number;
   readonly namespace: string;
   readonly running: boolean;
+  /** The server process's id while it runs (for its CPU time in /proc). */
+  readonly pid: number | undefined;
+  /** http://127.0.0.1:<port>/metrics of the server's Prometheus endpoint, when started with metricsPort. */
+  readonly metricsUrl: string | undefined;
   /** Starts the server (and UI) again on the same ports and databases; resolves once it answers. */
   start(): Promise<void>;
   /** Stops the UI and the server (SIGTERM, or SIGKILL to simulate a crash; SIGKILL anyway after 15 s). */
@@ -202,6 +211,7 @@ export function planCluster(opts: {
   port: number;
   uiPort: number | false;
   services?: ServiceLayout;
+  metricsPort?: number;
 }): ClusterPlan {
   const services = composeServices();
   const postgres = new URL(opts.adminUrl);
@@ -228,7 +238,7 @@ export function planCluster(opts: {
     DBNAME: databases.main,
     VISIBILITY_DBNAME: databases.visibility,
   });
-  const serverEnv = {
+  const serverEnv: Record<string, string> = {
     ...override(server, 'temporal', {
       POSTGRES_SEEDS: pg.host,
       DB_PORT: pg.port,
@@ -242,6 +252,7 @@ export function planCluster(opts: {
       DYNAMIC_CONFIG_FILE_PATH: hostPathOf(services.temporal!, server.DYNAMIC_CONFIG_FILE_PATH ?? ''),
     }),
     ...servicePorts(opts.port),
+    ...(opts.metricsPort === undefined ? {} : { PROMETHEUS_ENDPOINT: `${HOST}:${opts.metricsPort}` }),
   };
   const processes =
     opts.services === 'apart'
@@ -365,6 +376,13 @@ class TemporalCluster implements Cluster {
 
   pidOf(name: string): number | undefined {
     return this.servers.get(name)?.pid;
+  }
+  /** The single server process's pid (all services in one process). */
+  get pid() {
+    return this.pidOf('server');
+  }
+  get metricsUrl() {
+    return this.opts.metricsPort === undefined ? undefined : `http://${HOST}:${this.opts.metricsPort}/metrics`;
   }
 
   output(): string {
