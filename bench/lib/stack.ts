@@ -29,6 +29,8 @@ export interface StackSettings<D extends ScratchDatabase = ScratchDatabase> {
   poolSize?: number;
   /** Another database than a fresh builtin one (crates.io's shape); the worker connects to its `url`. */
   database?: () => Promise<D>;
+  /** Another Temporal than the bench's dev server (the real server on PostgreSQL: clusterServer.ts). */
+  server?: () => Promise<BenchServer>;
 }
 
 export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
@@ -39,9 +41,9 @@ export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
   const log = (message: string) => options.log(`[${settings.scenario}] ${message}`);
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    log(`starting the dev server (${options.serverStorage}), a database and the fake Postmark (${options.latencyMs} ms)`);
+    log(`starting ${settings.server ? 'Temporal' : `the dev server (${options.serverStorage})`}, a database and the fake Postmark (${options.latencyMs} ms)`);
     const [server, database, postmark] = await Promise.all([
-      startBenchServer(options.serverStorage, options.serverConfig),
+      settings.server?.() ?? startBenchServer(options.serverStorage, options.serverConfig),
       settings.database?.() ??
         // Without a database of its own, D is ScratchDatabase (the default type argument).
         (createScratchDatabase(options.adminUrl, `token_expiry_bench_${settings.scenario}`, settings.poolSize) as Promise<D>),
