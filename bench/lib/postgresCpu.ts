@@ -6,8 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpuSecondsOf } from './proc';
 
-function backendsOf(databases: string[]): number[] {
-  const pids: number[] = [];
+function backendsOf(databases: string[]): { pid: number; database: string }[] {
+  const pids: { pid: number; database: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let title: string;
@@ -19,36 +19,42 @@ function backendsOf(databases: string[]): number[] {
     const words = title.replace(/\0/g, ' ').trim().split(/\s+/);
     // "postgres: [<cluster>:] <user> <database> <client> <state>" (Debian's titles name the cluster, 15/main:).
     const fields = words[1]?.endsWith(':') ? words.slice(2) : words.slice(1);
-    if (words[0] === 'postgres:' && databases.includes(fields[1] ?? '')) pids.push(Number(entry));
+    if (words[0] === 'postgres:' && databases.includes(fields[1] ?? '')) pids.push({ pid: Number(entry), database: fields[1] as string });
   }
   return pids;
 }
 
 /** Samples every `everyMs` from now; stop() gives the CPU seconds the databases' backends used since. */
 export function postgresCpuMeter(databases: string[], everyMs = 500) {
-  const seen = new Map<number, { first: number; last: number }>();
-  for (const pid of backendsOf(databases)) {
+  const seen = new Map<number, { first: number; last: number; database: string }>();
+  for (const { pid, database } of backendsOf(databases)) {
     const cpu = cpuSecondsOf(pid);
-    seen.set(pid, { first: cpu, last: cpu });
+    seen.set(pid, { first: cpu, last: cpu, database });
   }
   const sample = () => {
-    for (const pid of backendsOf(databases)) {
+    for (const { pid, database } of backendsOf(databases)) {
       const cpu = cpuSecondsOf(pid);
       if (Number.isNaN(cpu)) continue;
       const known = seen.get(pid);
       // A backend that started after the first reading did all its work inside the window.
       if (known) known.last = cpu;
-      else seen.set(pid, { first: 0, last: cpu });
+      else seen.set(pid, { first: 0, last: cpu, database });
     }
   };
   const timer = setInterval(sample, everyMs);
   return {
-    stop(): { cpuSeconds: number; backends: number } {
+    stop(): { cpuSeconds: number; backends: number; byDatabase: Record<string, number> } {
       clearInterval(timer);
       sample();
-      let total = 0;
-      for (const { first, last } of seen.values()) total += last - first;
-      return { cpuSeconds: Math.round(total * 100) / 100, backends: seen.size };
+      const byDatabase: Record<string, number> = {};
+      for (const { first, last, database } of seen.values()) byDatabase[database] = (byDatabase[database] ?? 0) + last - first;
+      const total = Object.values(byDatabase).reduce((a, b) => a + b, 0);
+      const rounded = (x: number) => Math.round(x * 100) / 100;
+      return {
+        cpuSeconds: rounded(total),
+        backends: seen.size,
+        byDatabase: Object.fromEntries(Object.entries(byDatabase).map(([db, cpu]) => [db, rounded(cpu)])),
+      };
     },
   };
 }
