@@ -145,8 +145,8 @@ async function window(stack: Stack, databases: string[], work: () => Promise<voi
   await work();
   const usage = cpu.stop();
   const postgresUsage = postgres.stop();
-  // The worker writes its counts every 200 ms; pg_stat_database is updated within a second or so.
-  await sleep(1_500);
+  // The worker writes its counts every second; pg_stat_database is updated within a second or so.
+  await sleep(2_000);
   const queries = queryCounts(stack.worker.pid);
   const commits1 = await commitsOf(stack.db, databases);
   const emails = Math.max(1, stack.postmark.sent.length);
