@@ -65,7 +65,9 @@ export function createSendPipeline(deps: ActivityDeps) {
     // Pace before claiming: a claim is not held while waiting for a turn.
     await pace(attempt.signal);
     const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
-    const leader = await registry.findRecipient(db, input.tokenId);
+    // With digests off an email covers its own token only: nothing to choose and no user to lock on before the
+    // claim, so the token is read once, after it (sendPart's re-read, which decides whether it goes).
+    const leader = config.EXPIRY_DIGEST_WINDOW > 0 ? await registry.findRecipient(db, input.tokenId) : null;
     const now = await clock.now();
     const beforeExpiryMs = Date.parse(input.expiresAt) - Date.parse(input.dueAt);
     const key = dedupeKey(ref);
@@ -85,7 +87,7 @@ export function createSendPipeline(deps: ActivityDeps) {
     }
 
     // A token that is gone has no user to lock on: its claim takes its own row only, and records why.
-    const claim = await claimRows(db, { lockKey: leader?.token.userId ?? null, leader: ref, leaseMs: CLAIM_LEASE_MS, pick: async () => members });
+    const claim = await claimRows(db, { lockKey: leader?.token.userId ?? null, leader: ref, leaseMs: CLAIM_LEASE_MS, members });
     if (claim.kind === 'busy') {
       throw reminderBusy("another attempt at this reminder, or another token's digest, is still running", claim.leaseMs);
     }

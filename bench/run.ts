@@ -23,6 +23,7 @@ import { printModel } from './lib/model';
 import { rateCapScenario } from './scenarios/rateCap';
 import { replanScenario } from './scenarios/replan';
 import { preferencesReplanScenario } from './scenarios/preferencesReplan';
+import { sendCostClusterScenario, sendCostScenario } from './scenarios/sendCost';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   create: createScenario,
@@ -39,6 +40,8 @@ const SCENARIO_RUNNERS: Record<ScenarioName, Scenario> = {
   discovery: discoveryScenario,
   replan: replanScenario,
   'preferences-replan': preferencesReplanScenario,
+  'send-cost': sendCostScenario,
+  'send-cost-cluster': sendCostClusterScenario,
 };
 
 /** The repository, from dist/bench/ or from bench/ alike. */

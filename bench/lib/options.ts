@@ -20,9 +20,11 @@ export const SCENARIOS = [
   'discovery',
   'replan',
   'preferences-replan',
+  'send-cost',
+  'send-cost-cluster',
 ] as const;
 /** Left out of a --quick run unless --only names it: the default spread alone takes 15 minutes, whatever the size. */
-const NOT_QUICK: ScenarioName[] = ['mass-expiry'];
+const NOT_QUICK: ScenarioName[] = ['mass-expiry', 'send-cost-cluster'];
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What a run on the cluster, or on several engines, measures unless --only says otherwise: the side-by-side table's. */
 export const SIDE_BY_SIDE: readonly ScenarioName[] = ['create', 'backfill', 'fan-in', 'mass-expiry-expired'];
@@ -68,6 +70,8 @@ export interface BenchOptions {
   modelFrom: string;
   /** digest: users, each with this many tokens falling due within the same minute (EXPIRY_DIGEST_WINDOW on). */
   digestUsers: number;
+  /** send-cost-cluster: history shards of the real server's new cluster (production's 512). */
+  clusterShards: number;
   digestTokensPerUser: number;
   /** discovery: tokens inserted with the change trigger installed, and without it (found by passes every discoveryInterval). */
   triggerTokens: number;
@@ -101,7 +105,7 @@ const USAGE = `usage: npm run bench -- [--engine dev|cluster [--shards 512] | --
   [--baseline-tokens 2000] [--baseline-interval 30] [--life-tokens 1000] [--start-paths delayed,immediate]
   [--digest-users 1000] [--digest-tokens-per-user 5] [--trigger-tokens 50] [--polled-tokens 20] [--discovery-interval 10s]
   [--replan 10000] [--replan-concurrency 16] [--preferences-replan 1000]
-  [--model [--from bench/results/latest.json]] [--latency 50] [--server-db wal|file|memory]
+  [--model [--from bench/results/latest.json]] [--latency 50] [--cluster-shards 512] [--server-db wal|file|memory]
   [--server-config KEY=VALUE]... [--worker-env WORKER_MAX_CACHED_WORKFLOWS=100]...
   [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results] [--keep-databases]`;
 
@@ -145,6 +149,7 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
         'replan-concurrency': { type: 'string' },
         'preferences-replan': { type: 'string' },
         latency: { type: 'string' },
+        'cluster-shards': { type: 'string' },
         'server-db': { type: 'string' },
         'server-config': { type: 'string', multiple: true },
         'worker-env': { type: 'string', multiple: true },
@@ -254,6 +259,7 @@ export function parseOptions(argv: string[], log: (message: string) => void): Be
     replanConcurrency: count('replan-concurrency', 16, 16),
     preferencesReplan: count('preferences-replan', 1_000, 100),
     latencyMs: count('latency', 50, 50, 0),
+    clusterShards: count('cluster-shards', 512, 4),
     serverStorage,
     serverConfig,
     workerEnv,

@@ -29,6 +29,8 @@ export interface StackSettings<D extends ScratchDatabase = ScratchDatabase> {
   poolSize?: number;
   /** Another database than a fresh builtin one (crates.io's shape); the worker connects to its `url`. */
   database?: () => Promise<D>;
+  /** Another Temporal than the bench's dev server (the real server on PostgreSQL: clusterServer.ts). */
+  server?: () => Promise<BenchServer>;
 }
 
 export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
@@ -39,10 +41,12 @@ export async function withStack<T, D extends ScratchDatabase = ScratchDatabase>(
   const log = (message: string) => options.log(`[${settings.scenario}] ${message}`);
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const shared = options.sharedServer;
-    log(`${shared ? `on the cluster at ${shared.address}` : `starting the dev server (${options.serverStorage})`}, a database and the fake Postmark (${options.latencyMs} ms)`);
+    // A scenario's own Temporal (send-cost-cluster) first, else the engine's shared cluster, else a dev server.
+    const shared = settings.server ? undefined : options.sharedServer;
+    const where = settings.server ? 'starting Temporal' : shared ? `on the cluster at ${shared.address}` : `starting the dev server (${options.serverStorage})`;
+    log(`${where}, a database and the fake Postmark (${options.latencyMs} ms)`);
     const [server, database, postmark] = await Promise.all([
-      shared ?? startBenchServer(options.serverStorage, options.serverConfig),
+      settings.server?.() ?? shared ?? startBenchServer(options.serverStorage, options.serverConfig),
       settings.database?.() ??
         // Without a database of its own, D is ScratchDatabase (the default type argument).
         (createScratchDatabase(options.adminUrl, `${options.databasePrefix}_${settings.scenario}`, settings.poolSize) as Promise<D>),

@@ -1,7 +1,7 @@
 // The claim protocol on the notification log: a send attempt takes its rows with a fencing token (claim_id),
 // and every later write for those rows names it. A write that finds another claim holding a row changes nothing.
 import { randomUUID } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { DROPPED_FROM_PLAN, type NotificationStatus } from '../tokenExpiry/contract';
 import { dedupeKey, NOTIFICATION_COLUMNS, type NotificationRow, type ReminderRef } from './notifications';
 import { withTransaction, type Queryable } from './transaction';
@@ -34,72 +34,112 @@ const RESTORED = `(expiry_notifications.status = 'skipped' AND expiry_notificati
 const CLAIMED_ROW = `token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key AS "digest"`;
 
 /**
- * Takes the leader's row and, on its first attempt, the rows `pick` chooses that no one else has taken, in one
- * transaction under a lock per user (`lockKey`; null for a token that is gone), so two workflows of one user
- * waking in the same second never both send. A later attempt takes back the rows its earlier attempts held
- * (sent_by_token_id is the leader) once their lease has lapsed, and adds none. A row already final answers as
- * is, except one a replan dropped and a later one put back, which is claimed afresh; a row another attempt
- * holds is busy until its lease lapses.
+ * Takes the leader's row and, on its first attempt, the `members` (rows chosen for its digest) that no one else
+ * has taken, under a lock per user (`lockKey`; null for a token that is gone, or with digests off), so two
+ * workflows of one user waking in the same second never both send. A later attempt takes back the rows its
+ * earlier attempts held (sent_by_token_id is the leader) once their lease has lapsed, and adds none. A row
+ * already final answers as is, except one a replan dropped and a later one put back, which is claimed afresh; a
+ * row another attempt holds is busy until its lease lapses.
+ *
+ * A claim of the leader's row alone (the common case: no digest members) is one statement, the lock taken in it
+ * and held to its commit; members are inserted in the same transaction as the leader's row.
  */
 export async function claimRows(
   pool: Pool,
-  { lockKey, leader, leaseMs, pick }: {
-    lockKey: string | null;
-    leader: ReminderRef;
-    leaseMs: number;
-    pick: (db: Queryable) => Promise<ClaimedRow[]>;
-  },
+  { lockKey, leader, leaseMs, members }: { lockKey: string | null; leader: ReminderRef; leaseMs: number; members: ClaimedRow[] },
 ): Promise<Claim> {
   const fence = randomUUID();
+  if (members.length === 0) {
+    const claimed = await claimLeader(pool, { lockKey, leader, leaseMs, fence });
+    if (!claimed) return currentHolder(pool, leader);
+    if (claimed.attempts === 1) return claimResult(fence, leader, claimed, []);
+    // A later attempt: the leader's row is held already; its earlier attempts' rows are taken back under the lock.
+    return withTransaction(pool, async (client) => claimResult(fence, leader, claimed, await takeBack(client, { lockKey, leader, leaseMs, fence })));
+  }
   return withTransaction(pool, async (client) => {
-    if (lockKey) await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`token-expiry-digest:${lockKey}`]);
-    const { rows } = await client.query<{ attempts: number; outcomeUnknownSince: Date | null; digest: string }>(
+    const claimed = await claimLeader(client, { lockKey, leader, leaseMs, fence });
+    if (!claimed) return currentHolder(client, leader);
+    if (claimed.attempts > 1) return claimResult(fence, leader, claimed, await takeBack(client, { lockKey: null, leader, leaseMs, fence }));
+    const { rows: taken } = await client.query<ClaimedRow>(
       `INSERT INTO expiry_notifications
               (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id, claim_id)
-       VALUES ($1, $2, $3, $4, 'sending', 1, ${lease(5)}, $1, $6)
-       ON CONFLICT (token_id, reminder) DO UPDATE
-         SET attempts = CASE WHEN ${RESTORED} THEN 1 ELSE expiry_notifications.attempts + 1 END,
-             due_at = CASE WHEN ${RESTORED} THEN excluded.due_at ELSE expiry_notifications.due_at END,
-             dedupe_key = CASE WHEN ${RESTORED} THEN excluded.dedupe_key ELSE expiry_notifications.dedupe_key END,
-             status = 'sending', reason = NULL, claimed_until = excluded.claimed_until,
-             sent_by_token_id = excluded.sent_by_token_id, claim_id = excluded.claim_id, updated_at = now()
-         WHERE (expiry_notifications.status = 'sending' AND ${LAPSED}) OR ${RESTORED}
-       RETURNING attempts, outcome_unknown_at AS "outcomeUnknownSince", dedupe_key AS "digest"`,
-      [leader.tokenId, leader.reminder, leader.dueAt, dedupeKey(leader), leaseMs, fence],
+       SELECT m.token_id, $2, m.due_at, m.dedupe_key, 'sending', 1, ${lease(3)}, $1, $7
+         FROM unnest($4::bigint[], $5::timestamptz[], $6::text[]) AS m (token_id, due_at, dedupe_key)
+       ON CONFLICT (token_id, reminder) DO NOTHING
+       RETURNING ${CLAIMED_ROW}`,
+      [
+        leader.tokenId,
+        leader.reminder,
+        leaseMs,
+        members.map((m) => m.tokenId),
+        members.map((m) => m.dueAt),
+        members.map((m) => m.digest),
+        fence,
+      ],
     );
-    const claimed = rows[0];
-    if (!claimed) return currentHolder(client, leader);
-    const own: ClaimedRow = { tokenId: leader.tokenId, dueAt: leader.dueAt, digest: claimed.digest };
-    const result = { kind: 'claimed' as const, fence, attempts: claimed.attempts, outcomeUnknownSince: claimed.outcomeUnknownSince };
-    if (claimed.attempts === 1) {
-      const members = await pick(client);
-      const { rows: taken } = await client.query<ClaimedRow>(
-        `INSERT INTO expiry_notifications
-                (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id, claim_id)
-         SELECT m.token_id, $2, m.due_at, m.dedupe_key, 'sending', 1, ${lease(3)}, $1, $7
-           FROM unnest($4::bigint[], $5::timestamptz[], $6::text[]) AS m (token_id, due_at, dedupe_key)
-         ON CONFLICT (token_id, reminder) DO NOTHING
-         RETURNING ${CLAIMED_ROW}`,
-        [
-          leader.tokenId,
-          leader.reminder,
-          leaseMs,
-          members.map((m) => m.tokenId),
-          members.map((m) => m.dueAt),
-          members.map((m) => m.digest),
-          fence,
-        ],
-      );
-      return { ...result, rows: [own, ...taken.map(asClaimedRow)] };
-    }
-    const { rows: again } = await client.query<ClaimedRow>(
-      `UPDATE expiry_notifications SET claimed_until = ${lease(3)}, claim_id = $4, updated_at = now()
-        WHERE sent_by_token_id = $1 AND reminder = $2 AND token_id <> $1 AND status = 'sending' AND ${LAPSED}
-        RETURNING ${CLAIMED_ROW}`,
-      [leader.tokenId, leader.reminder, leaseMs, fence],
-    );
-    return { ...result, rows: [own, ...again.map(asClaimedRow)] };
+    return claimResult(fence, leader, claimed, taken);
   });
+}
+
+interface ClaimedLeader {
+  attempts: number;
+  outcomeUnknownSince: Date | null;
+  digest: string;
+}
+
+/**
+ * The user's lock (when `lockKey` is set; held until the transaction, or this statement alone, commits), then
+ * the leader's row: new, or taken back from an attempt whose lease lapsed. Undefined when another holds it or it is final.
+ */
+async function claimLeader(
+  db: Queryable,
+  { lockKey, leader, leaseMs, fence }: { lockKey: string | null; leader: ReminderRef; leaseMs: number; fence: string },
+): Promise<ClaimedLeader | undefined> {
+  const { rows } = await db.query<ClaimedLeader>(
+    `INSERT INTO expiry_notifications
+            (token_id, reminder, due_at, dedupe_key, status, attempts, claimed_until, sent_by_token_id, claim_id)
+     SELECT $1, $2, $3, $4, 'sending', 1, ${lease(5)}, $1, $6
+       FROM (SELECT 1) AS one
+       LEFT JOIN LATERAL (SELECT pg_advisory_xact_lock(hashtextextended($7::text, 0)) WHERE $7::text IS NOT NULL) AS user_lock ON true
+     ON CONFLICT (token_id, reminder) DO UPDATE
+       SET attempts = CASE WHEN ${RESTORED} THEN 1 ELSE expiry_notifications.attempts + 1 END,
+           due_at = CASE WHEN ${RESTORED} THEN excluded.due_at ELSE expiry_notifications.due_at END,
+           dedupe_key = CASE WHEN ${RESTORED} THEN excluded.dedupe_key ELSE expiry_notifications.dedupe_key END,
+           status = 'sending', reason = NULL, claimed_until = excluded.claimed_until,
+           sent_by_token_id = excluded.sent_by_token_id, claim_id = excluded.claim_id, updated_at = now()
+       WHERE (expiry_notifications.status = 'sending' AND ${LAPSED}) OR ${RESTORED}
+     RETURNING attempts, outcome_unknown_at AS "outcomeUnknownSince", dedupe_key AS "digest"`,
+    [leader.tokenId, leader.reminder, leader.dueAt, dedupeKey(leader), leaseMs, fence, lockKey === null ? null : userLockKey(lockKey)],
+  );
+  return rows[0];
+}
+
+/** A later attempt's rows from its earlier attempts' digest, whose lease has lapsed (`lockKey`: take the user's lock first). */
+async function takeBack(
+  client: PoolClient,
+  { lockKey, leader, leaseMs, fence }: { lockKey: string | null; leader: ReminderRef; leaseMs: number; fence: string },
+): Promise<ClaimedRow[]> {
+  if (lockKey) await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [userLockKey(lockKey)]);
+  const { rows } = await client.query<ClaimedRow>(
+    `UPDATE expiry_notifications SET claimed_until = ${lease(3)}, claim_id = $4, updated_at = now()
+      WHERE sent_by_token_id = $1 AND reminder = $2 AND token_id <> $1 AND status = 'sending' AND ${LAPSED}
+      RETURNING ${CLAIMED_ROW}`,
+    [leader.tokenId, leader.reminder, leaseMs, fence],
+  );
+  return rows;
+}
+
+const userLockKey = (userId: string) => `token-expiry-digest:${userId}`;
+
+function claimResult(fence: string, leader: ReminderRef, claimed: ClaimedLeader, others: ClaimedRow[]): Claim {
+  const own: ClaimedRow = { tokenId: leader.tokenId, dueAt: leader.dueAt, digest: claimed.digest };
+  return {
+    kind: 'claimed',
+    fence,
+    attempts: claimed.attempts,
+    outcomeUnknownSince: claimed.outcomeUnknownSince,
+    rows: [own, ...others.map(asClaimedRow)],
+  };
 }
 
 async function currentHolder(db: Queryable, ref: ReminderRef): Promise<Exclude<Claim, { kind: 'claimed' }>> {
