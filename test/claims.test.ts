@@ -171,3 +171,17 @@ test('a reminder a replan dropped and a later one put back is claimed afresh, wi
   await recordUnsent(database.pool, restored.fence, [ref.tokenId], { status: 'skipped', reason: 'token-revoked' });
   expect(await claim(back, 60_000)).toMatchObject({ kind: 'final', row: { status: 'skipped', reason: 'token-revoked' } });
 });
+
+test("the holder moves its leader's row to an email of its own; the rest of the old email keeps its key", async () => {
+  const leader = await reminder();
+  const member = await reminder();
+  const first = claimed(await claim(leader, 1, [member]));
+  await pause(20);
+  // The member's own attempt takes its row back from the dead leader's digest and rekeys it to its own email.
+  const own = claimed(await claim(member, 60_000));
+  expect(own.rows[0]!.digest).toBe(dedupeKey(leader));
+  expect(await rekeyRow(database.pool, own.fence, member)).toBe(dedupeKey(member));
+  expect(await row(member)).toMatchObject({ status: 'sending', digest: dedupeKey(member) });
+  expect(await row(leader)).toMatchObject({ digest: dedupeKey(leader) });
+  expect(first.fence).not.toBe(own.fence);
+});
