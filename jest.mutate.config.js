@@ -8,6 +8,8 @@ module.exports = {
   testMatch: [
     '<rootDir>/test/sendReminder.activity.test.ts',
     '<rootDir>/test/exactlyOnce.races.test.ts',
+    '<rootDir>/test/lease.test.ts',
+    '<rootDir>/test/claims.test.ts',
     '<rootDir>/test/planReminders.test.ts',
     '<rootDir>/test/reminderEmail.test.ts',
     '<rootDir>/test/postmarkMailer.test.ts',
