@@ -48,7 +48,7 @@ const claim = (leader: ReminderRef, leaseMs: number, members: ReminderRef[] = []
     lockKey: userId,
     leader,
     leaseMs,
-    pick: async () => members.map((m) => ({ tokenId: m.tokenId, dueAt: m.dueAt, digest: dedupeKey(leader) })),
+    members: members.map((m) => ({ tokenId: m.tokenId, dueAt: m.dueAt, digest: dedupeKey(leader) })),
   });
 
 function claimed(c: Claim): Extract<Claim, { kind: 'claimed' }> {
