@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, requirePostmarkToken } from '../src/config';
 import { temporalConnectionOptions } from '../src/temporal/connection';
 
-test('defaults: the README\'s table, a local dev server, 7- and 1-day reminders plus the expired notice', () => {
+test('defaults: docs/operations.md\'s table, a local dev server, 7- and 1-day reminders plus the expired notice', () => {
   const config = loadConfig({});
   expect(config).toEqual({
     POSTMARK_SEARCH_LAG: 120_000,
@@ -70,7 +70,7 @@ test('the spread and the digest window are durations, or 0 to turn them off', ()
   expect(loadConfig({ EXPIRY_SPREAD: ' 0 ', EXPIRY_DIGEST_WINDOW: ' 0' })).toMatchObject({ EXPIRY_SPREAD: 0, EXPIRY_DIGEST_WINDOW: 0 });
 });
 
-test('set values are taken as given, normalized where the README says', () => {
+test('set values are taken as given, normalized where docs/operations.md says', () => {
   const given = {
     DATABASE_URL: 'postgresql://app@db.internal:5432/registry',
     TEMPORAL_NAMESPACE: 'registry-prod',

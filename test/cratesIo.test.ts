@@ -32,7 +32,7 @@ import { eventually } from './helpers/poll';
 import { TestSystem } from './helpers/system';
 
 const system = TestSystem.use();
-// The built command, as the README's steps run it (scripts/test builds before jest).
+// The built command, as docs/operations.md's steps run it (scripts/test builds before jest).
 const CLI = path.resolve(__dirname, '../dist/src/cli.js');
 const FIXTURE = readFileSync(path.join(__dirname, 'fixtures/crates-io.sql'), 'utf8');
 const tag = randomBytes(4).toString('hex');
@@ -91,7 +91,7 @@ afterAll(async () => {
 
 const config = () => system.config({ REGISTRY_SCHEMA: 'crates-io' });
 
-/** `REGISTRY_SCHEMA=crates-io token-expiry registry-sql --role ROLE [...]`, as the README has the DBA run it. */
+/** `REGISTRY_SCHEMA=crates-io token-expiry registry-sql --role ROLE [...]`, as docs/operations.md has the DBA run it. */
 function registrySqlOutput(...flags: string[]): string {
   return execFileSync('node', [CLI, 'registry-sql', '--role', role, ...flags], {
     env: { ...process.env, REGISTRY_SCHEMA: 'crates-io', DATABASE_URL: urlFor() },

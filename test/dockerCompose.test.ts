@@ -209,10 +209,10 @@ test('Temporal runs on supported images, pinned, on the release line of the dev 
   for (const service of Object.keys(services).filter((name) => services[name]?.image)) {
     expect([service, imageOf(service).tag]).toEqual([service, expect.stringMatching(/^v?\d+(\.\d+)*$/)]);
   }
-  const readme = read('README.md');
+  const operations = read('docs/operations.md');
   for (const service of ['temporal', 'temporal-schema', 'temporal-ui']) {
     const image = String(services[service]?.image);
-    expect([image, readme.includes(`\`${image}\``)]).toEqual([image, true]);
+    expect([image, operations.includes(`\`${image}\``)]).toEqual([image, true]);
   }
 });
 

@@ -1,7 +1,7 @@
 /**
  * The dev stack's mail sink as a developer reads it: real sends through the postmark client, then the
  * sink's root page in headless Chromium, newest first, each message opening to its rendered HTML body
- * and its text body. Takes the README's screenshot (test/helpers/chromium.ts says where it goes).
+ * and its text body. Takes the docs' screenshots (test/helpers/chromium.ts says where it goes).
  */
 import path from 'node:path';
 import { createPostmarkMailer } from '../src/email/postmarkMailer';

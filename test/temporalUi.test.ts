@@ -1,7 +1,7 @@
 /**
  * Ops in the Temporal UI, end to end: token workflows on a real dev server, found through the Web UI
  * in headless Chromium by workflow ID and by search-attribute query, with their state on the page.
- * Takes the README's screenshots (test/helpers/chromium.ts says where they go).
+ * Takes the docs' screenshots (test/helpers/chromium.ts says where they go).
  */
 import path from 'node:path';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
@@ -74,7 +74,7 @@ test('finds tokens by search-attribute queries, and shows when their next remind
     await openWorkflowList(page, `TokenId="${REVOKED}" AND ExpiryState="cancelled"`);
     await expectRows(page, { [tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE)]: 'Canceled' });
 
-    // The README's picture: every token still waiting, with its next reminder and expiry.
+    // The picture in the README and docs/operations.md: every token still waiting, with its next reminder and expiry.
     await openWorkflowList(page, 'ExpiryState="waiting"');
     await expectRows(page, { 'token-expiry-test-101': 'Running', 'token-expiry-test-102': 'Running', 'token-expiry-test-104': 'Running' });
     await page.getByRole('columnheader', { name: WORKFLOW_COLUMNS[0], exact: true }).waitFor();

@@ -1,4 +1,4 @@
-// A scratch database in crates.io's shape, attached as README "Attach to your registry" says: the registry's
+// A scratch database in crates.io's shape, attached as docs/operations.md, "Attach to your registry", says: the registry's
 // tables, `registry-sql`'s output run through psql (with the change trigger when asked), and the service's
 // schema migrated by the restricted role it creates. Dropped afterwards, the role with it.
 import { execFileSync } from 'node:child_process';
@@ -39,7 +39,7 @@ export async function createCratesIoDatabase(
   const suffix = randomBytes(6).toString('hex');
   const name = `${prefix.replace(/[^a-z0-9]/g, '_')}_${suffix}`;
   const role = `token_expiry_bench_${suffix}`;
-  // The role's password, set as the README has the DBA do: the server may ask for one.
+  // The role's password, set as docs/operations.md has the DBA do: the server may ask for one.
   const password = randomBytes(12).toString('hex');
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const urlAs = (user?: string): string => {

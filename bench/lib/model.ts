@@ -8,7 +8,7 @@ import { formatNumber } from './report';
 export const TOKEN_LIFETIME_DAYS = 90;
 export const EMAILS_PER_TOKEN = 3;
 export const SIZES = [10_000, 1_000_000, 10_000_000];
-/** The crates.io scan at 1,000,000 rows, without and with a partial index (README, commit dc2fbf4). */
+/** The crates.io scan at 1,000,000 rows, without and with a partial index (docs/performance.md, Latest figures; commit dc2fbf4). */
 const SCAN_MS_PER_MILLION = { noIndex: 171, partialIndex: 2.5 };
 /** Workflow wake-ups a second that the dev server's one SQLite-backed history shard drained here (fan-in). */
 const WAKEUPS_PER_SHARD_SECOND = 50;

@@ -66,7 +66,7 @@ function figureText(f: Figure): string {
   return `${formatNumber(f.value)} ${f.unit}`.trim();
 }
 
-/** A Markdown table: readable in a terminal and pastable into the README. */
+/** A Markdown table: readable in a terminal and pastable into docs/performance.md. */
 export function formatTable(figures: Figure[]): string {
   const rows = figures.map((f) => [
     f.scenario,

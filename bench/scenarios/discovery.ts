@@ -1,5 +1,5 @@
 // discovery: how long a token the registry inserts by plain SQL waits for its workflow, on a crates.io-shaped
-// database attached as README "Attach to your registry" says (registry-sql through psql, the restricted role),
+// database attached as docs/operations.md, "Attach to your registry", says (registry-sql through psql, the restricted role),
 // with the worker as production runs it (it runs discovery itself). Twice: with the change trigger and passes
 // off (TOKEN_DISCOVERY_INTERVAL=0), then without the trigger, passes every --discovery-interval. Latency is
 // token_expiry.expiry_workflows.started_at - api_tokens.created_at, both the database's clock.

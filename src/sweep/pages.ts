@@ -93,7 +93,7 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
 }
 
 /**
- * The tokens a change notification named (the registry's trigger, README "Attach"): a new token's workflow
+ * The tokens a change notification named (the registry's trigger, docs/operations.md, Attach to your registry): a new token's workflow
  * started, a revoked token's cancelled, as the sweep would; any other is left alone.
  */
 export async function applyTokenChanges(deps: SweepDeps, ids: string[]): Promise<{ started: number; cancelled: number; failed: number }> {

@@ -78,7 +78,7 @@ function collision(workflowId: string, description: WorkflowExecutionDescription
   const expiresAt = description.typedSearchAttributes.get(searchAttributes.expiresAt)?.toISOString() ?? 'unknown';
   return new TokenWorkflowCollision(
     `workflow ${workflowId} is running for another token (expiring ${expiresAt}): another database shares this ` +
-      'Temporal namespace with the same instance id (a copy of its database?); see README, Several instances',
+      'Temporal namespace with the same instance id (a copy of its database?); see docs/design.md, Ids and instances',
   );
 }
 

@@ -1,4 +1,4 @@
-// Several instances in one Temporal namespace, set up as the README says (each its own database, the default
+// Several instances in one Temporal namespace, set up as docs/design.md, Ids and instances, says (each its own database, the default
 // TEMPORAL_TASK_QUEUE, a worker each), with overlapping token ids: nothing of one reaches the other. In real
 // time on a real server, because replan lists workflows through the visibility store; written once, run on
 // the dev server (test/instances.test.ts) and on the production-shaped cluster (test/instances.cluster.test.ts).
@@ -52,7 +52,7 @@ export function instancesSuite(engine: Engine): void {
     return created;
   }
 
-  /** The config a program of this database runs with: the README's defaults (one task queue name for all), its instance read from it. */
+  /** The config a program of this database runs with: docs/operations.md's defaults (one task queue name for all), its instance read from it. */
   function configOf(db: ScratchDatabase, env: Record<string, string> = {}): Promise<Config> {
     return withInstance(
       db.pool,
@@ -100,7 +100,7 @@ export function instancesSuite(engine: Engine): void {
   test('two instances on the default task queue name, the same token ids: each user gets their own emails, and a replan, a sweep and a revoke in one leave the other as it was', async () => {
     const [a, b] = await Promise.all([database(), database()]);
     const [aConfig, bConfig] = await Promise.all([configOf(a), configOf(b)]);
-    // Made by migrate, different by default; the README's one TEMPORAL_TASK_QUEUE becomes two queues.
+    // Made by migrate, different by default; the one default TEMPORAL_TASK_QUEUE becomes two queues.
     expect(aConfig.TOKEN_EXPIRY_INSTANCE).not.toBe(bConfig.TOKEN_EXPIRY_INSTANCE);
     expect(aConfig.TEMPORAL_TASK_QUEUE).toBe(bConfig.TEMPORAL_TASK_QUEUE);
     expect(taskQueueOf(aConfig)).not.toBe(taskQueueOf(bConfig));
