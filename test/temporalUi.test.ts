@@ -74,7 +74,7 @@ test('finds tokens by search-attribute queries, and shows when their next remind
     await openWorkflowList(page, `TokenId="${REVOKED}" AND ExpiryState="cancelled"`);
     await expectRows(page, { [tokenExpiryWorkflowId(REVOKED, TEST_INSTANCE)]: 'Canceled' });
 
-    // The picture in the README and docs/operations.md: every token still waiting, with its next reminder and expiry.
+    // The picture in docs/operations.md: every token still waiting, with its next reminder and expiry.
     await openWorkflowList(page, 'ExpiryState="waiting"');
     await expectRows(page, { 'token-expiry-test-101': 'Running', 'token-expiry-test-102': 'Running', 'token-expiry-test-104': 'Running' });
     await page.getByRole('columnheader', { name: WORKFLOW_COLUMNS[0], exact: true }).waitFor();
