@@ -373,7 +373,7 @@ export function reminderBusy(message: string, leaseMs: number | null): Applicati
 }
 
 /** What a row that is already final answers a retry: its outcome, or the failure it recorded. */
-export function finalOutcome(
+function finalOutcome(
   row: { status: Exclude<NotificationStatus, 'sending'>; reason: string | null; providerMessageId: string | null },
   digest: Pick<SendReminderResult, 'digest' | 'sentByTokenId'> = {},
 ): SendReminderResult {
@@ -395,7 +395,7 @@ function countDigest(tokens: number): void {
 }
 
 /** Why a rendered email is held back instead of sent (EXPIRY_EMAILS=dry-run, the staging allowlist); null: send it. */
-export function suppression(
+function suppression(
   email: string,
   config: Pick<ActivityDeps['config'], 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST'>,
 ): 'dry-run' | 'not-on-allowlist' | null {

@@ -7,7 +7,7 @@ const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g;
 // A token secret: its prefix (TOKEN_PREFIX) and 32 letters or digits.
 const SECRET = /\b[a-z0-9_]{1,16}[A-Za-z0-9]{32}\b/g;
 
-export function redact(text: string): string {
+function redact(text: string): string {
   return text.replace(EMAIL, '[email]').replace(SECRET, '[token]');
 }
 

@@ -23,7 +23,7 @@ export function memoryOf(pid: number): Memory | null {
 }
 
 /** User + system CPU seconds a process has used so far (its threads included). */
-export function cpuSecondsOf(pid: number): number {
+function cpuSecondsOf(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
@@ -40,7 +40,7 @@ export function loadAverage(): [number, number, number] {
 }
 
 /** Busy and total jiffies of all CPUs so far; the difference of two readings gives the machine's CPU use. */
-export function machineCpu(): { busy: number; total: number } {
+function machineCpu(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const values = line.trim().split(/\s+/).slice(1).map(Number);
   const total = values.reduce((a, b) => a + b, 0);

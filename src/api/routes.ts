@@ -47,9 +47,9 @@ export interface RouteDeps {
   config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU' | 'UNSUBSCRIBE_SECRET' | 'REGISTRY_NAME'>;
 }
 
-export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
-export interface RouteDoc {
+interface RouteDoc {
   summary: string;
   description?: string;
   /** A schema registered in requestSchemas. */

@@ -11,7 +11,7 @@ export const TOKEN_CHANGE_CHANNEL = 'token_expiry_tokens';
 /** Ids arriving together (a registry's bulk insert) are handled together. */
 const BATCH_MS = 50;
 /** Ids waiting while a batch is handled; a flood past this is dropped, not queued. */
-export const MAX_PENDING_TOKEN_IDS = 5_000;
+const MAX_PENDING_TOKEN_IDS = 5_000;
 const RECONNECT_FIRST_MS = 1_000;
 const RECONNECT_MAX_MS = 30_000;
 

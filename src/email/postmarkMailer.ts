@@ -24,7 +24,7 @@ export interface Delivery {
 }
 
 /** What bounds one Postmark call besides the client's own timeout: the attempt's cancellation, its time left. */
-export interface CallLimits {
+interface CallLimits {
   signal?: AbortSignal;
   timeoutMs?: number;
 }

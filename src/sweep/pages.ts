@@ -16,7 +16,7 @@ import {
 } from '../tokenExpiry/client';
 
 /** Temporal calls in flight at once within a page: enough for well over 500 starts a second. */
-export const SWEEP_CONCURRENCY = 50;
+const SWEEP_CONCURRENCY = 50;
 
 export interface SweepLog {
   info(message: string, meta?: Record<string, unknown>): void;

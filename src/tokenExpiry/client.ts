@@ -61,7 +61,7 @@ const MIN_START_DELAY_MS = 1_000;
  * another's dump (it carries that one's instance id). Left alone (it may be another registry's), and reported
  * instead of being taken for this token's.
  */
-export class TokenWorkflowCollision extends Error {}
+class TokenWorkflowCollision extends Error {}
 
 /** Whether a run was started for this token: the same expiry, and the same creation time when it carries one. */
 function startedFor(description: WorkflowExecutionDescription, token: TokenRow): boolean {

@@ -132,8 +132,7 @@ export const replanUpdate = defineUpdate<ReplanResult, [ReplanInput]>('replan');
  * leaves nothing in the workflow's history. PlanUnchanged: the run has this plan already.
  * InvalidPlan: the input is malformed.
  */
-export const REPLAN_REFUSALS = ['PlanUnchanged', 'InvalidPlan'] as const;
-export type ReplanRefusal = (typeof REPLAN_REFUSALS)[number];
+export type ReplanRefusal = 'PlanUnchanged' | 'InvalidPlan';
 
 /** The notification log's reason for a reminder that a replan took out of the plan before it was sent. */
 export const DROPPED_FROM_PLAN = 'dropped-from-plan';
