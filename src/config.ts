@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { instanceTaskQueue, type ReminderSpec } from './tokenExpiry/contract';
 import { DURATION_HINT, formatDuration, parseDuration } from './duration';
+import { SQL_NAME } from './db/sqlName';
 import { logger } from './log';
 import { REGISTRY_SCHEMAS } from './registry/kinds';
 
@@ -50,7 +51,7 @@ const envSchema = z.object({
   // The PostgreSQL schema that holds everything this service owns (notification log, bookkeeping, migrations).
   TOKEN_EXPIRY_DB_SCHEMA: z
     .string()
-    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier, e.g. token_expiry')
+    .regex(SQL_NAME, 'expected a lower-case SQL identifier, e.g. token_expiry')
     .refine((name) => name !== 'public' && !name.startsWith('pg_'), 'must be a schema of its own, not public or pg_*')
     .default('token_expiry'),
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
@@ -65,7 +66,7 @@ const envSchema = z.object({
     .optional(),
   POSTMARK_SERVER_TOKEN: z.string().min(1).optional(),
   POSTMARK_API_URL: httpUrl.default('https://api.postmarkapp.com'),
-  // How long after Postmark accepted a message its search is trusted to show it (README, Exactly once): a row
+  // How long after Postmark accepted a message its search is trusted to show it (docs/design.md, Exactly once): a row
   // whose send ended ambiguously stays held this long. Postmark documents no bound; 2 minutes is a guess on the safe side.
   POSTMARK_SEARCH_LAG: z
     .string()
@@ -83,7 +84,7 @@ const envSchema = z.object({
   PREFERENCES_URL: httpUrl.optional(),
   // The API's address as calendar apps reach it: the base of each user's secret calendar feed link.
   API_PUBLIC_URL: httpUrl.default('http://localhost:3000').transform((u) => u.replace(/\/+$/, '')),
-  // Signs the one-click unsubscribe links of warning emails (README, Unsubscribe); unset: no List-Unsubscribe headers.
+  // Signs the one-click unsubscribe links of warning emails (docs/design.md, Unsubscribe); unset: no List-Unsubscribe headers.
   UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   // Webhooks (docs/webhooks.md): deliver to loopback, private, link-local and other inside addresses, and to
   // plain http. Off in production: a registry's users must not make the service call its own network.
@@ -101,7 +102,7 @@ const envSchema = z.object({
   TOKEN_PREFIX: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected 1-16 of a-z, 0-9, _').default('cio'),
   EXPIRY_REMINDERS: durationList.prefault('7d,1d'),
   EXPIRED_NOTICE: booleanFlag.default(true),
-  // The lead times a user may choose from for their own plan (README, Preferences); EXPIRY_REMINDERS is the default.
+  // The lead times a user may choose from for their own plan (docs/design.md, Preferences); EXPIRY_REMINDERS is the default.
   EXPIRY_REMINDER_MENU: durationList
     .refine((menu) => menu.length > 0, 'must offer at least one lead time (e.g. 30d,14d,7d,3d,1d,12h)')
     .prefault('30d,14d,7d,3d,1d,12h'),
@@ -111,7 +112,7 @@ const envSchema = z.object({
   // Start a token's workflow with a delay until its first reminder, so that nothing runs while it sleeps.
   // false starts it at once, as before: kept for the benchmark's side-by-side comparison.
   EXPIRY_START_DELAY: booleanFlag.default(true),
-  // One email covers a user's tokens whose same reminder falls due within this long (README, Digests); 0: one per token.
+  // One email covers a user's tokens whose same reminder falls due within this long (docs/design.md, Digests); 0: one per token.
   EXPIRY_DIGEST_WINDOW: durationOrZero(' for no digests').prefault('1h'),
 
   // send: deliver; dry-run: render and record as suppressed, no Postmark call; off: record as skipped.
@@ -123,7 +124,7 @@ const envSchema = z.object({
     .optional(),
   // Caps sends across all workers (Temporal enforces it per task queue).
   EMAIL_MAX_PER_SECOND: z.coerce.number().positive().optional(),
-  // Worker tuning (README, Performance); the others default to the Temporal SDK's.
+  // Worker tuning (docs/performance.md); the others default to the Temporal SDK's.
   // Workflows kept in memory between tasks. Ours sleep for days between reminders, so a cache mostly holds
   // memory; 0 would replay each local first try.
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(100),
@@ -142,7 +143,7 @@ const envSchema = z.object({
     .string()
     .refine((text) => parseDuration(text) !== null, `is not a duration (${DURATION_HINT})`)
     .default('1d'),
-  // How often the worker looks for tokens created since its last look (README, Attach); 0 turns it off.
+  // How often the worker looks for tokens created since its last look (docs/operations.md, Attach to your registry); 0 turns it off.
   TOKEN_DISCOVERY_INTERVAL: durationOrZero(' to turn discovery off').prefault('1m'),
   METRICS_PORT: positiveInt.max(65_535).optional(),
   // Applied to the logger by loadConfig.

@@ -95,7 +95,7 @@ export async function runWorker(environment: Config): Promise<void> {
       // On SIGTERM, sends already under way get this long to finish before they are handed back.
       shutdownGraceTime: '25 seconds',
     });
-    // New tokens found without the registry calling us (README, Attach to your registry).
+    // New tokens found without the registry calling us (docs/operations.md, Attach to your registry).
     const discovery = runTokenDiscovery({ db, client, config, log: logger });
     try {
       await worker.run();

@@ -1,5 +1,5 @@
 // This database's instance id: made once, by the first `migrate` (TOKEN_EXPIRY_INSTANCE, or a random id), kept in
-// the service's own schema, and part of every workflow id and task queue (README, Several instances).
+// the service's own schema, and part of every workflow id and task queue (docs/design.md, Ids and instances).
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from './transaction';
 

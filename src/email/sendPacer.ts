@@ -7,7 +7,7 @@ export type SendPacer = (signal?: AbortSignal) => Promise<void>;
 export function createSendPacer(perSecond: number | undefined): SendPacer {
   if (!perSecond) return async (signal) => signal?.throwIfAborted();
   // 10 % over the exact spacing: requests leave a loaded machine with jitter, and the cap is what
-  // Postmark sees (README, Performance).
+  // Postmark sees (docs/performance.md).
   const spacingMs = Math.ceil((1000 / perSecond) * 1.1);
   let nextAt = 0;
   return async (signal) => {

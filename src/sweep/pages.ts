@@ -54,7 +54,7 @@ export async function startMissingWorkflows(deps: SweepDeps, page: SweepPageInpu
     await startTokenExpiryWorkflow(deps.client, token, deps.config, deps.now(), planOf(token.userId));
     return true;
   });
-  const started = await recordStarts(deps, outcomes.done);
+  const started = await recordStarts(deps, outcomes.started);
   return pageResult(tokens, page.limit, outcomes, { scanned: tokens.length, started });
 }
 
@@ -88,12 +88,12 @@ export async function restartStoppedWorkflows(deps: SweepDeps, page: SweepPageIn
     return true;
   });
   await markExpiryWorkflowsCancelled(deps.db, cancelled);
-  const restarted = await recordStarts(deps, outcomes.done);
+  const restarted = await recordStarts(deps, outcomes.started);
   return pageResult(tokens, page.limit, outcomes, { checked: tokens.length, restarted });
 }
 
 /**
- * The tokens a change notification named (the registry's trigger, README "Attach"): a new token's workflow
+ * The tokens a change notification named (the registry's trigger, docs/operations.md, Attach to your registry): a new token's workflow
  * started, a revoked token's cancelled, as the sweep would; any other is left alone.
  */
 export async function applyTokenChanges(deps: SweepDeps, ids: string[]): Promise<{ started: number; cancelled: number; failed: number }> {
@@ -110,7 +110,7 @@ export async function applyTokenChanges(deps: SweepDeps, ids: string[]): Promise
     return false;
   });
   await markExpiryWorkflowsCancelled(deps.db, cancelled);
-  const started = await recordStarts(deps, outcomes.done);
+  const started = await recordStarts(deps, outcomes.started);
   return { started, cancelled: cancelled.length, failed: outcomes.failures.length };
 }
 
@@ -124,7 +124,7 @@ async function cancelRevoked(deps: SweepDeps, token: TokenRow, cancelled: string
 
 interface Outcomes {
   /** Tokens whose workflow this page started. */
-  done: TokenRow[];
+  started: TokenRow[];
   failures: { tokenId: string; error: string }[];
 }
 
@@ -134,12 +134,12 @@ async function forEachToken(
   tokens: TokenRow[],
   fn: (token: TokenRow) => Promise<boolean>,
 ): Promise<Outcomes> {
-  const outcomes: Outcomes = { done: [], failures: [] };
+  const outcomes: Outcomes = { started: [], failures: [] };
   let next = 0;
   const runner = async (): Promise<void> => {
     for (let token = tokens[next++]; token; token = tokens[next++]) {
       try {
-        if (await fn(token)) outcomes.done.push(token);
+        if (await fn(token)) outcomes.started.push(token);
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         deps.log.warn('expiry workflow could not be started or looked up', { tokenId: token.id, error });

@@ -78,7 +78,7 @@ function collision(workflowId: string, description: WorkflowExecutionDescription
   const expiresAt = description.typedSearchAttributes.get(searchAttributes.expiresAt)?.toISOString() ?? 'unknown';
   return new TokenWorkflowCollision(
     `workflow ${workflowId} is running for another token (expiring ${expiresAt}): another database shares this ` +
-      'Temporal namespace with the same instance id (a copy of its database?); see README, Several instances',
+      'Temporal namespace with the same instance id (a copy of its database?); see docs/design.md, Ids and instances',
   );
 }
 
@@ -145,7 +145,10 @@ export async function cancelTokenExpiryWorkflow(client: Client, token: TokenRow,
   return true;
 }
 
-const STATUS_QUERY_TIMEOUT_MS = 3_000;
+/** The deadline a caller puts on a status read (the HTTP API's, src/api/routes.ts): with no worker running, give up sooner. */
+export const STATUS_DEADLINE_MS = 5_000;
+/** The status query's share of it: what is left covers the describe before and the history read after a query that got no answer. */
+const STATUS_QUERY_TIMEOUT_MS = STATUS_DEADLINE_MS - 2_000;
 
 export interface WorkflowView {
   workflowId: string;

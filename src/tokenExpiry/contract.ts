@@ -61,6 +61,8 @@ export type ReminderKind = (typeof REMINDER_KINDS)[number];
  */
 export const REMINDER_OUTCOMES = ['sent', 'skipped', 'failed', 'suppressed'] as const;
 export type ReminderOutcome = (typeof REMINDER_OUTCOMES)[number];
+/** What a reminder that did not go out is recorded as. */
+export type UnsentOutcome = Exclude<ReminderOutcome, 'sent'>;
 export const NOTIFICATION_STATUSES = ['sending', ...REMINDER_OUTCOMES] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 

@@ -1,4 +1,4 @@
-// The digest rule (README, "Digests"): which of a user's tokens one email covers, and how long an "expired"
+// The digest rule (docs/design.md, Digests): which of a user's tokens one email covers, and how long an "expired"
 // notice waits for the others. Pure, times in ms: the send activity applies it to what it read, the property
 // test to generated users.
 
