@@ -122,8 +122,3 @@ export interface RegistryAdapter {
   /** Present only when the registry lets this service own its tokens. */
   writer?: TokenWriter;
 }
-
-/** Postgres rejects ids outside bigint with an error; an id that cannot exist is simply not found. */
-export function isBigintId(id: string): boolean {
-  return /^[1-9][0-9]{0,17}$/.test(id);
-}

@@ -3,7 +3,7 @@
 // no secret column, however granted.
 import { quoteIdent } from '../db/sqlName';
 import type { Queryable } from '../db/transaction';
-import { TOKEN_CHANGE_CHANNEL } from '../discovery/listener';
+import { TOKEN_CHANGE_CHANNEL } from './tokenChanges';
 import type { RegistryAdapter } from './adapter';
 
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
