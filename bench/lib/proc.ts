@@ -23,7 +23,7 @@ export function memoryOf(pid: number): Memory | null {
 }
 
 /** User + system CPU seconds a process has used so far (its threads included). */
-function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
