@@ -10,6 +10,7 @@ import type {
   SendReminderInput,
   SendReminderResult,
   UnrecordedSend,
+  UnsentOutcome,
 } from '../src/tokenExpiry/contract';
 import { dedupeKey, listNotifications, type ReminderRef } from '../src/db/notifications';
 import {
@@ -82,7 +83,7 @@ export function createSendPipeline(deps: ActivityDeps) {
       members = chosen.members.map((token, i) => ({
         tokenId: token.tokenId,
         dueAt: new Date(token.expiresAt - beforeExpiryMs).toISOString(),
-        digest: partKey(key, Math.floor((i + 1) / DIGEST_MAX_TOKENS)),
+        dedupeKey: partKey(key, Math.floor((i + 1) / DIGEST_MAX_TOKENS)),
       }));
     }
 
@@ -99,11 +100,11 @@ export function createSendPipeline(deps: ActivityDeps) {
     const waited = input.waited === true;
     let rows = claim.rows;
     const own = rows[0]!;
-    if (claim.attempts > 1 && !isPartOf(own.digest, key)) {
+    if (claim.attempts > 1 && !isPartOf(own.dedupeKey, key)) {
       // This row was in another token's digest whose attempt died: that email went out, or it goes alone now.
-      const earlier = await findSent(fence, own.digest, attempt);
-      if (earlier) return record(input, fence, own.digest, earlier, { now, waited: false }, 'earlier');
-      rows = [{ ...own, digest: await rekeyRow(db, fence, ref) }];
+      const earlier = await findSent(fence, own.dedupeKey, attempt);
+      if (earlier) return record(input, fence, own.dedupeKey, earlier, { now, waited: false }, 'earlier');
+      rows = [{ ...own, dedupeKey: await rekeyRow(db, fence, ref) }];
     }
 
     let result: SendReminderResult | undefined;
@@ -142,7 +143,7 @@ export function createSendPipeline(deps: ActivityDeps) {
     const hasLeader = rows.some((r) => r.tokenId === input.tokenId);
     const recipients = await registry.findRecipients(db, rows.map((r) => r.tokenId));
     const outcomes = new Map<string, SendReminderResult>();
-    const holdBack = async (tokenIds: string[], outcome: 'skipped' | 'suppressed' | 'failed', reason: string) => {
+    const holdBack = async (tokenIds: string[], outcome: UnsentOutcome, reason: string) => {
       const done = await recordUnsent(db, fence, tokenIds, { status: outcome, reason });
       reportLost(input, tokenIds, done, `record ${outcome}`);
       for (const tokenId of done) {
@@ -373,7 +374,7 @@ export function reminderBusy(message: string, leaseMs: number | null): Applicati
 }
 
 /** What a row that is already final answers a retry: its outcome, or the failure it recorded. */
-export function finalOutcome(
+function finalOutcome(
   row: { status: Exclude<NotificationStatus, 'sending'>; reason: string | null; providerMessageId: string | null },
   digest: Pick<SendReminderResult, 'digest' | 'sentByTokenId'> = {},
 ): SendReminderResult {
@@ -395,7 +396,7 @@ function countDigest(tokens: number): void {
 }
 
 /** Why a rendered email is held back instead of sent (EXPIRY_EMAILS=dry-run, the staging allowlist); null: send it. */
-export function suppression(
+function suppression(
   email: string,
   config: Pick<ActivityDeps['config'], 'EXPIRY_EMAILS' | 'EXPIRY_EMAIL_ALLOWLIST'>,
 ): 'dry-run' | 'not-on-allowlist' | null {
@@ -431,6 +432,6 @@ function isPartOf(part: string, key: string): boolean {
 
 function groupByPart(rows: ClaimedRow[]): Map<string, ClaimedRow[]> {
   const parts = new Map<string, ClaimedRow[]>();
-  for (const row of rows) parts.set(row.digest, [...(parts.get(row.digest) ?? []), row]);
+  for (const row of rows) parts.set(row.dedupeKey, [...(parts.get(row.dedupeKey) ?? []), row]);
   return parts;
 }

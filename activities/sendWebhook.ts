@@ -12,7 +12,7 @@ import { systemResolve, type Resolve } from '../src/webhooks/address';
 import { postWebhook } from '../src/webhooks/deliver';
 import { signedHeaders, webhookId } from '../src/webhooks/signature';
 
-export type WebhookConfig = Pick<Config, 'REGISTRY_NAME' | 'REGISTRY_URL' | 'WEBHOOK_ALLOW_PRIVATE' | 'WEBHOOK_ALLOW_HTTP' | 'WEBHOOK_TIMEOUT'>;
+type WebhookConfig = Pick<Config, 'REGISTRY_NAME' | 'REGISTRY_URL' | 'WEBHOOK_ALLOW_PRIVATE' | 'WEBHOOK_ALLOW_HTTP' | 'WEBHOOK_TIMEOUT'>;
 
 export interface WebhookChannelDeps {
   db: Pool;
@@ -44,7 +44,7 @@ const MIN_POST_MS = 1_000;
 export const WEBHOOK_MAX_ATTEMPTS = 15;
 
 /** What a receiver gets: the token, the reminder and where to make a replacement; never a secret or an address. */
-export function webhookBody(
+function webhookBody(
   token: Pick<TokenRow, 'id' | 'name' | 'crateScopes' | 'endpointScopes'> & { expiresAt: Date },
   reminder: { key: string; kind: SendReminderInput['kind']; dueAt: string },
   context: { id: string; createdAt: Date; registryName: string; registryUrl: string },

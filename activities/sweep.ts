@@ -6,9 +6,8 @@ import {
   restartStoppedWorkflows,
   startMissingWorkflows,
   SweepPageError,
-  type SweepDeps,
-  type SweepSettings,
 } from '../src/sweep/pages';
+import type { TokenBatchDeps, TokenBatchSettings } from '../src/tokenExpiry/batch';
 import type { Clock } from '../src/tokenExpiry/contract';
 
 export interface SweepActivityDeps {
@@ -16,7 +15,7 @@ export interface SweepActivityDeps {
   /** Starts and describes the token workflows (a worker's NativeConnection cannot). */
   client: Client;
   clock: Clock;
-  config: SweepSettings;
+  config: TokenBatchSettings;
   /** Temporal calls in flight at once within a page. */
   concurrency?: number;
 }
@@ -24,13 +23,13 @@ export interface SweepActivityDeps {
 /** The sweep's activities: one page of tokens each, idempotent, so a retried page repeats safely. */
 export function createSweepActivities({ db, client, clock, config, concurrency }: SweepActivityDeps) {
   // The clock is read inside the activity (the test server's clock is only known there), once per page.
-  const deps = async (): Promise<SweepDeps> => {
+  const deps = async (): Promise<TokenBatchDeps> => {
     const now = await clock.now();
     return { db, client, config, concurrency, now: () => now, log };
   };
 
   async function page(
-    run: (deps: SweepDeps, input: SweepPageInput) => Promise<SweepPageResult>,
+    run: (deps: TokenBatchDeps, input: SweepPageInput) => Promise<SweepPageResult>,
     input: SweepPageInput,
   ): Promise<SweepPageResult> {
     try {

@@ -1,16 +1,9 @@
 // One JSON object per line on stderr, for the worker, the API and the CLI. Callers pass ids, never
-// addresses or secrets; redact() is the backstop for text that comes from elsewhere (error messages).
+// addresses or secrets; redact() (src/redact.ts) is the backstop for text that comes from elsewhere (error messages).
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import { redact } from './redact';
 
 const LEVELS: Record<LogLevel, number> = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
-const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g;
-// A token secret: its prefix (TOKEN_PREFIX) and 32 letters or digits.
-const SECRET = /\b[a-z0-9_]{1,16}[A-Za-z0-9]{32}\b/g;
-
-export function redact(text: string): string {
-  return text.replace(EMAIL, '[email]').replace(SECRET, '[token]');
-}
-
 function clean(value: unknown): unknown {
   if (typeof value === 'string') return redact(value);
   if (value instanceof Error) return redact(value.message);

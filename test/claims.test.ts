@@ -48,7 +48,7 @@ const claim = (leader: ReminderRef, leaseMs: number, members: ReminderRef[] = []
     lockKey: userId,
     leader,
     leaseMs,
-    members: members.map((m) => ({ tokenId: m.tokenId, dueAt: m.dueAt, digest: dedupeKey(leader) })),
+    members: members.map((m) => ({ tokenId: m.tokenId, dueAt: m.dueAt, dedupeKey: dedupeKey(leader) })),
   });
 
 function claimed(c: Claim): Extract<Claim, { kind: 'claimed' }> {
@@ -142,7 +142,7 @@ test("a first attempt takes the user's other rows into its email; a later one ta
   claimed(await claim(taken, 60_000));
   const first = claimed(await claim(leader, 1, [member, taken]));
   expect(first.rows.map((r) => r.tokenId)).toEqual([leader.tokenId, member.tokenId]);
-  expect(first.rows[1]).toEqual({ tokenId: member.tokenId, dueAt: member.dueAt, digest: dedupeKey(leader) });
+  expect(first.rows[1]).toEqual({ tokenId: member.tokenId, dueAt: member.dueAt, dedupeKey: dedupeKey(leader) });
   expect(await row(member)).toMatchObject({ status: 'sending', sentByTokenId: leader.tokenId, digest: dedupeKey(leader) });
   await pause(20);
   const extra = await reminder();
@@ -165,7 +165,7 @@ test('a reminder a replan dropped and a later one put back is claimed afresh, wi
   const back = { ...ref, dueAt: '2030-06-11T12:00:00.000Z' };
   const restored = claimed(await claim(back, 60_000));
   expect(restored.attempts).toBe(1);
-  expect(restored.rows[0]).toEqual({ tokenId: ref.tokenId, dueAt: back.dueAt, digest: dedupeKey(back) });
+  expect(restored.rows[0]).toEqual({ tokenId: ref.tokenId, dueAt: back.dueAt, dedupeKey: dedupeKey(back) });
   expect(await row(ref)).toMatchObject({ status: 'sending', reason: null, dueAt: new Date(back.dueAt) });
   // Skipped for another reason stays final.
   await recordUnsent(database.pool, restored.fence, [ref.tokenId], { status: 'skipped', reason: 'token-revoked' });
@@ -179,7 +179,7 @@ test("the holder moves its leader's row to an email of its own; the rest of the 
   await pause(20);
   // The member's own attempt takes its row back from the dead leader's digest and rekeys it to its own email.
   const own = claimed(await claim(member, 60_000));
-  expect(own.rows[0]!.digest).toBe(dedupeKey(leader));
+  expect(own.rows[0]!.dedupeKey).toBe(dedupeKey(leader));
   expect(await rekeyRow(database.pool, own.fence, member)).toBe(dedupeKey(member));
   expect(await row(member)).toMatchObject({ status: 'sending', digest: dedupeKey(member) });
   expect(await row(leader)).toMatchObject({ digest: dedupeKey(leader) });

@@ -15,7 +15,7 @@ import { migrate } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { DISCOVERY_ID_MARGIN, discoverNewTokens } from '../src/discovery/pass';
 import { runTokenDiscovery } from '../src/discovery/run';
-import { TOKEN_CHANGE_CHANNEL } from '../src/discovery/listener';
+import { TOKEN_CHANGE_CHANNEL } from '../src/registry/tokenChanges';
 import { cratesIoRegistry } from '../src/registry/cratesIo';
 import { checkRegistryAccess } from '../src/registry/grants';
 import type { SweepResult } from '../src/sweep/contract';

@@ -1,7 +1,8 @@
 // The LISTEN side of discovery under a flood: any role that can connect can NOTIFY on the channel, so what
 // waits while a batch is handled is capped; the rest is dropped, logged, and left to discovery and the sweep.
 import { Client } from 'pg';
-import { listenForTokenChanges, TOKEN_CHANGE_CHANNEL } from '../src/discovery/listener';
+import { listenForTokenChanges } from '../src/discovery/listener';
+import { TOKEN_CHANGE_CHANNEL } from '../src/registry/tokenChanges';
 import { createScratchDatabase, type ScratchDatabase } from '../scripts/devtools/scratchDatabase';
 import { adminDatabaseUrl } from './helpers/database';
 import { eventually } from './helpers/poll';

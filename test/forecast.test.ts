@@ -62,7 +62,7 @@ test('counts each day the warnings and expired notices still to go out, by the r
   const sentRef = { tokenId: sentOne.id, reminder: '1d', dueAt: '2030-06-11T09:00:00.000Z' };
   const sentClaim = await claimRows(database.pool, { lockKey: null, leader: sentRef, leaseMs: 45_000, members: [] });
   if (sentClaim.kind !== 'claimed') throw new Error('the row was not free');
-  await recordSent(database.pool, sentClaim.fence, sentClaim.rows[0]!.digest, { messageId: 'm-1', submittedAt: new Date() }, { now: new Date(), waited: false });
+  await recordSent(database.pool, sentClaim.fence, sentClaim.rows[0]!.dedupeKey, { messageId: 'm-1', submittedAt: new Date() }, { now: new Date(), waited: false });
   const inFlight = await token('2030-06-17T23:30:00Z'); // 7d on 06-10, being sent: still counted
   await claimRows(database.pool, { lockKey: null, leader: { tokenId: inFlight.id, reminder: '7d', dueAt: '2030-06-10T23:30:00.000Z' }, leaseMs: 45_000, members: [] });
   await token('2030-06-12T06:00:00Z', { createdAt: '2030-06-11T12:00:00Z' }); // its 1d was due before it existed: only expired

@@ -1,6 +1,7 @@
 // The lint rule that keeps workflow code replayable covers every file the workflow bundle imports.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(__dirname, '..');
@@ -40,7 +41,7 @@ function lintWith(cases: { file: string; prepend: string }[]): string[][] {
     encoding: 'utf8',
   });
   return (JSON.parse(output) as { ruleId: string | null; message: string }[][]).map((messages) =>
-    messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message),
+    messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => m.message),
   );
 }
 
@@ -65,6 +66,12 @@ const cases = [
   { file: 'workflows/tokenExpiry.ts', prepend: "import { createActivities as real } from '../activities/tokenExpiry';", expected: ['import type only'] },
   { file: 'workflows/tokenExpiry.ts', prepend: "import type { createActivities as real } from '../activities/tokenExpiry';", expected: [] },
   { file: 'src/worker.ts', prepend: "import 'events';", expected: [] },
+  // Nothing below the programs imports one.
+  { file: 'src/tokens/service.ts', prepend: "import { runWorker } from '../worker';", expected: ['a program'] },
+  { file: 'activities/sweep.ts', prepend: "import '../src/cli';", expected: ['a program'] },
+  { file: 'src/api/server.ts', prepend: "import { runApi } from './run';", expected: ['a program'] },
+  { file: 'src/discovery/pass.ts', prepend: "import { runTokenDiscovery } from './run';", expected: [] },
+  { file: 'src/cli.ts', prepend: "import { runWorker } from './worker';", expected: [] },
 ];
 let linted: string[][];
 beforeAll(() => {
@@ -74,4 +81,39 @@ beforeAll(() => {
 test.each(cases.map((c, i) => [c.file, c.prepend, i] as const))('%s with %s', (_file, _prepend, i) => {
   const { expected } = cases[i]!;
   expect(linted[i]).toEqual(expected.map((text) => expect.stringContaining(text)));
+});
+
+// The unused-export check (knip, the second half of `npm run lint`) on a copy of the project: the copy as it is
+// passes; the same copy with one export that nothing imports fails, naming it.
+describe('unused exports', () => {
+  const knip = path.join(root, 'node_modules/.bin/knip');
+  let copy: string;
+  const check = () => spawnSync(knip, ['--no-progress'], { cwd: copy, encoding: 'utf8' });
+
+  beforeAll(() => {
+    copy = mkdtempSync(path.join(tmpdir(), 'te-knip-'));
+    for (const entry of ['src', 'workflows', 'activities', 'test', 'bench', 'scripts', 'knip.json', 'package.json', 'tsconfig.json', 'jest.config.js', 'eslint.config.mjs', 'stryker.config.mjs']) {
+      cpSync(path.join(root, entry), path.join(copy, entry), { recursive: true, filter: (from) => !from.includes(`${path.sep}results${path.sep}`) });
+    }
+    symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'));
+  });
+  afterAll(() => rmSync(copy, { recursive: true, force: true }));
+
+  test('npm run lint runs ESLint and then the unused-export check', () => {
+    const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.lint).toBe('eslint . && knip');
+  });
+
+  test('the project as it is has no unused export', () => {
+    const result = check();
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  }, 60_000);
+
+  test('an export nothing imports fails the check', () => {
+    appendFileSync(path.join(copy, 'src/duration.ts'), '\nexport const nothingImportsThis = 1;\n');
+    const result = check();
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toMatch(/nothingImportsThis\s+src\/duration\.ts/);
+  }, 60_000);
 });

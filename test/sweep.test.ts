@@ -7,7 +7,8 @@ import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../src/tokenExpir
 import { listNotifications } from '../src/db/notifications';
 import { builtinRegistry } from '../src/registry/builtin';
 import { recheckHorizonMs, sweepScheduleOptions } from '../src/sweep/schedule';
-import { startMissingWorkflows, type SweepDeps } from '../src/sweep/pages';
+import { startMissingWorkflows } from '../src/sweep/pages';
+import type { TokenBatchDeps } from '../src/tokenExpiry/batch';
 import type { SweepInput, SweepResult } from '../src/sweep/contract';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { TestSystem } from './helpers/system';
@@ -118,7 +119,7 @@ async function sweep(config: Config, input: SweepInput) {
   return { handle, result };
 }
 
-function backfillDeps(config: Config, client: Client = system.env.client): SweepDeps {
+function backfillDeps(config: Config, client: Client = system.env.client): TokenBatchDeps {
   return { db: system.db, client, config, now: () => new Date(), log: { info: () => undefined, warn: () => undefined } };
 }
 

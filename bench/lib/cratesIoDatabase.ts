@@ -20,7 +20,7 @@ const REGISTRY_TABLES = `
     revoked boolean NOT NULL DEFAULT false, crate_scopes text[], endpoint_scopes text[], expired_at timestamptz,
     expiry_notification_at timestamptz);`;
 
-export const SERVICE_SCHEMA = 'token_expiry';
+const SERVICE_SCHEMA = 'token_expiry';
 
 /**
  * `url` and `pool` are the service's, as the restricted role (what the worker runs as); `registry` is the

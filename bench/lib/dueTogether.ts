@@ -10,7 +10,7 @@ import { startMissingWorkflows, waitUntilSleeping } from './workload';
 // No spread and no digests: these measure how fast one second's worth of reminders drains.
 export const DUE_TOGETHER_ENV = { EXPIRY_REMINDERS: '1d', EXPIRED_NOTICE: 'false', EXPIRY_SPREAD: '0', EXPIRY_DIGEST_WINDOW: '0' };
 const REMINDER_MS = 86_400_000;
-export const SPREAD_MS = 1_000;
+const SPREAD_MS = 1_000;
 
 /** Which reminder falls due together, and how the tokens are laid out. */
 export interface DueTogetherShape {

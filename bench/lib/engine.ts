@@ -8,15 +8,14 @@ import { startCluster, dropClusterDatabases, type Cluster } from '../../scripts/
 import { freePort } from '../../scripts/devtools/devServer';
 import type { BenchServer } from './server';
 
-export const ENGINE_KINDS = ['dev', 'cluster'] as const;
-export type EngineKind = (typeof ENGINE_KINDS)[number];
+const ENGINE_KINDS = ['dev', 'cluster'] as const;
 
 export type Engine = { kind: 'dev' } | { kind: 'cluster'; shards: number };
 
 /** Compose's count: what a production cluster runs with. */
-export const PRODUCTION_SHARDS = 512;
+const PRODUCTION_SHARDS = 512;
 /** Temporal accepts any positive count; beyond this the idle cluster alone would fill PostgreSQL with shard rows and timers. */
-export const MAX_SHARDS = 4_096;
+const MAX_SHARDS = 4_096;
 
 export const ENGINE_HINT = `dev, cluster (--shards N, default ${PRODUCTION_SHARDS}), or a list such as dev,cluster:1,cluster:4,cluster:16,cluster:512`;
 

@@ -150,7 +150,7 @@ export async function meterEngine(stack: Stack, adminUrl: string) {
 }
 
 /** One line naming what the figures say bounded the phase, from the measurements above. */
-export function boundOf(usage: EngineUsage, cores: number): string {
+function boundOf(usage: EngineUsage, cores: number): string {
   const parts: string[] = [];
   if (usage.machineBusyPercent >= 90) parts.push(`the ${cores} cores (machine ${usage.machineBusyPercent} % busy)`);
   const lock = usage.serverTimers.lock_latency;

@@ -5,9 +5,9 @@ import type { LifeResult } from '../scenarios/life';
 import { formatNumber } from './report';
 
 /** Assumed: tokens live 90 days (crates.io offers 30, 60, 90 days or a date) and get 7d, 1d and expired. */
-export const TOKEN_LIFETIME_DAYS = 90;
-export const EMAILS_PER_TOKEN = 3;
-export const SIZES = [10_000, 1_000_000, 10_000_000];
+const TOKEN_LIFETIME_DAYS = 90;
+const EMAILS_PER_TOKEN = 3;
+const SIZES = [10_000, 1_000_000, 10_000_000];
 /** The crates.io scan at 1,000,000 rows, without and with a partial index (docs/performance.md, Latest figures; commit dc2fbf4). */
 const SCAN_MS_PER_MILLION = { noIndex: 171, partialIndex: 2.5 };
 /** Workflow wake-ups a second that the dev server's one SQLite-backed history shard drained here (fan-in). */
@@ -15,7 +15,7 @@ const WAKEUPS_PER_SHARD_SECOND = 50;
 /** EXPIRY_SPREAD's default window: a day's expiries that share one second fall due over 15 minutes. */
 const SPREAD_SECONDS = 900;
 
-export interface ModelRow {
+interface ModelRow {
   tokens: number;
   perDay: { created: number; emails: number; serverCpuSeconds: number; workerCpuSeconds: number; sweepServerCpuSeconds: number };
   storageGiB: number;
@@ -24,7 +24,7 @@ export interface ModelRow {
   plan: { serverCores: number; workerCores: number; peakPerSecond: number; shards: number; workers: number };
 }
 
-export function capacityModel(life: LifeResult): ModelRow[] {
+function capacityModel(life: LifeResult): ModelRow[] {
   const scan = SCAN_MS_PER_MILLION;
   return SIZES.map((tokens) => {
     const created = tokens / TOKEN_LIFETIME_DAYS;

@@ -5,7 +5,7 @@ import { DURATION_HINT, parseDuration } from '../../src/duration';
 import { ENGINE_HINT, EngineError, parseEngine, type Engine } from './engine';
 import { SERVER_STORAGES, type BenchServer, type ServerStorage } from './server';
 
-export const SCENARIOS = [
+const SCENARIOS = [
   'create',
   'backfill',
   'fan-in',
@@ -30,7 +30,7 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export const SIDE_BY_SIDE: readonly ScenarioName[] = ['create', 'backfill', 'fan-in', 'mass-expiry-expired'];
 
 /** How a token's workflow is started: with a delay until its first reminder (the default), or at once (before). */
-export const START_PATHS = ['delayed', 'immediate'] as const;
+const START_PATHS = ['delayed', 'immediate'] as const;
 export type StartPath = (typeof START_PATHS)[number];
 
 export interface BenchOptions {

@@ -40,7 +40,7 @@ export function loadAverage(): [number, number, number] {
 }
 
 /** Busy and total jiffies of all CPUs so far; the difference of two readings gives the machine's CPU use. */
-export function machineCpu(): { busy: number; total: number } {
+function machineCpu(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const values = line.trim().split(/\s+/).slice(1).map(Number);
   const total = values.reduce((a, b) => a + b, 0);

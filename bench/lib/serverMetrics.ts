@@ -42,7 +42,7 @@ export function callsPer(before: PersistenceCalls, after: PersistenceCalls, unit
  * persistence calls, the history shard's lock and semaphore waits, the history task queues' wait, and
  * matching's schedule-to-start.
  */
-export const BOUND_TIMERS = ['persistence_latency', 'lock_latency', 'semaphore_latency', 'task_latency_queue', 'task_schedule_to_start_latency'] as const;
+const BOUND_TIMERS = ['persistence_latency', 'lock_latency', 'semaphore_latency', 'task_latency_queue', 'task_schedule_to_start_latency'] as const;
 
 export type TimerTotals = Record<string, { count: number; seconds: number }>;
 

@@ -17,7 +17,7 @@ interface Row {
 const FAN_IN = 'fan-in';
 const MASS = 'mass-expiry (expired notices)';
 
-export const SIDE_BY_SIDE_ROWS: Row[] = [
+const SIDE_BY_SIDE_ROWS: Row[] = [
   { label: 'create with expiry, p50', scenario: 'create', metric: 'create with expiry, p50' },
   { label: 'the start call alone, p50', scenario: 'create', metric: 'the start call alone, p50' },
   { label: 'backfill starts/s', scenario: 'backfill', metric: 'workflow starts per second' },

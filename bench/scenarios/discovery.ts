@@ -3,7 +3,7 @@
 // with the worker as production runs it (it runs discovery itself). Twice: with the change trigger and passes
 // off (TOKEN_DISCOVERY_INTERVAL=0), then without the trigger, passes every --discovery-interval. Latency is
 // token_expiry.expiry_workflows.started_at - api_tokens.created_at, both the database's clock.
-import { TOKEN_CHANGE_CHANNEL } from '../../src/discovery/listener';
+import { TOKEN_CHANGE_CHANNEL } from '../../src/registry/tokenChanges';
 import { parseDuration } from '../../src/duration';
 import { instanceOf } from '../../src/config';
 import { tokenExpiryWorkflowId } from '../../src/tokenExpiry/contract';

@@ -23,7 +23,7 @@ const DAY_MS = 86_400_000;
 const DUE_PER_SECOND = 20;
 const CREATE_CONCURRENCY = 8;
 
-export interface PhaseCost {
+interface PhaseCost {
   seconds: number;
   /** CPU ms per token (per email sent in the phase, for the reminders), server and worker. */
   serverCpuMs: number;

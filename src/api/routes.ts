@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { pingDatabase } from '../db/pool';
 import type { UserRow } from '../registry/adapter';
 import { FORECAST_MAX_DAYS, forecast } from '../tokenExpiry/forecast';
+import { STATUS_DEADLINE_MS } from '../tokenExpiry/client';
 import type { PreferenceChange } from '../preferences/rules';
 import type { PreferenceService } from '../preferences/service';
 import type { CalendarService } from '../calendar/service';
@@ -47,9 +48,9 @@ export interface RouteDeps {
   config: Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU' | 'UNSUBSCRIBE_SECRET' | 'REGISTRY_NAME'>;
 }
 
-export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
-export interface RouteDoc {
+interface RouteDoc {
   summary: string;
   description?: string;
   /** A schema registered in requestSchemas. */
@@ -96,8 +97,6 @@ function userRoute(route: Omit<Route, 'access' | 'handle'> & { handle(ctx: Reque
 
 /** Calls to Temporal get a deadline: without one, a hung server would hang the request. */
 const TEMPORAL_DEADLINE_MS = 10_000;
-/** The status query waits for a worker to answer; with none running, give up sooner and show state null. */
-const STATUS_DEADLINE_MS = 5_000;
 /** A preference change re-plans the user's waiting workflows before it answers (bench preferences-replan: 1,000 runs). */
 const REPLAN_DEADLINE_MS = 60_000;
 const HEALTH_TIMEOUT_MS = 3_000;
@@ -165,8 +164,11 @@ export function asApiError(err: unknown): unknown {
 }
 
 export function apiRoutes(deps: RouteDeps): Route[] {
-  /** Runs `work` with a deadline on every Temporal call it makes; without Temporal it runs as is (the service copes). */
-  async function withTemporalDeadline<T>(work: () => Promise<T>, ms = TEMPORAL_DEADLINE_MS): Promise<T> {
+  /**
+   * Runs `work` with a deadline on every Temporal call it makes (without Temporal it runs as is: the service
+   * copes), and turns what it throws into an ApiError.
+   */
+  async function withTemporalDeadlineAndApiErrors<T>(work: () => Promise<T>, ms = TEMPORAL_DEADLINE_MS): Promise<T> {
     const client = await deps.temporal().catch(() => undefined);
     try {
       return client ? await client.withDeadline(Date.now() + ms, work) : await work();
@@ -246,7 +248,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         errors: { 404: 'No such token in the registry\'s database.' },
       },
       async handle({ params }) {
-        const synced = await withTemporalDeadline(() => deps.tokens.syncWorkflow(params.id as string));
+        const synced = await withTemporalDeadlineAndApiErrors(() => deps.tokens.syncWorkflow(params.id as string));
         return {
           status: 200,
           body: { api_token: presentToken(synced.token), expiry: presentExpiryStart(synced) },
@@ -268,7 +270,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         },
       },
       async handle({ params }) {
-        const cancelled = await withTemporalDeadline(() => deps.tokens.cancelRevokedWorkflow(params.id as string));
+        const cancelled = await withTemporalDeadlineAndApiErrors(() => deps.tokens.cancelRevokedWorkflow(params.id as string));
         return {
           status: 204,
           log: { workflowCancelled: cancelled.workflowCancelled, workflowWarning: cancelled.workflowError !== undefined },
@@ -338,7 +340,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       },
       async handle({ user, body }) {
         const { api_token: input } = body as z.output<typeof createTokenRequest>;
-        const created = await withTemporalDeadline(() =>
+        const created = await withTemporalDeadlineAndApiErrors(() =>
           deps.tokens.create(user, {
             name: input.name,
             expiresAt: input.expired_at ? new Date(input.expired_at) : null,
@@ -582,7 +584,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         ...idParam,
       },
       async handle({ user, params }) {
-        const token = await withTemporalDeadline(() => deps.tokens.get(params.id as string, user));
+        const token = await withTemporalDeadlineAndApiErrors(() => deps.tokens.get(params.id as string, user));
         return { status: 200, body: { api_token: presentToken(token) } };
       },
     }),
@@ -596,7 +598,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         errors: { ...idParam.errors, 403: readOnly },
       },
       async handle({ user, params }) {
-        const revoked = await withTemporalDeadline(() => deps.tokens.revoke(params.id as string, user));
+        const revoked = await withTemporalDeadlineAndApiErrors(() => deps.tokens.revoke(params.id as string, user));
         return {
           status: 204,
           log: { workflowCancelled: revoked.workflowCancelled, workflowWarning: revoked.workflowError !== undefined },
@@ -615,7 +617,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         errors: { ...idParam.errors, 403: readOnly },
       },
       async handle({ user, params }) {
-        const copy = await withTemporalDeadline(() => deps.tokens.duplicate(params.id as string, user));
+        const copy = await withTemporalDeadlineAndApiErrors(() => deps.tokens.duplicate(params.id as string, user));
         return {
           status: 200,
           body: presentCreated(copy, { id: Number(copy.from) }),
@@ -635,7 +637,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         errors: { ...idParam.errors, 403: readOnly, 409: 'The token is revoked: duplicate it instead.' },
       },
       async handle({ user, params }) {
-        const rotated = await withTemporalDeadline(() => deps.tokens.rotate(params.id as string, user));
+        const rotated = await withTemporalDeadlineAndApiErrors(() => deps.tokens.rotate(params.id as string, user));
         const from = { id: Number(rotated.from), revoked: true, expiry: presentExpiryStart(rotated.revoked) };
         return {
           status: 200,
@@ -658,9 +660,9 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       },
       async handle({ user, params }) {
         const id = params.id as string;
-        await withTemporalDeadline(() => deps.tokens.get(id, user));
+        await withTemporalDeadlineAndApiErrors(() => deps.tokens.get(id, user));
         try {
-          const status = await withTemporalDeadline(() => deps.tokens.status(id, user), STATUS_DEADLINE_MS);
+          const status = await withTemporalDeadlineAndApiErrors(() => deps.tokens.status(id, user), STATUS_DEADLINE_MS);
           return { status: 200, body: presentExpiry(status) };
         } catch (err) {
           if (err instanceof ApiError) throw err;

@@ -20,7 +20,7 @@ const RFC3339 = 'an RFC 3339 time with a zone, e.g. 2027-01-31T12:00:00Z';
 const timestamp = z.iso.datetime({ offset: true, error: `must be ${RFC3339}` });
 const tokenId = z.int().positive().describe('The token id.');
 
-export const newApiToken = z
+const newApiToken = z
   .strictObject({
     name: z.string().describe('Shown to the user, and in the reminder emails. 1-200 characters, no control characters.'),
     crate_scopes: z
@@ -78,7 +78,7 @@ export const listQuery = z.object({
     .optional(),
 });
 
-export const apiToken = z
+const apiToken = z
   .object({
     id: tokenId,
     name: z.string(),
@@ -92,12 +92,12 @@ export const apiToken = z
   .describe('A token, without its secret.')
   .register(responseSchemas, { id: 'ApiToken' });
 
-export const apiTokenWithSecret = apiToken
+const apiTokenWithSecret = apiToken
   .extend({ token: z.string().describe('The secret. Returned once, here; only its SHA-256 is stored.') })
   .describe('A new token and its secret.')
   .register(responseSchemas, { id: 'ApiTokenWithSecret' });
 
-export const expiryStart = z
+const expiryStart = z
   .object({
     workflow_id: z.string().nullable().describe('The Temporal workflow sending the reminders; null when the token never expires.'),
     warning: z
@@ -148,7 +148,7 @@ const reminderStatus = z.object({
   at: timestamp.optional(),
 });
 
-export const workflowStatus = z
+const workflowStatus = z
   .object({
     workflow_id: z.string(),
     execution: z.string().describe('Temporal\'s status: RUNNING, COMPLETED, CANCELLED, TERMINATED, ..., or NOT_FOUND.'),
@@ -163,7 +163,7 @@ export const workflowStatus = z
   .describe('The token\'s expiry workflow, as Temporal and the workflow see it.')
   .register(responseSchemas, { id: 'ExpiryWorkflowStatus' });
 
-export const notification = z
+const notification = z
   .object({
     reminder: z.string(),
     due_at: timestamp,
@@ -182,7 +182,7 @@ export const notification = z
   .describe('One reminder email as recorded in the database.')
   .register(responseSchemas, { id: 'ExpiryNotification' });
 
-export const webhookDelivery = z
+const webhookDelivery = z
   .object({
     reminder: z.string(),
     webhook_id: z.string().describe('The webhook-id header every attempt of this notification carried.'),
@@ -210,7 +210,7 @@ export const expiryResponse = z
 
 const weekday = z.string().meta({ enum: [...WEEKDAYS] });
 
-export const preferenceChange = z
+const preferenceChange = z
   .strictObject({
     reminders: z
       .array(z.string())
@@ -321,7 +321,7 @@ export const errorResponse = z
   .describe('Every error, as crates.io reports them.')
   .register(responseSchemas, { id: 'Errors' });
 
-export const HEALTH_STATES = ['ok', 'unavailable'] as const;
+const HEALTH_STATES = ['ok', 'unavailable'] as const;
 export type HealthState = (typeof HEALTH_STATES)[number];
 
 export const healthResponse = z

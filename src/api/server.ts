@@ -6,7 +6,7 @@ import type { Logger } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { ConfigError, type Config } from '../config';
-import { isBigintId as isTokenId } from '../registry/adapter';
+import { isBigintId as isTokenId } from '../registry/tokenId';
 import type { UserRow } from '../registry/adapter';
 import { logger as defaultLogger } from '../log';
 import type { PreferenceService } from '../preferences/service';

@@ -2,7 +2,7 @@
 // lead time of the user's plan, a UID that stays the same for a token, and the link that makes a replacement.
 // Pure: the calendar service reads the tokens and the plan.
 
-export interface CalendarToken {
+interface CalendarToken {
   id: string;
   name: string;
   expiresAt: Date;

@@ -2,7 +2,7 @@
 // and every later write for those rows names it. A write that finds another claim holding a row changes nothing.
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import { DROPPED_FROM_PLAN, type NotificationStatus } from '../tokenExpiry/contract';
+import { DROPPED_FROM_PLAN, type NotificationStatus, type UnsentOutcome } from '../tokenExpiry/contract';
 import { dedupeKey, NOTIFICATION_COLUMNS, type NotificationRow, type ReminderRef } from './notifications';
 import { withTransaction, type Queryable } from './transaction';
 
@@ -10,7 +10,7 @@ import { withTransaction, type Queryable } from './transaction';
 export interface ClaimedRow {
   tokenId: string;
   dueAt: string;
-  digest: string;
+  dedupeKey: string;
 }
 
 export type Claim =
@@ -31,7 +31,7 @@ const lease = (param: number) => LEASE.replace('$LEASE', `$${param}`);
 const LAPSED = `(expiry_notifications.claimed_until IS NULL OR expiry_notifications.claimed_until < now())`;
 // A reminder a replan dropped, never sent, that a later replan put back: its workflow sends it afresh.
 const RESTORED = `(expiry_notifications.status = 'skipped' AND expiry_notifications.reason = '${DROPPED_FROM_PLAN}')`;
-const CLAIMED_ROW = `token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key AS "digest"`;
+const CLAIMED_ROW = `token_id::text AS "tokenId", due_at AS "dueAt", dedupe_key AS "dedupeKey"`;
 
 /**
  * Takes the leader's row and, on its first attempt, the `members` (rows chosen for its digest) that no one else
@@ -73,7 +73,7 @@ export async function claimRows(
         leaseMs,
         members.map((m) => m.tokenId),
         members.map((m) => m.dueAt),
-        members.map((m) => m.digest),
+        members.map((m) => m.dedupeKey),
         fence,
       ],
     );
@@ -84,7 +84,7 @@ export async function claimRows(
 interface ClaimedLeader {
   attempts: number;
   outcomeUnknownSince: Date | null;
-  digest: string;
+  dedupeKey: string;
 }
 
 /**
@@ -108,7 +108,7 @@ async function claimLeader(
            status = 'sending', reason = NULL, claimed_until = excluded.claimed_until,
            sent_by_token_id = excluded.sent_by_token_id, claim_id = excluded.claim_id, updated_at = now()
        WHERE (expiry_notifications.status = 'sending' AND ${LAPSED}) OR ${RESTORED}
-     RETURNING attempts, outcome_unknown_at AS "outcomeUnknownSince", dedupe_key AS "digest"`,
+     RETURNING attempts, outcome_unknown_at AS "outcomeUnknownSince", dedupe_key AS "dedupeKey"`,
     [leader.tokenId, leader.reminder, leader.dueAt, dedupeKey(leader), leaseMs, fence, lockKey === null ? null : userLockKey(lockKey)],
   );
   return rows[0];
@@ -132,7 +132,7 @@ async function takeBack(
 const userLockKey = (userId: string) => `token-expiry-digest:${userId}`;
 
 function claimResult(fence: string, leader: ReminderRef, claimed: ClaimedLeader, others: ClaimedRow[]): Claim {
-  const own: ClaimedRow = { tokenId: leader.tokenId, dueAt: leader.dueAt, digest: claimed.digest };
+  const own: ClaimedRow = { tokenId: leader.tokenId, dueAt: leader.dueAt, dedupeKey: claimed.dedupeKey };
   return {
     kind: 'claimed',
     fence,
@@ -154,7 +154,7 @@ async function currentHolder(db: Queryable, ref: ReminderRef): Promise<Exclude<C
   return { kind: 'final', row: { ...row, status: row.status } };
 }
 
-function asClaimedRow(row: { tokenId: string; dueAt: string | Date; digest: string }): ClaimedRow {
+function asClaimedRow(row: { tokenId: string; dueAt: string | Date; dedupeKey: string }): ClaimedRow {
   return { ...row, dueAt: new Date(row.dueAt).toISOString() };
 }
 
@@ -244,7 +244,7 @@ export async function recordUnsent(
   db: Queryable,
   fence: string,
   tokenIds: string[],
-  outcome: { status: 'skipped' | 'failed' | 'suppressed'; reason: string },
+  outcome: { status: UnsentOutcome; reason: string },
 ): Written {
   return written(
     db,

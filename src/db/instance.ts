@@ -20,7 +20,7 @@ export async function ensureInstance(db: Queryable, wanted: string | undefined):
 }
 
 /** The stored id; InstanceError when `migrate` has not made one yet. */
-export async function readInstance(db: Queryable): Promise<string> {
+async function readInstance(db: Queryable): Promise<string> {
   const { rows } = await db
     .query<{ id: string }>('SELECT id FROM instance')
     .catch((err: { code?: string }) => (err.code === '42P01' ? { rows: [] } : Promise.reject(err)));

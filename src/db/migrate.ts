@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { RegistrySchema } from '../registry/kinds';
 import { ensureInstance } from './instance';
+import { quoteIdent } from './sqlName';
 import { migrations } from './migrations';
 
 // Any constant works; it only keeps two migrators from racing.
@@ -17,14 +18,12 @@ export interface MigrateOptions {
 
 export class MigrationError extends Error {}
 
-const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
-
 /** The schema, made if missing: a restricted role cannot, so its DBA makes it first (`registry-sql`). */
 async function ensureSchema(client: PoolClient, schema: string): Promise<void> {
   const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
   if (rowCount) return;
   try {
-    await client.query(`CREATE SCHEMA ${quoted(schema)}`);
+    await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
   } catch (err) {
     throw new MigrationError(
       `cannot create schema ${schema} (${(err as Error).message}): have the database's owner run the output of ` +
@@ -46,14 +45,14 @@ export async function migrate(
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await ensureSchema(client, schema);
-    const history = `${quoted(schema)}.schema_migrations`;
+    const history = `${quoteIdent(schema)}.schema_migrations`;
     if (registry === 'builtin') {
       const { rows } = await client.query<{ old: string | null; ours: string | null }>(
         `SELECT to_regclass('public.schema_migrations')::text AS old, to_regclass($1)::text AS ours`,
         [history],
       );
       if (rows[0]?.old && !rows[0].ours) {
-        await client.query(`ALTER TABLE public.schema_migrations SET SCHEMA ${quoted(schema)}`);
+        await client.query(`ALTER TABLE public.schema_migrations SET SCHEMA ${quoteIdent(schema)}`);
       }
     }
     await client.query(`
@@ -70,7 +69,7 @@ export async function migrate(
       if (done.has(migration.version) || (migration.only && migration.only !== registry)) continue;
       await client.query('BEGIN');
       try {
-        const searchPath = migration.target === 'service' ? `${quoted(schema)}, public` : 'public';
+        const searchPath = migration.target === 'service' ? `${quoteIdent(schema)}, public` : 'public';
         await client.query(`SET LOCAL search_path TO ${searchPath}`);
         await client.query(migration.sql);
         await client.query(`INSERT INTO ${history} (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
@@ -83,7 +82,7 @@ export async function migrate(
     }
     await client.query('BEGIN');
     try {
-      await client.query(`SET LOCAL search_path TO ${quoted(schema)}`);
+      await client.query(`SET LOCAL search_path TO ${quoteIdent(schema)}`);
       const id = await ensureInstance(client, instance);
       await client.query('COMMIT');
       return { applied, current: Math.max(0, ...done, ...applied), instance: id };

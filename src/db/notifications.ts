@@ -1,5 +1,5 @@
 // The notification log: one row per (token, reminder), the audit trail and the guard that makes each send happen once.
-import type { DigestTiming, NotificationStatus } from '../tokenExpiry/contract';
+import type { DigestTiming, NotificationStatus, UnsentOutcome } from '../tokenExpiry/contract';
 import type { Queryable } from './transaction';
 
 export interface NotificationRow {
@@ -46,7 +46,7 @@ export function dedupeKey({ tokenId, reminder, dueAt }: ReminderRef): string {
 export async function markUnsent(
   db: Queryable,
   ref: ReminderRef,
-  outcome: { status: 'skipped' | 'failed' | 'suppressed'; reason: string },
+  outcome: { status: UnsentOutcome; reason: string },
 ): Promise<NotificationRow | null> {
   const { rowCount } = await db.query(
     `INSERT INTO expiry_notifications (token_id, reminder, due_at, dedupe_key, status, reason)

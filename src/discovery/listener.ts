@@ -4,14 +4,14 @@
 // connect can NOTIFY on the channel, so the ids waiting are capped: past the cap they are dropped (counted, logged),
 // and discovery and the sweep catch those too.
 import { Client } from 'pg';
-import type { SweepLog } from '../sweep/pages';
-
-export const TOKEN_CHANGE_CHANNEL = 'token_expiry_tokens';
+import type { TokenBatchLog } from '../tokenExpiry/batch';
+import { TOKEN_CHANGE_CHANNEL } from '../registry/tokenChanges';
+import { isBigintId } from '../registry/tokenId';
 
 /** Ids arriving together (a registry's bulk insert) are handled together. */
 const BATCH_MS = 50;
 /** Ids waiting while a batch is handled; a flood past this is dropped, not queued. */
-export const MAX_PENDING_TOKEN_IDS = 5_000;
+const MAX_PENDING_TOKEN_IDS = 5_000;
 const RECONNECT_FIRST_MS = 1_000;
 const RECONNECT_MAX_MS = 30_000;
 
@@ -25,7 +25,7 @@ export interface ListenerOptions {
   onTokens: (ids: string[]) => Promise<void>;
   /** After each connection and reconnection: notifications may have been missed while it was away. */
   onConnected: () => void;
-  log: SweepLog;
+  log: TokenBatchLog;
   /** Told how many ids were dropped at the cap (a metric); the drop is logged either way. */
   onDropped?: (count: number) => void;
   maxPending?: number;
@@ -85,7 +85,7 @@ export function listenForTokenChanges({
     };
     client.on('notification', ({ channel, payload }) => {
       // The payload is a token id; anything else on the channel is not ours to act on.
-      if (channel !== TOKEN_CHANGE_CHANNEL || !payload || !/^[1-9][0-9]{0,18}$/.test(payload)) return;
+      if (channel !== TOKEN_CHANGE_CHANNEL || !payload || !isBigintId(payload)) return;
       if (pending.size >= maxPending && !pending.has(payload)) dropped++;
       else pending.add(payload);
       batchTimer ??= setTimeout(flush, BATCH_MS);

@@ -4,7 +4,8 @@
 import { withDiscoveryMark } from '../db/discovery';
 import { registryAdapter } from '../registry';
 import { addCounts, noCounts, SWEEP_PAGE_SIZE } from '../sweep/contract';
-import { startMissingWorkflows, type SweepDeps } from '../sweep/pages';
+import { startMissingWorkflows } from '../sweep/pages';
+import type { TokenBatchDeps } from '../tokenExpiry/batch';
 
 /**
  * Ids below the mark that a pass reads again: a token whose id was drawn before the mark's but whose
@@ -24,7 +25,7 @@ export interface DiscoveryPass {
 }
 
 /** Runs a pass unless another worker is running one (null then). */
-export async function discoverNewTokens(deps: SweepDeps, pageSize = SWEEP_PAGE_SIZE): Promise<DiscoveryPass | null> {
+export async function discoverNewTokens(deps: TokenBatchDeps, pageSize = SWEEP_PAGE_SIZE): Promise<DiscoveryPass | null> {
   return withDiscoveryMark(deps.db, async (mark) => {
     // Read before the scan: an id committed during the scan is above it, or within the next pass's margin.
     const top = await registryAdapter(deps.config).maxTokenId(deps.db);

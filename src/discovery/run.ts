@@ -4,15 +4,16 @@ import type { Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
-import { applyTokenChanges, type SweepDeps, type SweepLog, type SweepSettings } from '../sweep/pages';
+import type { TokenBatchDeps, TokenBatchLog, TokenBatchSettings } from '../tokenExpiry/batch';
+import { applyTokenChanges } from './changes';
 import { listenForTokenChanges } from './listener';
 import { discoverNewTokens } from './pass';
 
 export interface DiscoveryDeps {
   db: Pool;
   client: Client;
-  config: SweepSettings & Pick<Config, 'TOKEN_DISCOVERY_INTERVAL' | 'DATABASE_URL'>;
-  log: SweepLog;
+  config: TokenBatchSettings & Pick<Config, 'TOKEN_DISCOVERY_INTERVAL' | 'DATABASE_URL'>;
+  log: TokenBatchLog;
 }
 
 export interface TokenDiscovery {
@@ -27,7 +28,7 @@ export function runTokenDiscovery({ db, client, config, log }: DiscoveryDeps): T
     'ids',
     'Token change notifications dropped at the listener\'s cap (discovery and the sweep find those tokens)',
   );
-  const deps = (): SweepDeps => ({ db, client, config, now: () => new Date(), log });
+  const deps = (): TokenBatchDeps => ({ db, client, config, now: () => new Date(), log });
   let running: Promise<void> | null = null;
 
   const passNow = (): Promise<void> => {

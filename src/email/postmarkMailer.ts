@@ -4,6 +4,7 @@
  * findSent check first (ambiguous).
  */
 import { Models, ServerClient } from 'postmark';
+import { redact } from '../redact';
 
 export interface OutgoingEmail {
   from: string;
@@ -24,7 +25,7 @@ export interface Delivery {
 }
 
 /** What bounds one Postmark call besides the client's own timeout: the attempt's cancellation, its time left. */
-export interface CallLimits {
+interface CallLimits {
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -90,28 +91,18 @@ function isPostmarkError(err: unknown): err is PostmarkErrorShape {
   return typeof statusCode === 'number' && typeof code === 'number';
 }
 
-const EMAIL_ADDRESS = /[^\s'"<>,;:()[\]]+@[^\s'"<>,;:()[\]]+/g;
-
-/** Postmark quotes recipients in its messages (406, invalid 'To'); error messages end up in logs and workflow histories. */
-function redactAddresses(text: string, known: readonly string[]): string {
-  let redacted = text;
-  for (const value of known) {
-    if (value.trim() !== '') redacted = redacted.split(value).join('[redacted]');
-  }
-  return redacted.replace(EMAIL_ADDRESS, '[redacted]');
-}
-
 /**
  * Turns whatever the postmark client threw into a MailError. `redact` lists strings (the
- * recipient) to remove from the message on top of anything shaped like an email address.
+ * recipient) to remove from the message on top of anything shaped like an email address: Postmark quotes
+ * recipients in its messages (406, invalid 'To'), and error messages end up in logs and workflow histories.
  */
 export function classifyPostmarkError(err: unknown, opts: { redact?: readonly string[] } = {}): MailError {
-  const redact = (text: string) => redactAddresses(text, opts.redact ?? []);
+  const redacted = (text: string) => redact(text, opts.redact ?? []);
 
   if (!isPostmarkError(err)) {
     // Not from the client's HTTP layer, so we cannot tell whether Postmark got the message.
     const text = err instanceof Error ? err.message : String(err);
-    return new MailError(`Postmark send failed unexpectedly: ${redact(text)}`, {
+    return new MailError(`Postmark send failed unexpectedly: ${redacted(text)}`, {
       kind: 'ambiguous',
       type: 'PostmarkUnexpected',
       httpStatus: 0,
@@ -122,7 +113,7 @@ export function classifyPostmarkError(err: unknown, opts: { redact?: readonly st
   const { statusCode: httpStatus, code: errorCode } = err;
   if (httpStatus === 0 && err.message.includes(CONNECTION_REFUSED)) {
     // Nothing reached Postmark: safe to try again at once.
-    return new MailError(`Postmark refused the connection: ${redact(err.message)}`, {
+    return new MailError(`Postmark refused the connection: ${redacted(err.message)}`, {
       kind: 'transient',
       type: 'PostmarkNetworkError',
       httpStatus,
@@ -133,12 +124,12 @@ export function classifyPostmarkError(err: unknown, opts: { redact?: readonly st
     // No answer: the request may have reached Postmark before the connection died or we gave up.
     const timedOut = /timeout|timed out|aborted/i.test(err.message);
     return new MailError(
-      `Postmark gave no answer (${timedOut ? 'timed out' : 'network error'}): ${redact(err.message)}; the message may or may not have been accepted`,
+      `Postmark gave no answer (${timedOut ? 'timed out' : 'network error'}): ${redacted(err.message)}; the message may or may not have been accepted`,
       { kind: 'ambiguous', type: timedOut ? 'PostmarkTimeout' : 'PostmarkNetworkError', httpStatus, errorCode },
     );
   }
 
-  const message = `Postmark ${httpStatus} (ErrorCode ${errorCode}): ${redact(err.message)}`;
+  const message = `Postmark ${httpStatus} (ErrorCode ${errorCode}): ${redacted(err.message)}`;
   const details = (kind: MailErrorKind, type: MailErrorType) => ({ kind, type, httpStatus, errorCode });
   if (httpStatus === 401) return new MailError(message, details('permanent', 'PostmarkUnauthorized'));
   if (httpStatus === 422 && errorCode === INACTIVE_RECIPIENT_ERROR_CODE) {

@@ -29,7 +29,7 @@ export interface PreferenceChange {
   workingDays?: string[] | null;
 }
 
-export type PreferenceField = keyof PreferenceChange;
+type PreferenceField = keyof PreferenceChange;
 
 export interface PreferenceIssue {
   field: PreferenceField;

@@ -31,7 +31,7 @@ export interface ReminderRecipient {
   email: string | null;
 }
 
-export interface TokenPage {
+interface TokenPage {
   /** The last id of the previous page; null for the first page. */
   afterId: string | null;
   limit: number;
@@ -39,7 +39,7 @@ export interface TokenPage {
   now: Date;
 }
 
-export interface StoppedFilter {
+interface StoppedFilter {
   /** Only tokens expiring by then; all future ones when null. */
   until: Date | null;
   /** Only tokens recorded as started before then; all when null. */
@@ -75,7 +75,7 @@ export interface DigestCandidateRow {
 }
 
 /** A column the service reads, for `registry-sql`'s grants. */
-export interface ColumnGrants {
+interface ColumnGrants {
   table: string;
   columns: string[];
 }
@@ -121,9 +121,4 @@ export interface RegistryAdapter {
   secrets: ColumnGrants[];
   /** Present only when the registry lets this service own its tokens. */
   writer?: TokenWriter;
-}
-
-/** Postgres rejects ids outside bigint with an error; an id that cannot exist is simply not found. */
-export function isBigintId(id: string): boolean {
-  return /^[1-9][0-9]{0,17}$/.test(id);
 }

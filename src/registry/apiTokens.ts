@@ -8,7 +8,7 @@ export const API_TOKEN_READS = [
 ];
 
 /** What both adapters answer the same way, from tables in crates.io's shape. */
-export type ApiTokenReads = Pick<
+type ApiTokenReads = Pick<
   RegistryAdapter,
   | 'findTokens'
   | 'findRecipients'

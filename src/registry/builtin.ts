@@ -1,7 +1,7 @@
 // The builtin registry: today's users, emails and api_tokens tables (src/db/migrations.ts creates them), for a
 // registry that lets this service own its tokens, and for the demo. The only adapter that writes.
 import type { RegistryAdapter, TokenRow, TokenWriter, UserRow } from './adapter';
-import { isBigintId } from './adapter';
+import { isBigintId } from './tokenId';
 import { API_TOKEN_READS, apiTokenQueries } from './apiTokens';
 import type { Queryable } from '../db/transaction';
 

@@ -2,7 +2,7 @@
 // that is gone, one emails row per user with `verified`, api_tokens.id is int4). No writes, no token hash,
 // no confirmation token; the registry keeps creating, revoking and emailing about its tokens itself.
 import type { RegistryAdapter, UserRow } from './adapter';
-import { isBigintId } from './adapter';
+import { isBigintId } from './tokenId';
 import { API_TOKEN_READS, apiTokenQueries } from './apiTokens';
 
 /** api_tokens.id and users.id are int4: a larger id cannot exist, and Postgres would reject it with an error. */

@@ -1,15 +1,12 @@
 // Least privilege: the SQL a registry's DBA runs once (`token-expiry registry-sql --role NAME`), and the
 // check at start-up that the role can read every column the adapter reads (naming the grant that is missing) and
 // no secret column, however granted.
+import { quoteIdent } from '../db/sqlName';
 import type { Queryable } from '../db/transaction';
-import { TOKEN_CHANGE_CHANNEL } from '../discovery/listener';
+import { TOKEN_CHANGE_CHANNEL } from './tokenChanges';
 import type { RegistryAdapter } from './adapter';
 
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
-/** A role or schema name we print into SQL: plain identifiers only, so the output reads as it runs. */
-export const SQL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * The optional instant path: a NOTIFY of the token's id when a token is created, and when it is revoked. Not
@@ -19,7 +16,7 @@ export const SQL_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * registry's writes. A function left in the service's schema by an older `registry-sql` is dropped.
  */
 function changeTriggerSql(role: string, schema: string, functionSchema: string): string {
-  const fn = `${ident(functionSchema)}.token_expiry_notify_token_change()`;
+  const fn = `${quoteIdent(functionSchema)}.token_expiry_notify_token_change()`;
   return `DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${literal(functionSchema)}
@@ -27,7 +24,7 @@ BEGIN
     RAISE EXCEPTION 'the schema ${functionSchema} belongs to ${role}, which could drop the trigger function: use --trigger-schema with a schema the DBA owns';
   END IF;
 END $$;
-CREATE SCHEMA IF NOT EXISTS ${ident(functionSchema)};
+CREATE SCHEMA IF NOT EXISTS ${quoteIdent(functionSchema)};
 CREATE OR REPLACE FUNCTION ${fn} RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
 BEGIN
   PERFORM pg_notify(${literal(TOKEN_CHANGE_CHANNEL)}, NEW.id::text);
@@ -40,7 +37,7 @@ CREATE TRIGGER token_expiry_created AFTER INSERT ON public.api_tokens
 DROP TRIGGER IF EXISTS token_expiry_revoked ON public.api_tokens;
 CREATE TRIGGER token_expiry_revoked AFTER UPDATE OF revoked ON public.api_tokens
   FOR EACH ROW WHEN (NEW.revoked AND NOT OLD.revoked) EXECUTE FUNCTION ${fn};
-DROP FUNCTION IF EXISTS ${ident(schema)}.notify_token_change();
+DROP FUNCTION IF EXISTS ${quoteIdent(schema)}.notify_token_change();
 `;
 }
 
@@ -65,27 +62,27 @@ export function registrySql({
 }): string {
   const grants = registry.reads.map(
     ({ table, columns }) =>
-      `REVOKE ALL ON public.${ident(table)} FROM ${ident(role)};\n` +
-      `GRANT SELECT (${columns.map(ident).join(', ')}) ON public.${ident(table)} TO ${ident(role)};`,
+      `REVOKE ALL ON public.${quoteIdent(table)} FROM ${quoteIdent(role)};\n` +
+      `GRANT SELECT (${columns.map(quoteIdent).join(', ')}) ON public.${quoteIdent(table)} TO ${quoteIdent(role)};`,
   );
   return `-- token-expiry registry-sql (REGISTRY_SCHEMA=${registry.name}): run once as the database's owner,
 -- e.g. psql "$REGISTRY_DATABASE_URL" -v ON_ERROR_STOP=1 -f this.sql. Safe to run twice.
 -- The role reads only the columns below (never a token hash or an email confirmation token), writes nothing
 -- of the registry's, and owns the schema ${schema}, where the service keeps its own tables.
--- Give it a password (ALTER ROLE ${ident(role)} PASSWORD '...') or another way to log in, then use it in DATABASE_URL.
+-- Give it a password (ALTER ROLE ${quoteIdent(role)} PASSWORD '...') or another way to log in, then use it in DATABASE_URL.
 SET client_min_messages TO warning;
 BEGIN;
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${literal(role)}) THEN
-    CREATE ROLE ${ident(role)} LOGIN;
+    CREATE ROLE ${quoteIdent(role)} LOGIN;
   END IF;
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), ${literal(role)});
 END $$;
-GRANT USAGE ON SCHEMA public TO ${ident(role)};
+GRANT USAGE ON SCHEMA public TO ${quoteIdent(role)};
 ${grants.join('\n')}
-CREATE SCHEMA IF NOT EXISTS ${ident(schema)} AUTHORIZATION ${ident(role)};
-ALTER SCHEMA ${ident(schema)} OWNER TO ${ident(role)};
+CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)} AUTHORIZATION ${quoteIdent(role)};
+ALTER SCHEMA ${quoteIdent(schema)} OWNER TO ${quoteIdent(role)};
 ${trigger ? changeTriggerSql(role, schema, triggerSchema) : ''}COMMIT;
 `;
 }

@@ -1,7 +1,8 @@
 // `token-expiry backfill`: the sweep, run on demand from the command's own process, with its progress.
 import { registryAdapter } from '../registry';
 import { drawProgressBar, ratePerSecond, type ProgressStream } from '../progressBar';
-import { restartStoppedWorkflows, startMissingWorkflows, type SweepDeps } from './pages';
+import { restartStoppedWorkflows, startMissingWorkflows } from './pages';
+import type { TokenBatchDeps } from '../tokenExpiry/batch';
 import { addCounts, noCounts, SWEEP_PAGE_SIZE, type SweepCounts, type SweepPhase } from './contract';
 
 export interface BackfillOptions {
@@ -36,7 +37,7 @@ const FAILURES_SHOWN = 20;
  * twice, beside the scheduled sweep, and while tokens are being created: every start is idempotent.
  */
 export async function runBackfill(
-  deps: SweepDeps,
+  deps: TokenBatchDeps,
   options: BackfillOptions = {},
   onProgress: (progress: BackfillProgress) => void = () => undefined,
 ): Promise<BackfillSummary> {

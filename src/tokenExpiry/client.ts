@@ -61,7 +61,7 @@ const MIN_START_DELAY_MS = 1_000;
  * another's dump (it carries that one's instance id). Left alone (it may be another registry's), and reported
  * instead of being taken for this token's.
  */
-export class TokenWorkflowCollision extends Error {}
+class TokenWorkflowCollision extends Error {}
 
 /** Whether a run was started for this token: the same expiry, and the same creation time when it carries one. */
 function startedFor(description: WorkflowExecutionDescription, token: TokenRow): boolean {
@@ -145,7 +145,10 @@ export async function cancelTokenExpiryWorkflow(client: Client, token: TokenRow,
   return true;
 }
 
-const STATUS_QUERY_TIMEOUT_MS = 3_000;
+/** The deadline a caller puts on a status read (the HTTP API's, src/api/routes.ts): with no worker running, give up sooner. */
+export const STATUS_DEADLINE_MS = 5_000;
+/** The status query's share of it: what is left covers the describe before and the history read after a query that got no answer. */
+const STATUS_QUERY_TIMEOUT_MS = STATUS_DEADLINE_MS - 2_000;
 
 export interface WorkflowView {
   workflowId: string;

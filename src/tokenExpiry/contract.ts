@@ -61,6 +61,8 @@ export type ReminderKind = (typeof REMINDER_KINDS)[number];
  */
 export const REMINDER_OUTCOMES = ['sent', 'skipped', 'failed', 'suppressed'] as const;
 export type ReminderOutcome = (typeof REMINDER_OUTCOMES)[number];
+/** What a reminder that did not go out is recorded as. */
+export type UnsentOutcome = Exclude<ReminderOutcome, 'sent'>;
 export const NOTIFICATION_STATUSES = ['sending', ...REMINDER_OUTCOMES] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
@@ -132,8 +134,7 @@ export const replanUpdate = defineUpdate<ReplanResult, [ReplanInput]>('replan');
  * leaves nothing in the workflow's history. PlanUnchanged: the run has this plan already.
  * InvalidPlan: the input is malformed.
  */
-export const REPLAN_REFUSALS = ['PlanUnchanged', 'InvalidPlan'] as const;
-export type ReplanRefusal = (typeof REPLAN_REFUSALS)[number];
+export type ReplanRefusal = 'PlanUnchanged' | 'InvalidPlan';
 
 /** The notification log's reason for a reminder that a replan took out of the plan before it was sent. */
 export const DROPPED_FROM_PLAN = 'dropped-from-plan';

@@ -31,7 +31,7 @@ export type ForecastSettings = Pick<Config, 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE
  * today's values), each with how long after a user's first one the others still join its digest: a
  * warning's early allowance, or the window an expired notice waits (digest.ts).
  */
-export function plannedReminders(settings: ForecastSettings): PlannedReminder[] {
+function plannedReminders(settings: ForecastSettings): PlannedReminder[] {
   const window = settings.EXPIRY_DIGEST_WINDOW;
   const plan: PlannedReminder[] = settings.EXPIRY_REMINDERS.map(({ key, beforeExpiryMs }) => ({
     key,

@@ -29,7 +29,7 @@ export type ReplanSettings = Pick<
 >;
 
 /** A waiting run as the replan sees it: from a visibility listing, or named by its token's id. */
-export interface ReplanTarget {
+interface ReplanTarget {
   workflowId: string;
   runId?: string;
   /** When its first workflow task may run: later than now while in its start delay; unknown: look at its history. */
@@ -37,7 +37,7 @@ export interface ReplanTarget {
 }
 
 /** The replan input of one token of this plan: its lead times, and the due times its owner's waking hours moved. */
-export function replanInput(token: { tokenId: string; expiresAt: string }, plan: UserPlan, settings: Pick<ReplanSettings, 'EXPIRY_SPREAD'>): ReplanInput {
+function replanInput(token: { tokenId: string; expiresAt: string }, plan: UserPlan, settings: Pick<ReplanSettings, 'EXPIRY_SPREAD'>): ReplanInput {
   const { reminders, expiredNotice, wakingDueAt } = tokenPlan(token, plan, settings.EXPIRY_SPREAD);
   return { reminders, expiredNotice, ...(wakingDueAt ? { wakingDueAt } : {}) };
 }

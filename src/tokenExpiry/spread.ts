@@ -5,7 +5,7 @@
 export const MAX_SPREAD_SHARE = 0.01;
 
 /** FNV-1a over the token id, as a fraction in [0, 1): the same for a token everywhere, spread evenly across ids. */
-export function tokenFraction(tokenId: string): number {
+function tokenFraction(tokenId: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < tokenId.length; i++) {
     hash = Math.imul(hash ^ tokenId.charCodeAt(i), 0x01000193) >>> 0;
@@ -19,7 +19,7 @@ export function tokenFraction(tokenId: string): number {
  * Every warning goes out at least this share of its spread early (a minute of a 15-minute spread): the send's
  * own latency, seconds when thousands share a second, then never makes it later than its nominal due time.
  */
-export const MIN_EARLY_SHARE = 1 / 15;
+const MIN_EARLY_SHARE = 1 / 15;
 
 /**
  * How much earlier than `beforeExpiryMs` before expiry this token's warning goes out: from a fifteenth of the

@@ -83,7 +83,7 @@ function allowedDay(hours: WakingHours, dayMs: number): boolean {
 }
 
 /** Whether `t` falls inside the waking hours (both ends of the daily window count as inside). */
-export function isWakingTime(t: number, hours: WakingHours): boolean {
+function isWakingTime(t: number, hours: WakingHours): boolean {
   const { dayMs, msOfDay } = localTime(t, hours.timeZone);
   // A window that ends at 24:00 ends at the next day's midnight.
   if (msOfDay === 0 && hours.endMinute * MINUTE_MS === DAY_MS && allowedDay(hours, dayMs - DAY_MS)) return true;

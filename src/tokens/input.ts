@@ -7,7 +7,7 @@ const MAX_LIFETIME_MS = 10 * 365 * 86_400_000;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-export const tokenName = z
+const tokenName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
@@ -17,11 +17,11 @@ export const tokenName = z
   .refine((name) => !LONE_SURROGATE.test(name), 'must be valid Unicode');
 
 // A crate name, or a prefix ending in '*' (crates.io's crate scopes).
-export const crateScope = z
+const crateScope = z
   .string()
   .regex(/^([A-Za-z][A-Za-z0-9_-]{0,63}\*?|\*)$/, 'must be a crate name or a prefix ending in *');
 
-export const endpointScope = z.enum(ENDPOINT_SCOPES, {
+const endpointScope = z.enum(ENDPOINT_SCOPES, {
   error: `must be one of ${ENDPOINT_SCOPES.join(', ')}`,
 });
 
@@ -39,5 +39,3 @@ export const newTokenInput = z.object({
   endpointScopes: z.array(endpointScope).max(ENDPOINT_SCOPES.length).nullable(),
   expiresAt: z.date().nullable(),
 });
-
-export type NewTokenInput = z.infer<typeof newTokenInput>;

@@ -88,7 +88,7 @@ function newSecret(prefix: string): { secret: string; hash: Buffer } {
   return { secret, hash: hashSecret(secret) };
 }
 
-export function hashSecret(secret: string): Buffer {
+function hashSecret(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
 

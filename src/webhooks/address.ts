@@ -27,7 +27,7 @@ export const systemResolve: Resolve = (hostname) =>
 /** A URL or address the policy refuses: not retried, recorded as a permanent failure, or a 400 when saving. */
 export class WebhookAddressError extends Error {}
 
-export const WEBHOOK_URL_MAX_LENGTH = 2048;
+const WEBHOOK_URL_MAX_LENGTH = 2048;
 
 // IANA special-purpose ranges that are not the public internet (RFC 6890 and its updates).
 const inside = new BlockList();

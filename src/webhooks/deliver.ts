@@ -25,7 +25,7 @@ export interface PostOptions {
 /** Statuses a receiver answers when it is busy or timed out: retried like a 5xx. */
 const RETRIED_4XX = [408, 429];
 
-export function classifyStatus(status: number): PostOutcome {
+function classifyStatus(status: number): PostOutcome {
   if (status >= 200 && status < 300) return { kind: 'delivered', status };
   if (status >= 500 || RETRIED_4XX.includes(status)) return { kind: 'retry', status, reason: `the receiver answered ${status}` };
   if (status >= 300 && status < 400) return { kind: 'permanent', status, reason: `the receiver answered ${status}: redirects are not followed (set the final URL)` };

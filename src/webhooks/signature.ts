@@ -7,8 +7,6 @@ export function newWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
-export const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]{32,86}={0,2}$/;
-
 /**
  * One id per notification (instance, token, reminder, channel), the same on every attempt, so that a receiver
  * that got it once drops the retries. Derived, not random: a retry after a lost answer computes it again.

@@ -12,8 +12,7 @@ import { startDevServer } from '../../scripts/devtools/devServer';
 import { adminDatabaseUrl } from './database';
 import { eventually } from './poll';
 
-export const ENGINES = ['dev', 'cluster'] as const;
-export type Engine = (typeof ENGINES)[number];
+export type Engine = 'dev' | 'cluster';
 
 export interface EngineServer {
   readonly engine: Engine;

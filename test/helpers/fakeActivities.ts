@@ -9,7 +9,7 @@ type Activities = ReturnType<typeof createActivities>;
 
 const DAY = 86_400_000;
 
-export type Sent = SendReminderInput & {
+type Sent = SendReminderInput & {
   /** Workflow time when the send was asked for. */
   at: number;
   local: boolean;

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface TapEntry {
+interface TapEntry {
   at: Date;
   method: string;
   path: string;
@@ -21,14 +21,14 @@ export interface TapEntry {
   callerGone: boolean;
 }
 
-export interface TapRequest {
+interface TapRequest {
   method: string;
   path: string;
   dedupeKey: string | undefined;
   to: string | undefined;
 }
 
-export type TapAction =
+type TapAction =
   /** Answer in Postmark's place; the fake never sees the request. */
   | { answer: { status: number; body: unknown } }
   /** Wait this long before passing the request on; a request whose caller left meanwhile is dropped. */

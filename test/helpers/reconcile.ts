@@ -10,7 +10,7 @@ import { tokenExpiryWorkflowId, type TokenExpiryStatus } from '../../src/tokenEx
 import type { SentMessage } from '../../scripts/devtools/fakePostmark';
 import { TEST_INSTANCE } from './database';
 
-export type Expectation =
+type Expectation =
   /**
    * A verified owner: each reminder sent, or skipped for a reason the design gives: a later one says it
    * (late), the token was made inside it, or a warning could only go out once the token had expired.

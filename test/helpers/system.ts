@@ -186,7 +186,7 @@ export class TestSystem {
 
 export type TestUser = UserRow & { email: string };
 
-export type Activities = ReturnType<typeof workerActivities>;
+type Activities = ReturnType<typeof workerActivities>;
 export type WrapActivities = (activities: Activities) => Activities;
 
 /**

@@ -3,7 +3,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { addSearchAttributesRequest } from '../../src/temporal/connection';
 
-export function testServerPath(): string {
+function testServerPath(): string {
   return (
     process.env.TEMPORAL_TEST_SERVER_PATH ??
     path.resolve(__dirname, '../../.tools/python/bin/temporal-test-server')
