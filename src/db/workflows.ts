@@ -7,9 +7,13 @@ import type { Queryable } from './transaction';
 
 type StartedToken = Pick<TokenRow, 'id' | 'userId' | 'expiredAt'>;
 
-/** Records that these tokens' workflows were started, in one statement; returns when. */
-export async function markExpiryWorkflowsStarted(db: Queryable, tokens: StartedToken[]): Promise<Date | null> {
-  if (tokens.length === 0) return null;
+/**
+ * Records that these tokens' workflows were started, in one statement; returns when. Rows are written in token id
+ * order, so two passes recording overlapping tokens at once (a backfill beside a sweep) wait, never deadlock.
+ */
+export async function markExpiryWorkflowsStarted(db: Queryable, started: StartedToken[]): Promise<Date | null> {
+  if (started.length === 0) return null;
+  const tokens = [...started].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
   const { rows } = await db.query<{ at: Date }>(
     `INSERT INTO expiry_workflows (token_id, user_id, expires_at)
        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[])
