@@ -36,7 +36,7 @@ import type { ActivityDeps } from './tokenExpiry';
 export function createSendPipeline(deps: ActivityDeps) {
   const { db, mailer, pace = async () => undefined, clock, config } = deps;
   const registry = registryAdapter(config);
-  const chooseMembers = createMemberChooser(db, registry, config.EXPIRY_DIGEST_WINDOW);
+  const chooseMembers = createMemberChooser(db, registry, config);
   const searchLagMs = config.POSTMARK_SEARCH_LAG;
   const webhooks = createWebhookChannel({ db, registry, config, now: () => clock.now(), resolve: deps.resolve });
 

@@ -114,3 +114,29 @@ test('a year of expiries on every weekday and hour, across both DST changes: eve
   expect(mail.reduce((n, m) => n + Number(m.Metadata.tokens), 0)).toBe(sent.length);
   expect(sent.length).toBeGreaterThan(168 * 2);
 }, 600_000);
+
+test('expired notices of one digest still go inside the window: one waits only to its end, the later token\'s goes on Monday', async () => {
+  const config = system.config({ EXPIRY_START_DELAY: 'false' });
+  const tokens = system.tokens(config);
+  const user = await system.newUser();
+  await system.preferences(config).update(user, { ...BERLIN_OFFICE, reminders: [] });
+  // A Friday 16:30 UTC (17:30 Berlin in winter, 18:30 in summer) a week or more ahead, and one 40 minutes later.
+  const now = await system.env.currentTimeMs();
+  let first = Math.floor((now + 7 * DAY) / DAY) * DAY + 16 * HOUR + 30 * 60_000;
+  while (new Date(first).getUTCDay() !== 5 || !inWindow(new Date(first).toISOString())) first += DAY;
+  const created: CreatedToken[] = [];
+  for (const [name, expiresAt] of [['a', first], ['b', first + 40 * 60_000]] as const) {
+    created.push(await tokens.create(user, { name, expiresAt: new Date(expiresAt), crateScopes: null, endpointScopes: null }));
+  }
+  const statuses: TokenExpiryStatus[] = [];
+  await system.withWorker(config, async () => {
+    // One at a time: concurrent awaits make the test server skip time without bound.
+    for (const c of created) statuses.push(await system.env.client.workflow.getHandle(c.workflowId as string).result());
+  });
+
+  expect(statuses.map((s) => s.reminders.map((r) => [r.key, r.outcome, local(r.at as string)]))).toEqual([
+    [['expired', 'sent', 'Fri 17:59']],
+    [['expired', 'sent', 'Mon 09:00']],
+  ]);
+  expect(system.postmark.sent.filter((m) => m.To === user.email).map((m) => m.Metadata.tokens)).toEqual(['1', '1']);
+});
