@@ -3,8 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { startCluster } from '../../scripts/devtools/cluster';
-import { searchAttributes } from '../../src/tokenExpiry/contract';
+import { acceptsOurSearchAttributes, startCluster } from '../../scripts/devtools/cluster';
 import type { BenchServer } from './server';
 
 /** The cluster's Temporal databases are `<prefix>_<random>` and `..._visibility`. */
@@ -51,23 +50,7 @@ function serverPid(frontendPort: number): number {
  */
 export async function waitForSearchAttributes(client: Client, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const probe = await client.workflow
-      .start('searchAttributesProbe', {
-        taskQueue: 'search-attributes-probe',
-        workflowId: `search-attributes-probe-${randomBytes(4).toString('hex')}`,
-        typedSearchAttributes: [
-          { key: searchAttributes.tokenId, value: 'probe' },
-          { key: searchAttributes.expiresAt, value: new Date() },
-          { key: searchAttributes.nextReminderAt, value: new Date() },
-          { key: searchAttributes.state, value: 'probe' },
-        ],
-      })
-      .catch(() => undefined);
-    if (probe) {
-      await probe.terminate('probe');
-      return;
-    }
+  while (!(await acceptsOurSearchAttributes(client))) {
     if (Date.now() > deadline) throw new Error('the cluster did not accept a start with our search attributes');
     await new Promise((resolve) => setTimeout(resolve, 1_000));
   }

@@ -1,12 +1,11 @@
 // The Temporal engine a bench run measures: the CLI's dev server (one shard, SQLite), or the
 // production-shaped cluster of docker-compose.yml (PostgreSQL, N history shards) from scripts/devtools/cluster.ts.
-import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { ensureSearchAttributes } from '../../src/temporal/connection';
-import { searchAttributes } from '../../src/tokenExpiry/contract';
 import { startCluster, dropClusterDatabases, type Cluster } from '../../scripts/devtools/cluster';
 import { freePort } from '../../scripts/devtools/devServer';
 import type { BenchServer } from './server';
+import { waitForSearchAttributes } from './clusterServer';
 
 const ENGINE_KINDS = ['dev', 'cluster'] as const;
 
@@ -70,7 +69,8 @@ export async function startBenchCluster(adminUrl: string, shards: number, databa
   const pid = cluster.pid;
   if (pid === undefined || cluster.metricsUrl === undefined) throw new Error('the cluster started without a process or metrics');
   await ensureSearchAttributes(client, cluster.namespace);
-  await untilStartsAccepted(client);
+  // Timed figures begin once the frontend accepts starts with our search attributes.
+  await waitForSearchAttributes(client);
   return {
     address: cluster.address,
     client,
@@ -89,32 +89,3 @@ export async function startBenchCluster(adminUrl: string, shards: number, databa
   };
 }
 
-/**
- * A new cluster's frontend refuses starts that set search attributes just registered until its cache
- * refreshes (test/tokenExpiry.cluster.test.ts waits the same way): timed figures begin after that.
- */
-async function untilStartsAccepted(client: Client, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const probe = await client.workflow
-      .start('searchAttributesProbe', {
-        taskQueue: 'search-attributes-probe',
-        workflowId: `search-attributes-probe-${randomBytes(4).toString('hex')}`,
-        typedSearchAttributes: [
-          { key: searchAttributes.tokenId, value: 'probe' },
-          { key: searchAttributes.expiresAt, value: new Date() },
-          { key: searchAttributes.nextReminderAt, value: new Date() },
-          { key: searchAttributes.state, value: 'probe' },
-        ],
-      })
-      .catch((err: unknown) => {
-        if (Date.now() > deadline) throw new Error(`the cluster still refuses starts with our search attributes: ${String(err)}`);
-        return undefined;
-      });
-    if (probe) {
-      await probe.terminate('probe');
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
-}

@@ -19,10 +19,12 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { Connection, type Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { parse } from 'yaml';
 import { freePort } from './devServer';
+import { searchAttributes } from '../../src/tokenExpiry/contract';
 
 /** The repo: two folders up from the source, three from its build in dist/. */
 const ROOT = (() => {
@@ -747,4 +749,26 @@ if (require.main === module) {
     console.error(`cluster: ${(err as Error).message}`);
     process.exit(1);
   });
+}
+
+/**
+ * Whether the frontend accepts a start that sets our search attributes yet: a new cluster's refuses one until its
+ * cache refreshes after they are registered. One probe, terminated at once.
+ */
+export async function acceptsOurSearchAttributes(client: Client): Promise<boolean> {
+  const probe = await client.workflow
+    .start('searchAttributesProbe', {
+      taskQueue: 'search-attributes-probe',
+      workflowId: `search-attributes-probe-${randomBytes(4).toString('hex')}`,
+      typedSearchAttributes: [
+        { key: searchAttributes.tokenId, value: 'probe' },
+        { key: searchAttributes.expiresAt, value: new Date() },
+        { key: searchAttributes.nextReminderAt, value: new Date() },
+        { key: searchAttributes.state, value: 'probe' },
+      ],
+    })
+    .catch(() => undefined);
+  if (!probe) return false;
+  await probe.terminate('probe');
+  return true;
 }

@@ -5,9 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { searchAttributes } from '../../src/tokenExpiry/contract';
 import { ensureSearchAttributes } from '../../src/temporal/connection';
-import { dropClusterDatabases, startCluster } from '../../scripts/devtools/cluster';
+import { acceptsOurSearchAttributes, dropClusterDatabases, startCluster } from '../../scripts/devtools/cluster';
 import { startDevServer } from '../../scripts/devtools/devServer';
 import { adminDatabaseUrl } from './database';
 import { eventually } from './poll';
@@ -53,21 +52,5 @@ export async function startEngine(engine: Engine): Promise<EngineServer> {
  */
 export async function readyForOurWorkflows(client: Client, namespace = 'default'): Promise<void> {
   await ensureSearchAttributes(client, namespace);
-  await eventually('the frontend accepts a start with our search attributes', async () => {
-    const probe = await client.workflow
-      .start('searchAttributesProbe', {
-        taskQueue: 'search-attributes-probe',
-        workflowId: `search-attributes-probe-${randomBytes(4).toString('hex')}`,
-        typedSearchAttributes: [
-          { key: searchAttributes.tokenId, value: 'probe' },
-          { key: searchAttributes.expiresAt, value: new Date() },
-          { key: searchAttributes.nextReminderAt, value: new Date() },
-          { key: searchAttributes.state, value: 'probe' },
-        ],
-      })
-      .catch(() => undefined);
-    if (!probe) return false;
-    await probe.terminate('probe');
-    return true;
-  });
+  await eventually('the frontend accepts a start with our search attributes', () => acceptsOurSearchAttributes(client));
 }
