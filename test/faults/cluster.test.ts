@@ -8,6 +8,7 @@
  * owner exactly once, and prints (does not assert) how late the worst one was. docs/cluster-faults.md.
  */
 import { FaultStack, underTest, type TestToken } from '../helpers/faultStack';
+import { readyForOurWorkflows } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 
 const SECOND = 1_000;
@@ -31,6 +32,9 @@ beforeAll(() => stack.startWorker(), 120_000);
 
 /** Users with tokens expiring close together: each user's within 2 s, all users' within 3 s. */
 async function fanIn(label: string): Promise<TestToken[]> {
+  // A new cluster's frontend, or one just restarted, may refuse a start with our search attributes until its cache
+  // refreshes (a CI run's first token was refused so).
+  await readyForOurWorkflows(stack.client);
   const expiresAt = Date.now() + LIFETIME_MS;
   const tokens: TestToken[] = [];
   for (let u = 0; u < USERS; u++) {
