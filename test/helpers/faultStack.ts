@@ -335,10 +335,10 @@ export class FaultStack {
   }
 
   /** The notification rows of some tokens, as the scenario polls them. */
-  async rows(tokenIds: string[]): Promise<{ tokenId: string; reminder: string; status: string; attempts: number; claimed: boolean; lastError: string | null }[]> {
+  async rows(tokenIds: string[]): Promise<{ tokenId: string; reminder: string; status: string; attempts: number; claimed: boolean; reason: string | null; lastError: string | null }[]> {
     const { rows } = await this.db.query(
       `SELECT token_id::text AS "tokenId", reminder, status, attempts, claimed_until IS NOT NULL AS claimed,
-              last_error AS "lastError"
+              reason, last_error AS "lastError"
          FROM expiry_notifications WHERE token_id = ANY($1::bigint[]) ORDER BY token_id, due_at`,
       [tokenIds],
     );
