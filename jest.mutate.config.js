@@ -10,6 +10,7 @@ module.exports = {
     '<rootDir>/test/exactlyOnce.races.test.ts',
     '<rootDir>/test/lease.test.ts',
     '<rootDir>/test/claims.test.ts',
+    '<rootDir>/test/claims.property.test.ts',
     '<rootDir>/test/planReminders.test.ts',
     '<rootDir>/test/reminderEmail.test.ts',
     '<rootDir>/test/postmarkMailer.test.ts',
