@@ -3,7 +3,8 @@
  * a person sees it (in a sandboxed frame: no scripts, no requests of its own) above its text body.
  * fakePostmark.ts serves them beside Postmark's API, on GET / and GET /view/<MessageID>.
  */
-import { escapeHtml, rfc3339Utc } from '../../src/email/reminderEmail';
+import { escapeHtml } from '../../src/email/frame';
+import { rfc3339Utc } from '../../src/email/reminderEmail';
 import type { SentMessage } from './fakePostmark';
 
 export interface ViewerPage {

@@ -1,34 +1,19 @@
 // The registry's HTTP API: routing, service-token auth, the acting user, body validation, one log line per request.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Client } from '@temporalio/client';
 import type { Logger } from '@temporalio/common';
-import type { Pool } from 'pg';
 import { z } from 'zod';
 import { ConfigError, type Config } from '../config';
 import { isBigintId as isTokenId } from '../registry/tokenId';
 import type { UserRow } from '../registry/adapter';
 import { logger as defaultLogger } from '../log';
-import type { PreferenceService } from '../preferences/service';
-import type { CalendarService } from '../calendar/service';
-import type { WebhookService } from '../webhooks/service';
-import type { TokenService } from '../tokens/service';
 import { ApiError, describeIssues, errorBody, readFormBody, readJsonBody, requiredFieldMessages, sendReply, type Reply } from './http';
 import { openApiDocument } from './openapi';
-import { apiRoutes, asApiError, type Route } from './routes';
+import { apiRoutes, asApiError, type Route, type RouteDeps } from './routes';
 
-export interface ApiDeps {
-  now?: () => Date;
-  tokens: TokenService;
-  preferences: PreferenceService;
-  calendar: CalendarService;
-  webhooks: WebhookService;
-  db: Pool;
-  temporal: () => Promise<Client>;
-  config: Pick<
-    Config,
-    'API_AUTH_TOKEN' | 'EXPIRY_REMINDERS' | 'EXPIRED_NOTICE' | 'EXPIRY_DIGEST_WINDOW' | 'EXPIRY_REMINDER_MENU' | 'UNSUBSCRIBE_SECRET' | 'REGISTRY_NAME'
-  >;
+/** What the routes need, and the service token that guards them. */
+export interface ApiDeps extends Omit<RouteDeps, 'config'> {
+  config: RouteDeps['config'] & Pick<Config, 'API_AUTH_TOKEN'>;
   logger?: Logger;
 }
 

@@ -2,10 +2,8 @@
 // Pure: no I/O and no clock. One token is exactly the single-token email.
 import {
   assertValidDate,
-  choicesLines,
   describeScopes,
   displayTokenName,
-  escapeHtml,
   oneLine,
   registryBaseUrl,
   renderReminderEmail,
@@ -15,6 +13,7 @@ import {
   type RenderedEmail,
   usageLine,
 } from './reminderEmail';
+import { detailsTable, escapeHtml, framedEmail, htmlLink } from './frame';
 
 /** Entries per email, as GitLab lists them; a larger digest goes out in several emails. */
 export const DIGEST_MAX_TOKENS = 100;
@@ -70,73 +69,42 @@ export function renderDigestEmail(input: DigestEmailInput): RenderedEmail {
   });
   const stillNeeded = 'Still using one? Generate a replacement with the same name and scopes from its link, then put the new token wherever the old one was used, such as CI secrets.';
   const notNeeded = 'No longer need them? There is nothing to do.';
-  const signature = `The ${registry} team`;
   const e = escapeHtml;
-  const link = (url: string, text: string): string => `<a href="${e(url)}" style="color:#1a5fb4;">${e(text)}</a>`;
-  const choices = choicesLines(input.choices, link);
 
-  const textBody = [
-    `Hello ${login},`,
-    '',
-    `${headline} ${consequence}`,
-    '',
-    ...entries.flatMap((entry) => [
-      `  Token:     ${entry.name}`,
-      `  Crates:    ${entry.crates}`,
-      `  Endpoints: ${entry.endpoints}`,
-      `  ${entry.expiryLabel}:   ${entry.expiryValue}`,
-      `  Replace:   ${entry.replaceUrl}`,
-      `  Used:      ${entry.usage}`,
+  return framedEmail({
+    subject,
+    login,
+    headline,
+    consequence,
+    text: [
+      ...entries.flatMap((entry) => [
+        `  Token:     ${entry.name}`,
+        `  Crates:    ${entry.crates}`,
+        `  Endpoints: ${entry.endpoints}`,
+        `  ${entry.expiryLabel}:   ${entry.expiryValue}`,
+        `  Replace:   ${entry.replaceUrl}`,
+        `  Used:      ${entry.usage}`,
+        '',
+      ]),
+      stillNeeded,
       '',
-    ]),
-    stillNeeded,
-    '',
+    ],
+    html: [
+      ...entries.map((entry) =>
+        detailsTable([
+          ['Token', e(entry.name)],
+          ['Crates', e(entry.crates)],
+          ['Endpoints', e(entry.endpoints)],
+          [entry.expiryLabel, e(entry.expiryValue)],
+          ['Replace', htmlLink(entry.replaceUrl, 'Generate a replacement')],
+          ['Used', e(entry.usage)],
+        ]),
+      ),
+      `<p>${e(stillNeeded)}</p>`,
+    ],
     notNeeded,
-    '',
-    'Manage your API tokens:',
     settingsUrl,
-    '',
-    ...choices.text,
-    '',
-    `-- ${signature}`,
-    '',
-  ].join('\n');
-
-  const cell = 'padding:4px 12px 4px 0;vertical-align:top;';
-  const row = (label: string, value: string): string =>
-    `<tr><td style="${cell}color:#666;">${e(label)}</td><td style="${cell}">${value}</td></tr>`;
-
-  const htmlBody = [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    `<head><meta charset="utf-8"><title>${e(subject)}</title></head>`,
-    '<body style="margin:0;padding:24px;background:#f4f4f4;">',
-    '<div style="max-width:560px;margin:0 auto;padding:24px;background:#ffffff;border-radius:6px;' +
-      'font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#222222;">',
-    `<p>Hello ${e(login)},</p>`,
-    `<p><strong>${e(headline)}</strong> ${e(consequence)}</p>`,
-    ...entries.map((entry) =>
-      [
-        '<table style="border-collapse:collapse;margin:0 0 16px 0;">',
-        row('Token', e(entry.name)),
-        row('Crates', e(entry.crates)),
-        row('Endpoints', e(entry.endpoints)),
-        row(entry.expiryLabel, e(entry.expiryValue)),
-        row('Replace', link(entry.replaceUrl, 'Generate a replacement')),
-        row('Used', e(entry.usage)),
-        '</table>',
-      ].join('\n'),
-    ),
-    `<p>${e(stillNeeded)}</p>`,
-    `<p>${e(notNeeded)}</p>`,
-    `<p>${link(settingsUrl, 'Manage your API tokens')}</p>`,
-    ...choices.html,
-    `<p style="color:#666666;">${e(signature)}</p>`,
-    '</div>',
-    '</body>',
-    '</html>',
-    '',
-  ].join('\n');
-
-  return { subject, textBody, htmlBody };
+    choices: input.choices,
+    signature: `The ${registry} team`,
+  });
 }

@@ -1,5 +1,6 @@
 // Renders the email that warns a user their API token is about to expire (or has expired).
 // Pure: no I/O and no clock; the caller passes `now`.
+import { detailsTable, escapeHtml, framedEmail, htmlLink } from './frame';
 
 export interface ReminderEmailInput {
   registryName: string; // e.g. "crates.io"
@@ -26,25 +27,6 @@ export interface EmailChoices {
   unsubscribeUrl: string | null;
   /** The user turned early warnings off: the expired notice says how to turn them on again. */
   warningsOff: boolean;
-}
-
-/** The closing lines about the user's choices, as text lines and HTML paragraphs (the caller's escaper and link). */
-export function choicesLines(
-  choices: EmailChoices,
-  link: (url: string, text: string) => string,
-): { text: string[]; html: string[] } {
-  const { preferencesUrl, unsubscribeUrl, warningsOff } = choices;
-  const choose = warningsOff
-    ? 'You turned early warnings off. To be warned before your next token expires, choose when again:'
-    : 'Choose when and where you are warned (lead times, waking hours, email or webhook):';
-  const text = [choose, preferencesUrl];
-  const html = [`<p>${escapeHtml(choose)}<br>${link(preferencesUrl, preferencesUrl)}</p>`];
-  if (unsubscribeUrl) {
-    const stop = 'No early warnings at all? One click turns them off (the notice when a token has expired still comes):';
-    text.push('', stop, unsubscribeUrl);
-    html.push(`<p>${escapeHtml(stop)}<br>${link(unsubscribeUrl, 'Turn off early warnings')}</p>`);
-  }
-  return { text, html };
 }
 
 export interface RenderedEmail {
@@ -136,15 +118,6 @@ export function rfc3339Utc(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function escapeHtml(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
-
 export function registryBaseUrl(registryUrl: string): string {
   const base = registryUrl.trim().replace(/\/+$/, '');
   // Links are built from this; anything but http(s) (e.g. "javascript:") is a configuration mistake.
@@ -189,69 +162,39 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
     ? 'No longer need it? There is nothing to do.'
     : 'No longer need it? There is nothing to do; it will simply stop working.';
   const usage = usageLine(token.lastUsedAt, now, expired);
-  const signature = `The ${registry} team`;
   const e = escapeHtml;
-  const link = (url: string, text: string): string =>
-    `<a href="${e(url)}" style="color:#1a5fb4;">${e(text)}</a>`;
-  const choices = choicesLines(input.choices, link);
 
-  const textBody = [
-    `Hello ${login},`,
-    '',
-    `${headline} ${consequence}`,
-    '',
-    `  Token:     ${name}`,
-    `  Crates:    ${crates}`,
-    `  Endpoints: ${endpoints}`,
-    `  ${expiryLabel}:   ${expiryValue}`,
-    '',
-    usage,
-    '',
-    stillNeeded,
-    replaceUrl,
-    afterReplace,
-    '',
+  return framedEmail({
+    subject,
+    login,
+    headline,
+    consequence,
+    text: [
+      `  Token:     ${name}`,
+      `  Crates:    ${crates}`,
+      `  Endpoints: ${endpoints}`,
+      `  ${expiryLabel}:   ${expiryValue}`,
+      '',
+      usage,
+      '',
+      stillNeeded,
+      replaceUrl,
+      afterReplace,
+      '',
+    ],
+    html: [
+      detailsTable([
+        ['Token', e(name)],
+        ['Crates', e(crates)],
+        ['Endpoints', e(endpoints)],
+        [expiryLabel, e(expiryValue)],
+      ]),
+      `<p>${e(usage)}</p>`,
+      `<p>${e(stillNeeded)}<br>${htmlLink(replaceUrl, replaceUrl)}<br>${e(afterReplace)}</p>`,
+    ],
     notNeeded,
-    '',
-    'Manage your API tokens:',
     settingsUrl,
-    '',
-    ...choices.text,
-    '',
-    `-- ${signature}`,
-    '',
-  ].join('\n');
-
-  const cell = 'padding:4px 12px 4px 0;vertical-align:top;';
-  const row = (label: string, value: string): string =>
-    `<tr><td style="${cell}color:#666;">${e(label)}</td><td style="${cell}">${e(value)}</td></tr>`;
-
-  const htmlBody = [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    `<head><meta charset="utf-8"><title>${e(subject)}</title></head>`,
-    '<body style="margin:0;padding:24px;background:#f4f4f4;">',
-    '<div style="max-width:560px;margin:0 auto;padding:24px;background:#ffffff;border-radius:6px;' +
-      'font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#222222;">',
-    `<p>Hello ${e(login)},</p>`,
-    `<p><strong>${e(headline)}</strong> ${e(consequence)}</p>`,
-    '<table style="border-collapse:collapse;margin:0 0 16px 0;">',
-    row('Token', name),
-    row('Crates', crates),
-    row('Endpoints', endpoints),
-    row(expiryLabel, expiryValue),
-    '</table>',
-    `<p>${e(usage)}</p>`,
-    `<p>${e(stillNeeded)}<br>${link(replaceUrl, replaceUrl)}<br>${e(afterReplace)}</p>`,
-    `<p>${e(notNeeded)}</p>`,
-    `<p>${link(settingsUrl, 'Manage your API tokens')}</p>`,
-    ...choices.html,
-    `<p style="color:#666666;">${e(signature)}</p>`,
-    '</div>',
-    '</body>',
-    '</html>',
-    '',
-  ].join('\n');
-
-  return { subject, textBody, htmlBody };
+    choices: input.choices,
+    signature: `The ${registry} team`,
+  });
 }
