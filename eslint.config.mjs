@@ -15,11 +15,9 @@ export const WORKFLOW_BUNDLE_FILES = [
   'src/sweep/contract.ts',
 ];
 
-/** The programs: each builds the config, the pool and the clients once. */
-const PROGRAMS = ['src/cli.ts', 'src/worker.ts', 'src/api/run.ts'];
-
+/** The programs (src/programs/): each builds the config, the pool, the registry adapter and the clients once. */
 const PROGRAM_IMPORT = {
-  regex: '^\\.\\.?/(\\.\\./)*(src/)?(worker|cli|api/run)(\\.js)?$',
+  group: ['**/programs/*', '**/programs'],
   message: 'a program: library code takes its dependencies as arguments',
 };
 
@@ -69,25 +67,12 @@ export default tseslint.config(
     },
   },
   {
-    // The programs (src/cli.ts, src/worker.ts, src/api/run.ts) build what the library needs and hand it down:
-    // nothing below them imports one. test/lint.test.ts shows the rule fires.
+    // The programs (src/programs/) build what the library needs and hand it down: nothing below them imports
+    // one. test/lint.test.ts shows the rule fires.
     files: ['src/**/*.ts', 'activities/**/*.ts', 'workflows/**/*.ts'],
-    ignores: PROGRAMS,
+    ignores: ['src/programs/**'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        {
-          patterns: [PROGRAM_IMPORT],
-        },
-      ],
-    },
-  },
-  {
-    // Inside src/api/, the API program is ./run.
-    files: ['src/api/**/*.ts'],
-    ignores: PROGRAMS,
-    rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [PROGRAM_IMPORT, { ...PROGRAM_IMPORT, regex: '^\\./run(\\.js)?$' }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [PROGRAM_IMPORT] }],
     },
   },
 );

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 
 // The built command, as an operator runs it; scripts/test builds before it runs jest.
-const CLI = path.resolve(__dirname, '../dist/src/cli.js');
+const CLI = path.resolve(__dirname, '../dist/src/programs/cli.js');
 const execFileAsync = promisify(execFile);
 
 let database: TestDatabase;

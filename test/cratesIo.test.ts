@@ -33,7 +33,7 @@ import { TestSystem } from './helpers/system';
 
 const system = TestSystem.use();
 // The built command, as docs/operations.md's steps run it (scripts/test builds before jest).
-const CLI = path.resolve(__dirname, '../dist/src/cli.js');
+const CLI = path.resolve(__dirname, '../dist/src/programs/cli.js');
 const FIXTURE = readFileSync(path.join(__dirname, 'fixtures/crates-io.sql'), 'utf8');
 const tag = randomBytes(4).toString('hex');
 const database = `token_expiry_test_crates_${tag}`;

@@ -68,7 +68,7 @@ test('`token-expiry api` with no API_HOST answers on 127.0.0.1 and not on this m
   const database = await createTestDatabase();
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: database.url, API_PORT: String(port), API_AUTH_TOKEN: 'a-dev-service-token-1234' };
   delete env.API_HOST;
-  const api = spawn('node', [path.join(root, 'dist/src/cli.js'), 'api'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const api = spawn('node', [path.join(root, 'dist/src/programs/cli.js'), 'api'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(api, 'exit');
   try {
     let output = '';

@@ -71,7 +71,7 @@ describe('shell examples that need no server', () => {
     // `token-expiry` as the docs call it: the built command.
     bin = mkdtempSync(path.join(tmpdir(), 'doc-examples-'));
     const shim = path.join(bin, 'token-expiry');
-    writeFileSync(shim, `#!/bin/sh\nexec node ${JSON.stringify(path.join(ROOT, 'dist/src/cli.js'))} "$@"\n`);
+    writeFileSync(shim, `#!/bin/sh\nexec node ${JSON.stringify(path.join(ROOT, 'dist/src/programs/cli.js'))} "$@"\n`);
     chmodSync(shim, 0o755);
   });
   afterAll(() => rmSync(bin, { recursive: true, force: true }));

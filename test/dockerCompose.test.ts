@@ -160,7 +160,7 @@ test('the stack: the database, the Temporal schema step, server, namespace step 
     'worker',
   ]);
   for (const app of APPS) expect(services[app]?.build).toBe('.');
-  expect(read('Dockerfile')).toContain('ENTRYPOINT ["node", "dist/src/cli.js"]');
+  expect(read('Dockerfile')).toContain('ENTRYPOINT ["node", "dist/src/programs/cli.js"]');
 });
 
 test('depends_on forms a valid start order: known services, no cycle, health checks where they are waited on', () => {
@@ -444,7 +444,7 @@ test('secrets come from the operator, never from the file', () => {
 test('the app image holds only what runs: no test/ in the build context or the image, production dependencies, not root', () => {
   expect(inBuildContext('test/fakePostmark.ts')).toBe(false);
   expect(inBuildContext('.env')).toBe(false);
-  for (const file of ['package-lock.json', 'tsconfig.build.json', 'src/cli.ts', 'workflows/index.ts', 'activities/index.ts']) {
+  for (const file of ['package-lock.json', 'tsconfig.build.json', 'src/programs/cli.ts', 'workflows/index.ts', 'activities/index.ts']) {
     expect([file, inBuildContext(file)]).toEqual([file, true]);
   }
   const stages = dockerfileStages();

@@ -65,13 +65,14 @@ const cases = [
   ...files.flatMap((file) => FORBIDDEN.map(([prepend, expected]) => ({ file, prepend, expected: [expected] }))),
   { file: 'workflows/tokenExpiry.ts', prepend: "import { createActivities as real } from '../activities/tokenExpiry';", expected: ['import type only'] },
   { file: 'workflows/tokenExpiry.ts', prepend: "import type { createActivities as real } from '../activities/tokenExpiry';", expected: [] },
-  { file: 'src/worker.ts', prepend: "import 'events';", expected: [] },
-  // Nothing below the programs imports one.
-  { file: 'src/tokens/service.ts', prepend: "import { runWorker } from '../worker';", expected: ['a program'] },
-  { file: 'activities/sweep.ts', prepend: "import '../src/cli';", expected: ['a program'] },
-  { file: 'src/api/server.ts', prepend: "import { runApi } from './run';", expected: ['a program'] },
+  { file: 'src/programs/worker.ts', prepend: "import 'events';", expected: [] },
+  // Nothing below the programs (src/programs/) imports one; the programs import each other.
+  { file: 'src/tokens/service.ts', prepend: "import { runWorker } from '../programs/worker';", expected: ['a program'] },
+  { file: 'activities/sweep.ts', prepend: "import '../src/programs/cli';", expected: ['a program'] },
+  { file: 'src/api/server.ts', prepend: "import { runApi } from '../programs/api';", expected: ['a program'] },
+  { file: 'workflows/sweep.ts', prepend: "import type { WorkerDeps } from '../src/programs/worker';", expected: ['a program'] },
   { file: 'src/discovery/pass.ts', prepend: "import { runTokenDiscovery } from './run';", expected: [] },
-  { file: 'src/cli.ts', prepend: "import { runWorker } from './worker';", expected: [] },
+  { file: 'src/programs/cli.ts', prepend: "import { runWorker } from './worker';", expected: [] },
 ];
 let linted: string[][];
 beforeAll(() => {

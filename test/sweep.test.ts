@@ -92,7 +92,7 @@ async function expectSweptState(tokens: Awaited<ReturnType<typeof mixedTokens>>)
 }
 
 /**
- * A worker with the reminder and the sweep activities, as src/worker.ts builds it. With `tokenConfig`,
+ * A worker with the reminder and the sweep activities, as src/programs/worker.ts builds it. With `tokenConfig`,
  * the sweep starts token workflows on a task queue of their own that no worker polls: they stay put,
  * so the test server has no reminder timers to skip ahead to while the sweep runs.
  */

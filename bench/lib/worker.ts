@@ -1,4 +1,4 @@
-// The worker as production runs it, `node dist/src/cli.js worker`, in a child process of its own so
+// The worker as production runs it, `node dist/src/programs/cli.js worker`, in a child process of its own so
 // that its memory can be read from /proc; ready once it polls both task types and the first sweep is over.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ export interface WorkerSettings {
   nodeArgs?: string[];
 }
 
-const CLI = path.resolve(__dirname, '../../src/cli.js');
+const CLI = path.resolve(__dirname, '../../src/programs/cli.js');
 const READY_TIMEOUT_MS = 120_000;
 
 export async function startWorker(settings: WorkerSettings): Promise<WorkerProcess> {

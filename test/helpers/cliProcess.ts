@@ -1,5 +1,5 @@
 /**
- * The built command (`node dist/src/cli.js ...`) as a child process that a test can kill -9: every line
+ * The built command (`node dist/src/programs/cli.js ...`) as a child process that a test can kill -9: every line
  * it prints is kept (for failure messages and the privacy scan), and an exit the test did not cause is
  * remembered so that a crash fails the test instead of passing unnoticed.
  */
@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { eventually } from './poll';
 
-export const CLI_PATH = path.resolve(__dirname, '../../dist/src/cli.js');
+export const CLI_PATH = path.resolve(__dirname, '../../dist/src/programs/cli.js');
 
 export function requireBuiltCli(): void {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run npm run build first (scripts/test does)`);

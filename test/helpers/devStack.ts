@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig, taskQueueOf, type Config } from '../../src/config';
 import { createPostmarkMailer } from '../../src/email/postmarkMailer';
-import { workerActivities, workerTuning } from '../../src/worker';
+import { workerActivities, workerTuning } from '../../src/programs/worker';
 import { startDevServer, type DevServer } from '../../scripts/devtools/devServer';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';

@@ -13,7 +13,7 @@ import { runBackfill } from '../../src/sweep/backfill';
 import { statusQuery, tokenExpiryWorkflowId, WRONG_INSTANCE, type TokenExpiryInput, type TokenExpiryStatus } from '../../src/tokenExpiry/contract';
 import { runReplan, waitingWorkflowsQuery } from '../../src/tokenExpiry/replan';
 import { createTokenService } from '../../src/tokens/service';
-import { workerActivities, workerTuning } from '../../src/worker';
+import { workerActivities, workerTuning } from '../../src/programs/worker';
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createScratchDatabase, type ScratchDatabase } from '../../scripts/devtools/scratchDatabase';
 import { adminDatabaseUrl } from './database';
@@ -72,7 +72,7 @@ export function instancesSuite(engine: Engine): void {
     );
   }
 
-  /** The worker as src/worker.ts builds it, on its instance's task queue, while `fn` runs. */
+  /** The worker as src/programs/worker.ts builds it, on its instance's task queue, while `fn` runs. */
   async function withWorker<T>(db: Pool, config: Config, fn: () => Promise<T>): Promise<T> {
     const connection = await NativeConnection.connect({ address: server.address });
     try {

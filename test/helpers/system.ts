@@ -10,7 +10,7 @@ import { loadConfig, taskQueueOf, type Config } from '../../src/config';
 import { insertUser } from '../../src/registry/builtin';
 import type { UserRow } from '../../src/registry/adapter';
 import { createPostmarkMailer, type Mailer } from '../../src/email/postmarkMailer';
-import { workerActivities, workerTuning } from '../../src/worker';
+import { workerActivities, workerTuning } from '../../src/programs/worker';
 import { createTokenService, type CreatedToken, type TokenService } from '../../src/tokens/service';
 import { createPreferenceService, type PreferenceService } from '../../src/preferences/service';
 import { createCalendarService, type CalendarService } from '../../src/calendar/service';
@@ -150,7 +150,7 @@ export class TestSystem {
     });
   }
 
-  /** Runs a worker as src/worker.ts builds it (the real activities, the same tuning) while `fn` runs. */
+  /** Runs a worker as src/programs/worker.ts builds it (the real activities, the same tuning) while `fn` runs. */
   async withWorker<T>(
     config: Config,
     fn: () => Promise<T>,

@@ -10,7 +10,7 @@ import { createPreferenceService } from '../preferences/service';
 import { createCalendarService } from '../calendar/service';
 import { createWebhookService } from '../webhooks/service';
 import { createTokenService } from '../tokens/service';
-import { createApiServer } from './server';
+import { createApiServer } from '../api/server';
 
 /** In-flight requests get this long after SIGTERM; then their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;

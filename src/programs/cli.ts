@@ -2,27 +2,27 @@
 // token-expiry: the command line for operators and for trying the system by hand. Prints JSON on stdout.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, loadConfig, type Config } from './config';
-import { DURATION_HINT, parseDuration } from './duration';
-import { InstanceError, withInstance } from './db/instance';
-import { migrate, MigrationError } from './db/migrate';
-import { createPool } from './db/pool';
-import { registryAdapter } from './registry';
-import { checkRegistryAccess, RegistryAccessError, registrySql } from './registry/grants';
-import { SQL_NAME } from './db/sqlName';
-import { lazyClient, type LazyClient } from './temporal/connection';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { DURATION_HINT, parseDuration } from '../duration';
+import { InstanceError, withInstance } from '../db/instance';
+import { migrate, MigrationError } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { registryAdapter } from '../registry';
+import { checkRegistryAccess, RegistryAccessError, registrySql } from '../registry/grants';
+import { SQL_NAME } from '../db/sqlName';
+import { lazyClient, type LazyClient } from '../temporal/connection';
 import type { Pool } from 'pg';
-import type { RegistryAdapter } from './registry/adapter';
-import { progressReporter, runBackfill } from './sweep/backfill';
-import { recheckHorizonMs } from './sweep/schedule';
-import { createTokenService, TokenError, type TokenService } from './tokens/service';
-import { presentPreferences } from './api/present';
-import { parseDayList, type PreferenceChange } from './preferences/rules';
-import { createPreferenceService, type PreferenceService } from './preferences/service';
-import { createCalendarService } from './calendar/service';
-import { createWebhookService } from './webhooks/service';
-import { FORECAST_MAX_DAYS, forecast, forecastChart } from './tokenExpiry/forecast';
-import { ownersPlans, replanProgressReporter, runReplan } from './tokenExpiry/replan';
+import type { RegistryAdapter } from '../registry/adapter';
+import { progressReporter, runBackfill } from '../sweep/backfill';
+import { recheckHorizonMs } from '../sweep/schedule';
+import { createTokenService, TokenError, type TokenService } from '../tokens/service';
+import { presentPreferences } from '../api/present';
+import { parseDayList, type PreferenceChange } from '../preferences/rules';
+import { createPreferenceService, type PreferenceService } from '../preferences/service';
+import { createCalendarService } from '../calendar/service';
+import { createWebhookService } from '../webhooks/service';
+import { FORECAST_MAX_DAYS, forecast, forecastChart } from '../tokenExpiry/forecast';
+import { ownersPlans, replanProgressReporter, runReplan } from '../tokenExpiry/replan';
 
 const USAGE = `usage:
   token-expiry migrate
@@ -197,7 +197,7 @@ async function apiCommand(cli: Cli): Promise<boolean> {
   // Serves until SIGINT/SIGTERM with a pool and Temporal client of its own.
   parse([action, ...rest].filter((a): a is string => a !== undefined), {}, 0);
   await db.end();
-  const { runApi } = await import('./api/run.js');
+  const { runApi } = await import('./api.js');
   await runApi(config);
   return true;
 }
