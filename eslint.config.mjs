@@ -73,6 +73,10 @@ export default tseslint.config(
     ignores: ['src/programs/**'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', { patterns: [PROGRAM_IMPORT] }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.name='registryAdapter']", message: 'the programs make the registry adapter once: take it as a dependency' },
+      ],
     },
   },
 );

@@ -23,7 +23,6 @@ import {
   releaseClaim,
   type ClaimedRow,
 } from '../src/db/claims';
-import { registryAdapter } from '../src/registry';
 import { DIGEST_MAX_TOKENS, renderDigestEmail } from '../src/email/digestEmail';
 import { emailChoices } from '../src/email/choices';
 import { unsubscribeHeaders } from '../src/email/unsubscribe';
@@ -34,8 +33,7 @@ import { createWebhookChannel } from './sendWebhook';
 import type { ActivityDeps } from './tokenExpiry';
 
 export function createSendPipeline(deps: ActivityDeps) {
-  const { db, mailer, pace = async () => undefined, clock, config } = deps;
-  const registry = registryAdapter(config);
+  const { db, registry, mailer, pace = async () => undefined, clock, config } = deps;
   const chooseMembers = createMemberChooser(db, registry, config);
   const searchLagMs = config.POSTMARK_SEARCH_LAG;
   const webhooks = createWebhookChannel({ db, registry, config, now: () => clock.now(), resolve: deps.resolve });

@@ -7,11 +7,13 @@ import {
   startMissingWorkflows,
   SweepPageError,
 } from '../src/sweep/pages';
+import type { RegistryAdapter } from '../src/registry/adapter';
 import type { TokenBatchDeps, TokenBatchSettings } from '../src/tokenExpiry/batch';
 import type { Clock } from '../src/tokenExpiry/contract';
 
 export interface SweepActivityDeps {
   db: Pool;
+  registry: RegistryAdapter;
   /** Starts and describes the token workflows (a worker's NativeConnection cannot). */
   client: Client;
   clock: Clock;
@@ -21,11 +23,11 @@ export interface SweepActivityDeps {
 }
 
 /** The sweep's activities: one page of tokens each, idempotent, so a retried page repeats safely. */
-export function createSweepActivities({ db, client, clock, config, concurrency }: SweepActivityDeps) {
+export function createSweepActivities({ db, registry, client, clock, config, concurrency }: SweepActivityDeps) {
   // The clock is read inside the activity (the test server's clock is only known there), once per page.
   const deps = async (): Promise<TokenBatchDeps> => {
     const now = await clock.now();
-    return { db, client, config, concurrency, now: () => now, log };
+    return { db, registry, client, config, concurrency, now: () => now, log };
   };
 
   async function page(

@@ -14,9 +14,11 @@ import type { Mailer } from '../src/email/postmarkMailer';
 import type { SendPacer } from '../src/email/sendPacer';
 import { countEmail, createSendPipeline } from './sendEmail';
 import type { Resolve } from '../src/webhooks/address';
+import type { RegistryAdapter } from '../src/registry/adapter';
 
 export interface ActivityDeps {
   db: Pool;
+  registry: RegistryAdapter;
   mailer: Mailer;
   /** Waits for this send's turn under EMAIL_MAX_PER_SECOND; none by default. */
   pace?: SendPacer;
@@ -30,7 +32,6 @@ export interface ActivityDeps {
     | 'EXPIRY_EMAIL_ALLOWLIST'
     | 'EMAIL_MAX_PER_SECOND'
     | 'EXPIRY_DIGEST_WINDOW'
-    | 'REGISTRY_SCHEMA'
     | 'POSTMARK_SEARCH_LAG'
     | 'API_PUBLIC_URL'
     | 'UNSUBSCRIBE_SECRET'

@@ -12,6 +12,7 @@ import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { uploadUntilClosed } from './helpers/rawHttp';
 import { TestSystem } from './helpers/system';
 import { TEST_INSTANCE } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 const SERVICE_TOKEN = 'registry-service-token-7f3a9c1e';
@@ -511,7 +512,7 @@ test('Temporal down at create: the token is made, and the reply warns that the s
   const temporal = async (): Promise<Client> => {
     throw new Error('connection refused');
   };
-  const offline = await listen({ temporal, tokens: createTokenService({ db: system.db, temporal, config }) });
+  const offline = await listen({ temporal, tokens: createTokenService({ registry: registryAdapter(config), db: system.db, temporal, config }) });
 
   const created = await api('PUT', '/api/v1/me/tokens', { user: login, body: apiToken(), base: offline });
 

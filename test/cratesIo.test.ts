@@ -30,6 +30,7 @@ import { taskQueueOf } from '../src/config';
 import { describeChanges, snapshotDatabase } from './helpers/dbSnapshot';
 import { eventually } from './helpers/poll';
 import { TestSystem } from './helpers/system';
+import { registryAdapter } from '../src/registry';
 
 const system = TestSystem.use();
 // The built command, as docs/operations.md's steps run it (scripts/test builds before jest).
@@ -256,7 +257,7 @@ test('the service refuses to start when it can read a token hash or a confirmati
 });
 
 test('bad input: an id beyond int4 or unknown is not found; writes are refused, saying the registry owns its tokens', async () => {
-  const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: config() });
+  const tokens = createTokenService({ registry: registryAdapter(config()), db: service, temporal: async () => system.env.client, config: config() });
   for (const id of ['3000000000', '2147483648', '99', '0', '-1', '1e3']) {
     await expect(tokens.status(id)).rejects.toMatchObject({ kind: 'not-found' });
   }
@@ -299,9 +300,9 @@ test('a role without the grants is refused at start, naming what to grant', asyn
 
 test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take an id and read the rest from its tables', async () => {
   const cfg = system.config({ REGISTRY_SCHEMA: 'crates-io', API_AUTH_TOKEN: 'a-service-token-for-tests' });
-  const tokens = createTokenService({ db: service, temporal: async () => system.env.client, config: cfg });
-  const preferences = createPreferenceService({ db: service, temporal: async () => system.env.client, config: cfg });
-  const calendar = createCalendarService({ db: service, config: cfg });
+  const tokens = createTokenService({ registry: registryAdapter(cfg), db: service, temporal: async () => system.env.client, config: cfg });
+  const preferences = createPreferenceService({ registry: registryAdapter(cfg), db: service, temporal: async () => system.env.client, config: cfg });
+  const calendar = createCalendarService({ registry: registryAdapter(cfg), db: service, config: cfg });
   const webhooks = createWebhookService({ db: service, config: cfg });
   const server = createApiServer({ tokens, preferences, calendar, webhooks, db: service, temporal: async () => system.env.client, config: cfg });
   server.listen(0);
@@ -354,7 +355,7 @@ test('a registry that can call us: PUT and DELETE /api/v1/expiry/tokens/:id take
 /** Warnings from discovery: none is expected in these tests. */
 const warnings: string[] = [];
 const discoveryLog = { info: () => undefined, warn: (message: string) => void warnings.push(message) };
-const discoveryDeps = () => ({ db: service, client: system.env.client, config: config(), now: () => new Date(), log: discoveryLog });
+const discoveryDeps = () => ({ db: service, registry: registryAdapter(config()), client: system.env.client, config: config(), now: () => new Date(), log: discoveryLog });
 const executionOf = async (id: string) => (await system.env.client.workflow.getHandle(tokenExpiryWorkflowId(id, TEST_INSTANCE)).describe()).status.name;
 
 test('without the trigger: each discovery pass starts the tokens inserted since the last one, also one that committed late', async () => {
@@ -433,7 +434,7 @@ test('with the trigger: a token the registry inserts gets its workflow within se
   const app = createPool(urlFor(appRole), 2);
   // Discovery's passes off: only the trigger can start these.
   const cfg = system.config({ REGISTRY_SCHEMA: 'crates-io', TOKEN_DISCOVERY_INTERVAL: '0', DATABASE_URL: urlFor(role) });
-  const discovery = runTokenDiscovery({ db: service, client: system.env.client, config: cfg, log: discoveryLog });
+  const discovery = runTokenDiscovery({ registry: registryAdapter(cfg), db: service, client: system.env.client, config: cfg, log: discoveryLog });
   try {
     await eventually('the listener is connected', async () => {
       const { rows } = await registry.query(

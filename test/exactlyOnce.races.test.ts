@@ -17,6 +17,7 @@ import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePo
 import type { SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
 import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
 import { failingSentWrites, stallAfterClaim } from './helpers/stallingPool';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 let database: TestDatabase;
@@ -47,7 +48,7 @@ function activities(deps: Partial<ActivityDeps> & { env?: Record<string, string>
     ...env,
   });
   const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
-  return createActivities({ db: db(), mailer, clock: { now: async () => new Date() }, config, ...rest });
+  return createActivities({ registry: registryAdapter(config), db: db(), mailer, clock: { now: async () => new Date() }, config, ...rest });
 }
 
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>

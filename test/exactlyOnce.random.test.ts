@@ -20,6 +20,7 @@ import { startFakePostmark, type Failure, type FakePostmark } from '../scripts/d
 import type { DeliverResult, SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
 import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
 import { random } from './helpers/random';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 const RUNS = Number(process.env.FAULT_RUNS ?? 1);
@@ -43,7 +44,7 @@ function worker() {
     POSTMARK_SEARCH_LAG: '1s',
   });
   const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
-  return createActivities({ db: database.pool, mailer, clock: { now: async () => new Date() }, config });
+  return createActivities({ registry: registryAdapter(config), db: database.pool, mailer, clock: { now: async () => new Date() }, config });
 }
 
 async function usersWithTokens(rand: () => number): Promise<SendReminderInput[]> {

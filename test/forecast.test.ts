@@ -19,6 +19,7 @@ import { builtinWriter, insertUser } from '../src/registry/builtin';
 import { forecast, forecastChart } from '../src/tokenExpiry/forecast';
 import { CLI_PATH, requireBuiltCli } from './helpers/cliProcess';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const execFileAsync = promisify(execFile);
 let database: TestDatabase;
@@ -179,9 +180,9 @@ test('the API answers the same forecast to the service token alone, and refuses 
   const server = createApiServer({
     db: database.pool,
     temporal: noTemporal,
-    tokens: createTokenService({ db: database.pool, temporal: noTemporal, config }),
-    preferences: createPreferenceService({ db: database.pool, temporal: noTemporal, config }),
-    calendar: createCalendarService({ db: database.pool, config }),
+    tokens: createTokenService({ registry: registryAdapter(config), db: database.pool, temporal: noTemporal, config }),
+    preferences: createPreferenceService({ registry: registryAdapter(config), db: database.pool, temporal: noTemporal, config }),
+    calendar: createCalendarService({ registry: registryAdapter(config), db: database.pool, config }),
     webhooks: createWebhookService({ db: database.pool, config }),
     config,
     logger: new JsonLogger('WARN', () => undefined),

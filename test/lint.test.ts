@@ -32,7 +32,7 @@ function bundleFiles(): string[] {
   return [...seen].map((file) => path.relative(root, file)).sort();
 }
 
-/** Lints each file with `prepend` put before its own text; the no-restricted-imports messages of each. */
+/** Lints each file with `prepend` put before its own text; the no-restricted-imports and -syntax messages of each. */
 function lintWith(cases: { file: string; prepend: string }[]): string[][] {
   const input = cases.map(({ file, prepend }) => ({ file, text: `${prepend}\n${readFileSync(path.join(root, file), 'utf8')}` }));
   const output = execFileSync(process.execPath, [path.join(__dirname, 'helpers/lintTexts.mjs')], {
@@ -41,7 +41,9 @@ function lintWith(cases: { file: string; prepend: string }[]): string[][] {
     encoding: 'utf8',
   });
   return (JSON.parse(output) as { ruleId: string | null; message: string }[][]).map((messages) =>
-    messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => m.message),
+    messages
+      .filter((m) => ['no-restricted-imports', '@typescript-eslint/no-restricted-imports', 'no-restricted-syntax'].includes(m.ruleId ?? ''))
+      .map((m) => m.message),
   );
 }
 
@@ -73,6 +75,9 @@ const cases = [
   { file: 'workflows/sweep.ts', prepend: "import type { WorkerDeps } from '../src/programs/worker';", expected: ['a program'] },
   { file: 'src/discovery/pass.ts', prepend: "import { runTokenDiscovery } from './run';", expected: [] },
   { file: 'src/programs/cli.ts', prepend: "import { runWorker } from './worker';", expected: [] },
+  // The programs make the registry adapter; below them it is handed down.
+  { file: 'src/sweep/pages.ts', prepend: "import { registryAdapter } from '../registry';\nregistryAdapter({ REGISTRY_SCHEMA: 'builtin' });", expected: ['the programs make the registry adapter once'] },
+  { file: 'src/programs/api.ts', prepend: "registryAdapter({ REGISTRY_SCHEMA: 'builtin' });", expected: [] },
 ];
 let linted: string[][];
 beforeAll(() => {

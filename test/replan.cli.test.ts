@@ -14,6 +14,7 @@ import { CLI_PATH, childEnv, requireBuiltCli } from './helpers/cliProcess';
 import { startDevStack, type DevStack } from './helpers/devStack';
 import { eventually } from './helpers/poll';
 import { TEST_INSTANCE } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const HOUR = 3_600_000;
 const execFileAsync = promisify(execFile);
@@ -33,7 +34,7 @@ beforeAll(async () => {
 afterAll(() => stack?.stop(), 60_000);
 
 async function createTokens(count: number, env: Record<string, string>): Promise<string[]> {
-  const tokens = createTokenService({ db: stack.database.pool, temporal: async () => client, config: stack.settings(env) });
+  const tokens = createTokenService({ registry: registryAdapter(stack.settings(env)), db: stack.database.pool, temporal: async () => client, config: stack.settings(env) });
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const created = await tokens.create(user, { name: `ci-${i}`, expiresAt: new Date(Date.now() + 6 * HOUR), crateScopes: null, endpointScopes: null });

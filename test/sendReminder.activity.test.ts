@@ -12,7 +12,7 @@ import { reminderBusy } from '../activities/sendEmail';
 import { loadConfig } from '../src/config';
 import { dedupeKey, listNotifications, markUnsent } from '../src/db/notifications';
 import { markExpiryWorkflowsStarted } from '../src/db/workflows';
-import { builtinWriter, insertUser } from '../src/registry/builtin';
+import { builtinRegistry, builtinWriter, insertUser } from '../src/registry/builtin';
 import { createPostmarkMailer, type Mailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import type { SendReminderInput } from '../src/tokenExpiry/contract';
@@ -55,7 +55,7 @@ function laggingSearch(mailer: Mailer): Mailer {
 
 function activities(deps: Partial<ActivityDeps> & { env?: Record<string, string> } = {}) {
   const { env, ...rest } = deps;
-  return createActivities({ db: db(), mailer: realMailer(), clock: { now: async () => new Date() }, config: config(env), ...rest });
+  return createActivities({ registry: builtinRegistry, db: db(), mailer: realMailer(), clock: { now: async () => new Date() }, config: config(env), ...rest });
 }
 
 /**

@@ -13,6 +13,7 @@ import type { SweepInput, SweepResult } from '../src/sweep/contract';
 import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { TestSystem } from './helpers/system';
 import { TEST_INSTANCE } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 
@@ -104,7 +105,7 @@ async function withWorker<T>(
   return system.withWorker(config, fn, {
     wrap: (activities) => ({
       ...activities,
-      ...createSweepActivities({ db: system.db, client, clock: system.clock, config: tokenConfig }),
+      ...createSweepActivities({ registry: registryAdapter(tokenConfig), db: system.db, client, clock: system.clock, config: tokenConfig }),
     }),
   });
 }
@@ -120,7 +121,7 @@ async function sweep(config: Config, input: SweepInput) {
 }
 
 function backfillDeps(config: Config, client: Client = system.env.client): TokenBatchDeps {
-  return { db: system.db, client, config, now: () => new Date(), log: { info: () => undefined, warn: () => undefined } };
+  return { registry: registryAdapter(config), db: system.db, client, config, now: () => new Date(), log: { info: () => undefined, warn: () => undefined } };
 }
 
 describe('the sweep workflow', () => {

@@ -17,6 +17,7 @@ import { startDevStack, type DevStack } from './helpers/devStack';
 import { eventually } from './helpers/poll';
 import type { tokenExpiryWorkflow } from '../workflows/tokenExpiry';
 import { TEST_INSTANCE } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const SECOND = 1_000;
 const HOUR = 3_600_000;
@@ -33,7 +34,7 @@ beforeAll(async () => {
   // Reminders in seconds, so that one falls due within the test: 5 s before expiry, and the expired notice.
   stack = await startDevStack(`start-delay-${process.pid}`, { EXPIRY_REMINDERS: '5s' });
   ({ database, postmark, client, config } = stack);
-  tokens = createTokenService({ db: database.pool, temporal: async () => client, config });
+  tokens = createTokenService({ registry: registryAdapter(config), db: database.pool, temporal: async () => client, config });
   const email = 'delay@example.com';
   user = { ...(await insertUser(database.pool, { login: 'delay', email, verified: true })), email };
 }, 120_000);

@@ -10,6 +10,7 @@ import { findNeedles, needlesFor, textsOf } from './helpers/privacyScan';
 import { warningOffsetMs } from '../src/tokenExpiry/spread';
 import { TestSystem } from './helpers/system';
 import { TEST_INSTANCE } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 
@@ -137,6 +138,7 @@ describe('revoking the token', () => {
     });
     const temporalAway = createTokenService({
       db: system.db,
+      registry: registryAdapter(config),
       temporal: async () => {
         throw new Error('connect ECONNREFUSED 127.0.0.1:7233');
       },

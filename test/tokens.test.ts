@@ -4,6 +4,7 @@ import { startTokenExpiryWorkflow } from '../src/tokenExpiry/client';
 import { createTokenService } from '../src/tokens/service';
 import { TestSystem } from './helpers/system';
 import { TEST_INSTANCE } from './helpers/database';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 const system = TestSystem.use();
@@ -81,6 +82,7 @@ test('Temporal unreachable: the token is kept, marked for the sweep, and the cal
   const user = await system.addUser(login, `${login}@example.com`);
   const tokens = createTokenService({
     db: system.db,
+    registry: registryAdapter(config),
     temporal: async () => {
       throw new Error('connection refused');
     },

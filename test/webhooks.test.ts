@@ -21,6 +21,7 @@ import type { Resolve } from '../src/webhooks/address';
 import { WEBHOOK_MAX_ATTEMPTS } from '../activities/sendWebhook';
 import { TestSystem, type TestUser } from './helpers/system';
 import { failingSentWrites } from './helpers/stallingPool';
+import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 const SERVICE_TOKEN = 'registry-service-token-webhooks-1';
@@ -231,6 +232,7 @@ test('an accepted email whose record failed: the record the workflow retries (re
   let down = true;
   const activities = createActivities({
     db: failingSentWrites(system.db, () => down),
+    registry: registryAdapter(config),
     mailer: system.mailer(config),
     clock: { now: async () => new Date() },
     config,

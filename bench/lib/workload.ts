@@ -5,6 +5,7 @@ import type { Pool } from 'pg';
 import { runBackfill, type BackfillProgress, type BackfillSummary } from '../../src/sweep/backfill';
 import type { FakePostmark, SentMessage } from '../../scripts/devtools/fakePostmark';
 import type { Stack } from './stack';
+import { registryAdapter } from '../../src/registry';
 
 const quiet = { info: () => undefined, warn: () => undefined };
 
@@ -21,7 +22,7 @@ export async function startMissingWorkflows(
   }: { recheck?: boolean; concurrency?: number; onProgress?: (p: BackfillProgress) => void } = {},
 ): Promise<BackfillSummary> {
   const summary = await runBackfill(
-    { db: stack.db, client: stack.client, config: stack.config, now: () => new Date(), log: quiet, concurrency },
+    { registry: registryAdapter(stack.config), db: stack.db, client: stack.client, config: stack.config, now: () => new Date(), log: quiet, concurrency },
     // A horizon of 0 ms finds no recorded workflow to describe.
     recheck ? {} : { recheckWithinMs: 0 },
     onProgress,

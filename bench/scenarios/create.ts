@@ -11,6 +11,7 @@ import type { ScenarioResult } from '../lib/scenario';
 import { withStack } from '../lib/stack';
 import { sleep } from '../lib/workload';
 import { round, summarize } from '../lib/stats';
+import { registryAdapter } from '../../src/registry';
 
 const DAY_MS = 86_400_000;
 const WARM_UP = 50;
@@ -35,7 +36,7 @@ export async function createScenario(options: BenchOptions): Promise<ScenarioRes
       startRpc.push(performance.now() - began);
       return handle;
     }) as typeof start;
-    const service = createTokenService({ db: stack.db, temporal: async () => client, config: stack.config });
+    const service = createTokenService({ registry: registryAdapter(stack.config), db: stack.db, temporal: async () => client, config: stack.config });
 
     let failures = 0;
     const createOne = async (withExpiry: boolean): Promise<number> => {

@@ -16,6 +16,7 @@ import type { ScenarioResult } from '../lib/scenario';
 import { withStack, type Stack } from '../lib/stack';
 import { round } from '../lib/stats';
 import { postgresTransactions, sleep, sleepingCount, startMissingWorkflows, waitForSends } from '../lib/workload';
+import { registryAdapter } from '../../src/registry';
 
 const SECOND = 1_000;
 const DAY_MS = 86_400_000;
@@ -64,7 +65,7 @@ async function oneLife(options: BenchOptions, path: StartPath): Promise<LifeResu
   };
   return withStack(options, { scenario: `life-${path}`, env }, async (stack) => {
     const user = await insertUser(stack.db, { login: 'bench-life', email: 'bench-life@example.com', verified: true });
-    const service = createTokenService({ db: stack.db, temporal: async () => stack.client, config: stack.config });
+    const service = createTokenService({ registry: registryAdapter(stack.config), db: stack.db, temporal: async () => stack.client, config: stack.config });
     // Room to create them all (about 15 ms each here, CREATE_CONCURRENCY at a time) and to sleep a while.
     const createRoomS = 20 + Math.ceil((n * 15) / 1000 / 2);
     const firstExpiry = Date.now() + (createRoomS + 30 + reminders[0]!) * SECOND;

@@ -11,6 +11,7 @@ import type { ScenarioResult } from '../lib/scenario';
 import { insertTokens, seedUsers } from '../lib/seed';
 import { withStack } from '../lib/stack';
 import { startMissingWorkflows } from '../lib/workload';
+import { registryAdapter } from '../../src/registry';
 
 const DAY_MS = 86_400_000;
 
@@ -21,7 +22,7 @@ export async function preferencesReplanScenario(options: BenchOptions): Promise<
     await insertTokens(stack.db, { count: n, users, firstExpiry: new Date(Date.now() + 40 * DAY_MS), spreadMs: 60 * DAY_MS });
     const backfill = await startMissingWorkflows(stack, { concurrency: 50 });
     stack.log(`${backfill.started} workflows of one user started (in their start delay)`);
-    const preferences = createPreferenceService({ db: stack.db, temporal: async () => stack.client, config: stack.config });
+    const preferences = createPreferenceService({ registry: registryAdapter(stack.config), db: stack.db, temporal: async () => stack.client, config: stack.config });
     const user = { id: String(users.firstId), login: 'bench' };
 
     const measured = async (what: string, change: () => ReturnType<typeof preferences.update>) => {

@@ -6,13 +6,13 @@ import type { Config } from '../config';
 import { findPreferences } from '../db/preferences';
 import { deleteCalendarFeed, findCalendarFeedUser, saveCalendarFeed } from '../db/calendarFeeds';
 import { userPlan, type PreferenceSettings } from '../preferences/rules';
-import { registryAdapter } from '../registry';
-import type { UserRow } from '../registry/adapter';
+import type { RegistryAdapter, UserRow } from '../registry/adapter';
 import { renderCalendar } from './ics';
 
 export interface CalendarServiceDeps {
   db: Pool;
-  config: PreferenceSettings & Pick<Config, 'API_PUBLIC_URL' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'REGISTRY_SCHEMA' | 'TOKEN_EXPIRY_INSTANCE'>;
+  registry: RegistryAdapter;
+  config: PreferenceSettings & Pick<Config, 'API_PUBLIC_URL' | 'REGISTRY_NAME' | 'REGISTRY_URL' | 'TOKEN_EXPIRY_INSTANCE'>;
   now?: () => Date;
 }
 
@@ -22,7 +22,7 @@ const sha256 = (secret: string) => createHash('sha256').update(secret).digest();
 
 export function createCalendarService(deps: CalendarServiceDeps) {
   const now = deps.now ?? (() => new Date());
-  const registry = registryAdapter(deps.config);
+  const { registry } = deps;
   return {
     /** A new secret link for the user's feed; any earlier link stops working. Shown once, here. */
     async newLink(user: UserRow): Promise<{ url: string }> {

@@ -1,14 +1,13 @@
 // A change notification's tokens (the registry's trigger, docs/operations.md, Attach to your registry): a new
 // token's workflow started, a revoked token's cancelled, as the sweep would; any other is left alone.
 import { findUserPlans } from '../preferences/plans';
-import { registryAdapter } from '../registry';
 import { startTokenExpiryWorkflow } from '../tokenExpiry/client';
 import { cancelRevoked, forEachToken, recordStarts, type TokenBatchDeps } from '../tokenExpiry/batch';
 import { markExpiryWorkflowsCancelled } from '../db/workflows';
 
 export async function applyTokenChanges(deps: TokenBatchDeps, ids: string[]): Promise<{ started: number; cancelled: number; failed: number }> {
   const now = deps.now();
-  const tokens = await registryAdapter(deps.config).findTokens(deps.db, ids);
+  const tokens = await deps.registry.findTokens(deps.db, ids);
   const cancelled: string[] = [];
   const planOf = await findUserPlans(deps.db, tokens.map((t) => t.userId), deps.config);
   const outcomes = await forEachToken(deps, tokens, async (token) => {

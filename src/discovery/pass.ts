@@ -2,7 +2,6 @@
 // It reads forward from a high-water mark of token ids (the primary key's order), less a margin for ids that
 // commit out of order; the daily sweep remains the net for anything older.
 import { withDiscoveryMark } from '../db/discovery';
-import { registryAdapter } from '../registry';
 import { addCounts, noCounts, SWEEP_PAGE_SIZE } from '../sweep/contract';
 import { startMissingWorkflows } from '../sweep/pages';
 import type { TokenBatchDeps } from '../tokenExpiry/batch';
@@ -28,7 +27,7 @@ export interface DiscoveryPass {
 export async function discoverNewTokens(deps: TokenBatchDeps, pageSize = SWEEP_PAGE_SIZE): Promise<DiscoveryPass | null> {
   return withDiscoveryMark(deps.db, async (mark) => {
     // Read before the scan: an id committed during the scan is above it, or within the next pass's margin.
-    const top = await registryAdapter(deps.config).maxTokenId(deps.db);
+    const top = await deps.registry.maxTokenId(deps.db);
     // The first pass reads only the margin below the newest token: older ones are the sweep's.
     const base = BigInt(mark ?? top ?? '0');
     const afterId = String(base > DISCOVERY_ID_MARGIN ? base - DISCOVERY_ID_MARGIN : 0n);

@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
+import type { RegistryAdapter } from '../registry/adapter';
 import type { TokenBatchDeps, TokenBatchLog, TokenBatchSettings } from '../tokenExpiry/batch';
 import { applyTokenChanges } from './changes';
 import { listenForTokenChanges } from './listener';
@@ -11,6 +12,7 @@ import { discoverNewTokens } from './pass';
 
 export interface DiscoveryDeps {
   db: Pool;
+  registry: RegistryAdapter;
   client: Client;
   config: TokenBatchSettings & Pick<Config, 'TOKEN_DISCOVERY_INTERVAL' | 'DATABASE_URL'>;
   log: TokenBatchLog;
@@ -22,13 +24,13 @@ export interface TokenDiscovery {
   stop(): Promise<void>;
 }
 
-export function runTokenDiscovery({ db, client, config, log }: DiscoveryDeps): TokenDiscovery {
+export function runTokenDiscovery({ db, registry, client, config, log }: DiscoveryDeps): TokenDiscovery {
   const droppedCounter = Runtime.instance().metricMeter.createCounter(
     'token_expiry_change_notifications_dropped',
     'ids',
     'Token change notifications dropped at the listener\'s cap (discovery and the sweep find those tokens)',
   );
-  const deps = (): TokenBatchDeps => ({ db, client, config, now: () => new Date(), log });
+  const deps = (): TokenBatchDeps => ({ db, registry, client, config, now: () => new Date(), log });
   let running: Promise<void> | null = null;
 
   const passNow = (): Promise<void> => {

@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { findPreferences, lockPreferences, savePreferences } from '../db/preferences';
 import { withTransaction } from '../db/transaction';
 import type { Config } from '../config';
-import type { UserRow } from '../registry/adapter';
+import type { RegistryAdapter, UserRow } from '../registry/adapter';
 import { replanUserTokens, type ReplanSettings, type ReplanSummary } from '../tokenExpiry/replan';
 import { TokenError } from '../tokens/service';
 import {
@@ -20,9 +20,10 @@ import {
 
 export interface PreferenceServiceDeps {
   db: Pool;
+  registry: RegistryAdapter;
   /** Connected on first use: showing preferences needs no Temporal. */
   temporal: () => Promise<Client>;
-  config: PreferenceSettings & ReplanSettings & Pick<Config, 'REGISTRY_SCHEMA' | 'TOKEN_EXPIRY_INSTANCE'>;
+  config: PreferenceSettings & ReplanSettings & Pick<Config, 'TOKEN_EXPIRY_INSTANCE'>;
   now?: () => Date;
 }
 
@@ -50,7 +51,7 @@ export function createPreferenceService(deps: PreferenceServiceDeps) {
    */
   async function replanned(user: Pick<UserRow, 'id'>, stored: StoredPreferences | null): Promise<PreferencesView> {
     const shown = view(stored);
-    const replan = await replanUserTokens(deps.temporal, deps.db, deps.config, { userId: user.id, plan: shown.plan }, { now: deps.now });
+    const replan = await replanUserTokens(deps.temporal, deps.db, deps.registry, deps.config, { userId: user.id, plan: shown.plan }, { now: deps.now });
     return { ...shown, replan };
   }
 

@@ -4,6 +4,7 @@ import type { Logger } from '@temporalio/common';
 import type { Config } from '../config';
 import { withInstance } from '../db/instance';
 import { createPool } from '../db/pool';
+import { registryAdapter } from '../registry';
 import { logger as defaultLogger } from '../log';
 import { lazyClient } from '../temporal/connection';
 import { createPreferenceService } from '../preferences/service';
@@ -21,9 +22,10 @@ export async function runApi(environment: Config, log: Logger = defaultLogger): 
   try {
     // The workflow ids it starts, cancels and describes carry this database's instance.
     const config = await withInstance(db, environment);
-    const tokens = createTokenService({ db, temporal: temporal.get, config });
-    const preferences = createPreferenceService({ db, temporal: temporal.get, config });
-    const calendar = createCalendarService({ db, config });
+    const registry = registryAdapter(config);
+    const tokens = createTokenService({ db, registry, temporal: temporal.get, config });
+    const preferences = createPreferenceService({ db, registry, temporal: temporal.get, config });
+    const calendar = createCalendarService({ db, registry, config });
     const webhooks = createWebhookService({ db, config });
     const server = createApiServer({ tokens, preferences, calendar, webhooks, db, temporal: temporal.get, config, logger: log });
     server.listen(config.API_PORT, config.API_HOST);

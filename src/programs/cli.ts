@@ -112,8 +112,8 @@ async function run(argv: string[]): Promise<void> {
   try {
     const config = namesWorkflows ? await withInstance(db, environment) : environment;
     const registry = registryAdapter(config);
-    const tokens = createTokenService({ db, temporal: temporal.get, config });
-    const preferences = createPreferenceService({ db, temporal: temporal.get, config });
+    const tokens = createTokenService({ db, registry, temporal: temporal.get, config });
+    const preferences = createPreferenceService({ db, registry, temporal: temporal.get, config });
     const command = COMMANDS.get(group ?? '');
     if (command && (await command({ action, rest, config, db, temporal, tokens, preferences, registry }))) return;
     throw new UsageError(USAGE);
@@ -203,7 +203,7 @@ async function apiCommand(cli: Cli): Promise<boolean> {
 }
 
 async function backfillCommand(cli: Cli): Promise<boolean> {
-  const { action, rest, config, db, temporal } = cli;
+  const { action, rest, config, db, temporal, registry } = cli;
   // Starts missing expiry workflows and restarts stopped ones now; progress on stderr, summary on stdout.
   const { values } = parse([action, ...rest].filter((a): a is string => a !== undefined), {
     'page-size': { type: 'string' },
@@ -222,7 +222,7 @@ async function backfillCommand(cli: Cli): Promise<boolean> {
   }
   const concurrency = check(count, values.concurrency ?? '50', '--concurrency');
   const pageSize = check(count, values['page-size'] ?? '500', '--page-size');
-  const sweep = { db, client: await temporal.get(), config, now: () => new Date(), concurrency };
+  const sweep = { db, registry, client: await temporal.get(), config, now: () => new Date(), concurrency };
   // Failures are counted and shown in the summary; log lines would tear the progress bar.
   const quiet = { info: () => undefined, warn: () => undefined };
   const progress = progressReporter(process.stderr);
@@ -311,12 +311,12 @@ async function preferencesCommand(cli: Cli): Promise<boolean> {
 }
 
 async function calendarCommand(cli: Cli): Promise<boolean> {
-  const { action, rest, config, db, tokens } = cli;
+  const { action, rest, config, db, tokens, registry } = cli;
   // A new secret feed link (the old one stops working), or the feed turned off.
   if (action !== 'link' && action !== 'off') return false;
   const { values } = parse(rest, { user: { type: 'string' } }, 0);
   const owner = await tokens.user(check(login, values.user, '--user'));
-  const calendar = createCalendarService({ db, config });
+  const calendar = createCalendarService({ db, registry, config });
   print(action === 'link' ? await calendar.newLink(owner) : { removed: await calendar.removeLink(owner) });
   return true;
 }

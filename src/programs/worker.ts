@@ -13,6 +13,7 @@ import { createSendPacer } from '../email/sendPacer';
 import { POSTMARK_CALL_MAX_MS } from '../tokenExpiry/lease';
 import { logger } from '../log';
 import { registryAdapter } from '../registry';
+import type { RegistryAdapter } from '../registry/adapter';
 import { checkRegistryAccess } from '../registry/grants';
 import type { Clock } from '../tokenExpiry/contract';
 import type { Resolve } from '../webhooks/address';
@@ -28,18 +29,19 @@ export interface WorkerDeps {
   client: Client;
   clock: Clock;
   config: Config;
+  registry: RegistryAdapter;
   /** The resolver webhook deliveries check addresses from; the system's by default. */
   resolve?: Resolve;
 }
 
 /** Every activity the worker registers: the reminders' (refusing another instance's tokens) and the sweep's. */
-export function workerActivities({ db, mailer, client, clock, config, resolve }: WorkerDeps) {
+export function workerActivities({ db, registry, mailer, client, clock, config, resolve }: WorkerDeps) {
   return {
     ...refuseOtherInstances(
       instanceOf(config),
-      createActivities({ db, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config, resolve }),
+      createActivities({ db, registry, mailer, pace: createSendPacer(config.EMAIL_MAX_PER_SECOND), clock, config, resolve }),
     ),
-    ...createSweepActivities({ db, client, clock, config }),
+    ...createSweepActivities({ db, registry, client, clock, config }),
   };
 }
 
@@ -81,22 +83,23 @@ export async function runWorker(environment: Config): Promise<void> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const temporal = lazyClient(config);
   const client = await temporal.get();
+  const registry = registryAdapter(config);
   try {
-    await checkRegistryAccess(db, registryAdapter(config));
+    await checkRegistryAccess(db, registry);
     logger.info('search attributes ready', await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE));
     logger.info('sweep schedule ready', { schedule: await ensureSweepSchedule(client, config) });
     const worker = await Worker.create({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: taskQueueOf(config),
-      workflowsPath: require.resolve('../workflows'),
-      activities: workerActivities({ db, mailer, client, clock: systemClock, config }),
+      workflowsPath: require.resolve('../../workflows'),
+      activities: workerActivities({ db, registry, mailer, client, clock: systemClock, config }),
       ...workerTuning(config),
       // On SIGTERM, sends already under way get this long to finish before they are handed back.
       shutdownGraceTime: '25 seconds',
     });
     // New tokens found without the registry calling us (docs/operations.md, Attach to your registry).
-    const discovery = runTokenDiscovery({ db, client, config, log: logger });
+    const discovery = runTokenDiscovery({ db, registry, client, config, log: logger });
     try {
       await worker.run();
     } finally {

@@ -1,5 +1,4 @@
 // `token-expiry backfill`: the sweep, run on demand from the command's own process, with its progress.
-import { registryAdapter } from '../registry';
 import { drawProgressBar, ratePerSecond, type ProgressStream } from '../progressBar';
 import { restartStoppedWorkflows, startMissingWorkflows } from './pages';
 import type { TokenBatchDeps } from '../tokenExpiry/batch';
@@ -46,7 +45,7 @@ export async function runBackfill(
   const until = options.recheckWithinMs === undefined ? null : new Date(now.getTime() + options.recheckWithinMs);
   // Workflows started by this backfill (or by the registry meanwhile) are not looked up again.
   const recordedBefore = now.toISOString();
-  const expected = await registryAdapter(deps.config).countSweepCandidates(deps.db, { now, until, recordedBefore: now });
+  const expected = await deps.registry.countSweepCandidates(deps.db, { now, until, recordedBefore: now });
   const limit = options.pageSize ?? SWEEP_PAGE_SIZE;
   let totals = noCounts();
   let pages = 0;

@@ -3,7 +3,6 @@
 import { instanceOf } from '../config';
 import { markExpiryWorkflowsCancelled } from '../db/workflows';
 import type { TokenRow } from '../registry/adapter';
-import { registryAdapter } from '../registry';
 import { findUserPlans } from '../preferences/plans';
 import { noCounts, type SweepCounts, type SweepPageInput, type SweepPageResult } from './contract';
 import { startTokenExpiryWorkflow, tokenExpiryExecutionStatus } from '../tokenExpiry/client';
@@ -23,7 +22,7 @@ const FAILURES_KEPT = 5;
 
 /** Starts the workflow of every token in the page that has none on record, and records the start. */
 export async function startMissingWorkflows(deps: TokenBatchDeps, page: SweepPageInput): Promise<SweepPageResult> {
-  const tokens = await registryAdapter(deps.config).findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
+  const tokens = await deps.registry.findTokensWithoutWorkflow(deps.db, { afterId: page.afterId, limit: page.limit, now: deps.now() });
   const planOf = await findUserPlans(deps.db, tokens.map((t) => t.userId), deps.config);
   const outcomes = await forEachToken(deps, tokens, async (token) => {
     await startTokenExpiryWorkflow(deps.client, token, deps.config, deps.now(), planOf(token.userId));
@@ -41,7 +40,7 @@ export async function restartStoppedWorkflows(deps: TokenBatchDeps, page: SweepP
   const now = deps.now();
   const until = page.recheckWithinMs === undefined ? null : new Date(now.getTime() + page.recheckWithinMs);
   const recordedBefore = page.recordedBefore === undefined ? null : new Date(page.recordedBefore);
-  const tokens = await registryAdapter(deps.config).findStoppedCandidates(deps.db, {
+  const tokens = await deps.registry.findStoppedCandidates(deps.db, {
     afterId: page.afterId,
     limit: page.limit,
     now,

@@ -2,10 +2,9 @@
 // pages (src/sweep/pages.ts) and discovery (src/discovery/) both work in such batches.
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { instanceOf, type Config } from '../config';
+import { instanceOf } from '../config';
 import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
-import type { TokenRow } from '../registry/adapter';
-import { registryAdapter } from '../registry';
+import type { RegistryAdapter, TokenRow } from '../registry/adapter';
 import { cancelTokenExpiryWorkflow, type ReminderSettings } from './client';
 
 /** Temporal calls in flight at once within a batch: enough for well over 500 starts a second. */
@@ -16,10 +15,11 @@ export interface TokenBatchLog {
   warn(message: string, meta?: Record<string, unknown>): void;
 }
 
-export type TokenBatchSettings = ReminderSettings & Pick<Config, 'REGISTRY_SCHEMA'>;
+export type TokenBatchSettings = ReminderSettings;
 
 export interface TokenBatchDeps {
   db: Pool;
+  registry: RegistryAdapter;
   client: Client;
   config: TokenBatchSettings;
   now: () => Date;
@@ -68,7 +68,7 @@ export async function forEachToken(
 /** Records the starts; a token revoked while its workflow was being started gets that workflow cancelled. */
 export async function recordStarts(deps: TokenBatchDeps, started: TokenRow[]): Promise<number> {
   await markExpiryWorkflowsStarted(deps.db, started);
-  const current = await registryAdapter(deps.config).findTokens(deps.db, started.map((t) => t.id));
+  const current = await deps.registry.findTokens(deps.db, started.map((t) => t.id));
   const cancelled: string[] = [];
   for (const token of current.filter((row) => row.revoked)) {
     const tokenId = token.id;

@@ -11,7 +11,6 @@ import type { Queryable } from '../db/transaction';
 import { findOwnerPreferences } from '../db/preferences';
 import { findWaitingTokenIdsOfUser } from '../db/workflows';
 import { userPlan, type UserPlan } from '../preferences/rules';
-import { registryAdapter } from '../registry';
 import {
   replanUpdate,
   searchAttributes,
@@ -22,6 +21,7 @@ import {
   type TokenExpiryInput,
 } from './contract';
 import { tokenPlan } from './userPlan';
+import type { RegistryAdapter } from '../registry/adapter';
 
 export type ReplanSettings = Pick<
   Config,
@@ -140,12 +140,13 @@ export async function runReplan(
 export async function replanUserTokens(
   temporal: () => Promise<Client>,
   db: Queryable,
-  settings: ReplanSettings & Pick<Config, 'REGISTRY_SCHEMA' | 'TOKEN_EXPIRY_INSTANCE'>,
+  registry: RegistryAdapter,
+  settings: ReplanSettings & Pick<Config, 'TOKEN_EXPIRY_INSTANCE'>,
   user: { userId: string; plan: UserPlan },
   { concurrency = 32, now = () => new Date() }: { concurrency?: number; now?: () => Date } = {},
 ): Promise<ReplanSummary> {
   const ids = await findWaitingTokenIdsOfUser(db, user.userId, new Date(now().getTime() - WAKING_WAIT_MS));
-  const tokens = (await registryAdapter(settings).findTokens(db, ids)).filter((t) => t.expiredAt && !t.revoked);
+  const tokens = (await registry.findTokens(db, ids)).filter((t) => t.expiredAt && !t.revoked);
   const gone = ids.length - tokens.length;
   let index = 0;
   const next = async () => {

@@ -8,8 +8,7 @@ import { listNotifications, type NotificationRow } from '../db/notifications';
 import { listWebhookDeliveries, type WebhookDeliveryRow } from '../db/webhooks';
 import { withTransaction } from '../db/transaction';
 import { markExpiryWorkflowsCancelled, markExpiryWorkflowsStarted } from '../db/workflows';
-import { registryAdapter } from '../registry';
-import type { NewTokenRow, TokenRow, TokenWriter, UserRow } from '../registry/adapter';
+import type { NewTokenRow, RegistryAdapter, TokenRow, TokenWriter, UserRow } from '../registry/adapter';
 import {
   cancelTokenExpiryWorkflow,
   describeTokenExpiryWorkflow,
@@ -23,9 +22,10 @@ import { findUserPlans } from '../preferences/plans';
 
 export interface TokenServiceDeps {
   db: Pool;
+  registry: RegistryAdapter;
   /** Connected on first use, so that commands that never touch Temporal don't need it. */
   temporal: () => Promise<Client>;
-  config: Pick<Config, 'TOKEN_PREFIX' | 'REGISTRY_SCHEMA'> & ReminderSettings;
+  config: Pick<Config, 'TOKEN_PREFIX'> & ReminderSettings;
   now?: () => Date;
 }
 
@@ -99,7 +99,7 @@ function invalid(issues: TokenIssue[]): TokenError {
 
 export function createTokenService(deps: TokenServiceDeps) {
   const now = deps.now ?? (() => new Date());
-  const registry = registryAdapter(deps.config);
+  const { registry } = deps;
 
   /** The registry's token writes; only a registry that lets this service own its tokens has them. */
   function writer(): TokenWriter {

@@ -10,6 +10,7 @@ import { startDevServer, type DevServer } from '../../scripts/devtools/devServer
 import { startFakePostmark, type FakePostmark } from '../../scripts/devtools/fakePostmark';
 import { createTestDatabase, type TestDatabase } from './database';
 import { workflowBundle } from './temporal';
+import { registryAdapter } from '../../src/registry';
 
 export interface DevStack {
   server: DevServer;
@@ -43,7 +44,7 @@ export async function startDevStack(taskQueue: string, env: Record<string, strin
     connection: workerConnection,
     taskQueue: taskQueueOf(config),
     workflowBundle: await workflowBundle(),
-    activities: workerActivities({ db: database.pool, mailer, client, clock: { now: async () => new Date() }, config }),
+    activities: workerActivities({ registry: registryAdapter(config), db: database.pool, mailer, client, clock: { now: async () => new Date() }, config }),
     ...workerTuning(config),
   });
   const running = worker.run();

@@ -30,6 +30,7 @@ import { startPostmarkTap, type PostmarkTap } from './postmarkTap';
 import { findNeedles, needlesFor, temporalCorpus } from './privacyScan';
 import { describeRows, reconcile, type Reconciliation, type TokenUnderTest } from './reconcile';
 import { TEST_INSTANCE } from './database';
+import { registryAdapter } from '../../src/registry';
 
 export interface FaultStackOptions {
   /** EXPIRY_REMINDERS for the tokens made here, e.g. "20s,10s". */
@@ -170,7 +171,7 @@ export class FaultStack {
       EXPIRY_DIGEST_WINDOW: this.digestWindow,
       ...(this.opts.spread === undefined ? {} : { EXPIRY_SPREAD: this.opts.spread }),
     });
-    this.tokens = createTokenService({ db: this.db, temporal: async () => this.client, config: this.config });
+    this.tokens = createTokenService({ registry: registryAdapter(this.config), db: this.db, temporal: async () => this.client, config: this.config });
   }
 
   private async close(): Promise<void> {

@@ -20,6 +20,7 @@ import { adminDatabaseUrl } from './database';
 import { readyForOurWorkflows, startEngine, type Engine, type EngineServer } from './engine';
 import { eventually } from './poll';
 import { workflowBundle } from './temporal';
+import { registryAdapter } from '../../src/registry';
 
 const SECOND = 1_000;
 
@@ -81,7 +82,7 @@ export function instancesSuite(engine: Engine): void {
         connection,
         taskQueue: taskQueueOf(config),
         workflowBundle: await workflowBundle(),
-        activities: workerActivities({ db, mailer, client, clock: { now: async () => new Date() }, config }),
+        activities: workerActivities({ registry: registryAdapter(config), db, mailer, client, clock: { now: async () => new Date() }, config }),
         ...workerTuning(config),
       });
       return await worker.runUntil(fn);
@@ -108,8 +109,8 @@ export function instancesSuite(engine: Engine): void {
     const expiresAt = new Date(Date.now() + 60 * SECOND);
     const pat = await insertUser(a.pool, { login: 'pat', email: 'pat@example.com', verified: true });
     const sam = await insertUser(b.pool, { login: 'sam', email: 'sam@example.com', verified: true });
-    const aTokens = createTokenService({ db: a.pool, temporal: async () => client, config: aConfig });
-    const bTokens = createTokenService({ db: b.pool, temporal: async () => client, config: bConfig });
+    const aTokens = createTokenService({ registry: registryAdapter(aConfig), db: a.pool, temporal: async () => client, config: aConfig });
+    const bTokens = createTokenService({ registry: registryAdapter(bConfig), db: b.pool, temporal: async () => client, config: bConfig });
     const create = (tokens: typeof aTokens, owner: typeof pat, name: string) =>
       tokens.create(owner, { name, expiresAt, crateScopes: null, endpointScopes: null });
 
@@ -137,7 +138,7 @@ export function instancesSuite(engine: Engine): void {
         const summary = await runReplan(client, replanned);
         expect(summary).toMatchObject({ matched: 2, replanned: 2, failed: 0 });
         const quiet = { info: () => undefined, warn: () => undefined };
-        const swept = await runBackfill({ db: a.pool, client, config: replanned, now: () => new Date(), log: quiet });
+        const swept = await runBackfill({ registry: registryAdapter(replanned), db: a.pool, client, config: replanned, now: () => new Date(), log: quiet });
         expect(swept).toMatchObject({ scanned: 1, started: 1, failed: 0, restarted: 0 });
         expect(await aTokens.revoke('2')).toMatchObject({ workflowCancelled: true });
         expect(Date.now()).toBeLessThan(expiresAt.getTime() - 30 * SECOND);
@@ -205,8 +206,8 @@ export function instancesSuite(engine: Engine): void {
     const [aConfig, copyConfig] = await Promise.all([configOf(a), configOf(copy)]);
     const owner = async (db: ScratchDatabase, login: string) => insertUser(db.pool, { login, email: `${login}@example.com`, verified: true });
     const request = (days: number) => ({ name: 'ci', expiresAt: new Date(Date.now() + days * 86_400_000), crateScopes: null, endpointScopes: null });
-    const first = await createTokenService({ db: a.pool, temporal: async () => client, config: aConfig }).create(await owner(a, 'pat'), request(90));
-    const second = await createTokenService({ db: copy.pool, temporal: async () => client, config: copyConfig }).create(await owner(copy, 'sam'), request(20));
+    const first = await createTokenService({ registry: registryAdapter(aConfig), db: a.pool, temporal: async () => client, config: aConfig }).create(await owner(a, 'pat'), request(90));
+    const second = await createTokenService({ registry: registryAdapter(copyConfig), db: copy.pool, temporal: async () => client, config: copyConfig }).create(await owner(copy, 'sam'), request(20));
     expect(first.workflowId).toBe('token-expiry-copied-1');
 
     expect(second.workflowError).toMatch(/running for another token.*same instance id/);

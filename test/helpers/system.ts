@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from './database';
 import { createApiServer, type ApiDeps } from '../../src/api/server';
 import { JsonLogger } from '../../src/log';
 import { WorkflowHarness } from './workflowHarness';
+import { registryAdapter } from '../../src/registry';
 
 /**
  * Everything real but the clock's speed: test server, PostgreSQL, postmark client, fake Postmark.
@@ -108,15 +109,15 @@ export class TestSystem {
   }
 
   tokens(config: Config): TokenService {
-    return createTokenService({ db: this.db, temporal: async () => this.env.client, config, now: () => new Date() });
+    return createTokenService({ registry: registryAdapter(config), db: this.db, temporal: async () => this.env.client, config, now: () => new Date() });
   }
 
   preferences(config: Config): PreferenceService {
-    return createPreferenceService({ db: this.db, temporal: async () => this.env.client, config });
+    return createPreferenceService({ registry: registryAdapter(config), db: this.db, temporal: async () => this.env.client, config });
   }
 
   calendar(config: Config): CalendarService {
-    return createCalendarService({ db: this.db, config });
+    return createCalendarService({ registry: registryAdapter(config), db: this.db, config });
   }
 
   webhooks(config: Config, resolve?: Resolve): WebhookService {
@@ -158,6 +159,7 @@ export class TestSystem {
   ): Promise<T> {
     const activities = workerActivities({
       db: opts.db ?? this.db,
+      registry: registryAdapter(config),
       mailer: opts.mailer ?? this.mailer(config),
       client: this.env.client,
       clock: this.clock,
