@@ -95,6 +95,18 @@ function userRoute(route: Omit<Route, 'access' | 'handle'> & { handle(ctx: Reque
   };
 }
 
+/** A DELETE that turns one of the user's things off (idempotent); the log says whether there was one. */
+function turnOffRoute(path: string, summary: string, description: string, remove: (user: UserRow) => Promise<boolean>): Route {
+  return userRoute({
+    method: 'DELETE',
+    path,
+    doc: { summary, description, success: { status: 204, description: 'Off.' } },
+    async handle({ user }) {
+      return { status: 204, log: { removed: await remove(user) } };
+    },
+  });
+}
+
 /** Calls to Temporal get a deadline: without one, a hung server would hang the request. */
 const TEMPORAL_DEADLINE_MS = 10_000;
 /** A preference change re-plans the user's waiting workflows before it answers (bench preferences-replan: 1,000 runs). */
@@ -421,19 +433,9 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         return { status: 200, body: { calendar: await deps.calendar.newLink(user) } };
       },
     }),
-    userRoute({
-      method: 'DELETE',
-      path: '/api/v1/me/expiry/calendar',
-      doc: {
-        summary: 'Turn the calendar feed off',
-        description: 'Its link stops working. Idempotent.',
-        success: { status: 204, description: 'Off.' },
-      },
-      async handle({ user }) {
-        const removed = await deps.calendar.removeLink(user);
-        return { status: 204, log: { removed } };
-      },
-    }),
+    turnOffRoute('/api/v1/me/expiry/calendar', 'Turn the calendar feed off', 'Its link stops working. Idempotent.', (user) =>
+      deps.calendar.removeLink(user),
+    ),
     userRoute({
       method: 'GET',
       path: '/api/v1/me/expiry/webhook',
@@ -491,19 +493,9 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         }
       },
     }),
-    userRoute({
-      method: 'DELETE',
-      path: '/api/v1/me/expiry/webhook',
-      doc: {
-        summary: 'Turn the webhook off',
-        description: 'Reminders go by email only again. Idempotent.',
-        success: { status: 204, description: 'Off.' },
-      },
-      async handle({ user }) {
-        const removed = await deps.webhooks.remove(user);
-        return { status: 204, log: { removed } };
-      },
-    }),
+    turnOffRoute('/api/v1/me/expiry/webhook', 'Turn the webhook off', 'Reminders go by email only again. Idempotent.', (user) =>
+      deps.webhooks.remove(user),
+    ),
     {
       method: 'POST',
       path: '/unsubscribe',

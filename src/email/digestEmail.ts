@@ -72,10 +72,7 @@ export function renderDigestEmail(input: DigestEmailInput): RenderedEmail {
   const e = escapeHtml;
 
   return framedEmail({
-    subject,
-    login,
-    headline,
-    consequence,
+    subject, login, headline, consequence,
     text: [
       ...entries.flatMap((entry) => [
         `  Token:     ${entry.name}`,

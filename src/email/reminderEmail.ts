@@ -165,10 +165,7 @@ export function renderReminderEmail(input: ReminderEmailInput): RenderedEmail {
   const e = escapeHtml;
 
   return framedEmail({
-    subject,
-    login,
-    headline,
-    consequence,
+    subject, login, headline, consequence,
     text: [
       `  Token:     ${name}`,
       `  Crates:    ${crates}`,
