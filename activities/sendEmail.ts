@@ -29,7 +29,7 @@ import { unsubscribeHeaders } from '../src/email/unsubscribe';
 import { MailError, classifyPostmarkError, type Delivery } from '../src/email/postmarkMailer';
 import { CLAIM_LEASE_MS, MIN_SEND_MS, sendBudgetMs, sendLeaseMs, unknownLeaseMs } from '../src/tokenExpiry/lease';
 import { createMemberChooser } from './tokenExpiryDigest';
-import { createWebhookChannel } from './sendWebhook';
+import { createWebhookChannel, type SeenInAttempt } from './sendWebhook';
 import type { ActivityDeps } from './tokenExpiry';
 
 export function createSendPipeline(deps: ActivityDeps) {
@@ -44,23 +44,25 @@ export function createSendPipeline(deps: ActivityDeps) {
    */
   async function sendReminder(input: SendReminderInput): Promise<DeliverResult> {
     const attempt = attemptLimits();
+    // The token and the owner's webhook as the email read them: the webhook does not read them again.
+    const seen: SeenInAttempt = {};
     let result: DeliverResult;
     try {
-      result = await sendEmail(input, attempt);
+      result = await sendEmail(input, attempt, seen);
     } catch (err) {
       // An email failed for good is final in the log (a retry answers the same failure without sending): the
       // webhook still goes. An accepted email whose record failed is the workflow's to record first.
       if (err instanceof ApplicationFailure && err.nonRetryable && err.type !== 'SentNotRecorded') {
-        await webhooks.deliver(input, attempt);
+        await webhooks.deliver(input, attempt, seen);
       }
       throw err;
     }
-    if (!('waitUntil' in result)) await webhooks.deliver(input, attempt);
+    if (!('waitUntil' in result)) await webhooks.deliver(input, attempt, seen);
     return result;
   }
 
   /** Sends one reminder's email, and the user's others falling due with it, at most once however often it is retried. */
-  async function sendEmail(input: SendReminderInput, attempt: AttemptLimits): Promise<DeliverResult> {
+  async function sendEmail(input: SendReminderInput, attempt: AttemptLimits, seen: SeenInAttempt): Promise<DeliverResult> {
     // Pace before claiming: a claim is not held while waiting for a turn.
     await pace(attempt.signal);
     const ref: ReminderRef = { tokenId: input.tokenId, reminder: input.reminder, dueAt: input.dueAt };
@@ -111,7 +113,7 @@ export function createSendPipeline(deps: ActivityDeps) {
       const earlier = claim.attempts > 1 ? await findSent(fence, part, attempt) : null;
       const partResult = earlier
         ? await record(input, fence, part, earlier, { now, waited }, 'earlier')
-        : await sendPart(input, fence, part, partRows, now, beforeExpiryMs, attempt, claim.attempts);
+        : await sendPart(input, fence, part, partRows, now, beforeExpiryMs, attempt, claim.attempts, seen);
       if (partRows.some((r) => r.tokenId === input.tokenId)) result = partResult;
     }
     return result ?? { outcome: 'skipped', reason: 'token-deleted' };
@@ -137,9 +139,11 @@ export function createSendPipeline(deps: ActivityDeps) {
     beforeExpiryMs: number,
     attempt: AttemptLimits,
     attempts: number,
+    seen: SeenInAttempt,
   ): Promise<SendReminderResult> {
     const hasLeader = rows.some((r) => r.tokenId === input.tokenId);
     const recipients = await registry.findRecipients(db, rows.map((r) => r.tokenId));
+    if (hasLeader) seen.token = recipients.get(input.tokenId)?.token ?? null;
     const outcomes = new Map<string, SendReminderResult>();
     const holdBack = async (tokenIds: string[], outcome: UnsentOutcome, reason: string) => {
       const done = await recordUnsent(db, fence, tokenIds, { status: outcome, reason });
@@ -169,7 +173,7 @@ export function createSendPipeline(deps: ActivityDeps) {
     // One owner for the whole group: the address and the staging settings apply to all of it.
     const owner = recipients.get(going[0]!.tokenId);
     const email = owner?.email;
-    if (owner && !(await webhooks.emailChosen(owner.token.userId))) {
+    if (owner && !(await webhooks.emailChosen(owner.token.userId, seen))) {
       await holdBack(goingIds, 'skipped', 'email-not-chosen');
       return leaderOutcome();
     }

@@ -5,7 +5,7 @@ import { ApplicationFailure, log, metricMeter } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { Config } from '../src/config';
 import type { SendReminderInput } from '../src/tokenExpiry/contract';
-import { claimDelivery, findUserWebhook, recordDelivery, type WebhookDeliveryStatus } from '../src/db/webhooks';
+import { claimDelivery, findUserWebhook, recordDelivery, type UserWebhook, type WebhookDeliveryStatus } from '../src/db/webhooks';
 import type { RegistryAdapter, TokenRow } from '../src/registry/adapter';
 import { registryBaseUrl } from '../src/email/reminderEmail';
 import { systemResolve, type Resolve } from '../src/webhooks/address';
@@ -25,6 +25,15 @@ export interface WebhookChannelDeps {
 
 /** Which notification: the send's input, or the same fields of a send whose record the workflow took over. */
 export type WebhookInput = Pick<SendReminderInput, 'instance' | 'tokenId' | 'reminder' | 'kind' | 'dueAt' | 'expiresAt'>;
+
+/**
+ * What the email's part of this attempt already read, so the webhook does not read it again: the token (null: it is
+ * gone) and its owner's webhook (null: none). Undefined: not read; the webhook reads it itself.
+ */
+export interface SeenInAttempt {
+  token?: TokenRow | null;
+  webhook?: { userId: string; webhook: UserWebhook | null };
+}
 
 /** The part of an attempt the webhook needs: its cancellation, and how long it has left. */
 export interface AttemptBudget {
@@ -75,8 +84,9 @@ export function createWebhookChannel(deps: WebhookChannelDeps) {
   const policy = { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, allowHttp: config.WEBHOOK_ALLOW_HTTP };
 
   /** Whether the owner gets this reminder by email: yes unless they set a webhook and chose it alone. */
-  async function emailChosen(userId: string): Promise<boolean> {
+  async function emailChosen(userId: string, seen: SeenInAttempt): Promise<boolean> {
     const webhook = await findUserWebhook(db, userId);
+    seen.webhook = { userId, webhook };
     return !webhook || webhook.channels.includes('email');
   }
 
@@ -85,11 +95,10 @@ export function createWebhookChannel(deps: WebhookChannelDeps) {
    * for good (recorded as failed), or not to be sent; throws a retryable WebhookRetry when the receiver should be
    * asked again, having given the row back.
    */
-  async function deliver(input: WebhookInput, attempt: AttemptBudget): Promise<WebhookDeliveryStatus | null> {
-    const recipient = await registry.findRecipient(db, input.tokenId);
-    if (!recipient) return null;
-    const { token } = recipient;
-    const webhook = await findUserWebhook(db, token.userId);
+  async function deliver(input: WebhookInput, attempt: AttemptBudget, seen: SeenInAttempt = {}): Promise<WebhookDeliveryStatus | null> {
+    const token = seen.token !== undefined ? seen.token : ((await registry.findRecipient(db, input.tokenId))?.token ?? null);
+    if (!token) return null;
+    const webhook = seen.webhook?.userId === token.userId ? seen.webhook.webhook : await findUserWebhook(db, token.userId);
     if (!webhook) return null;
 
     const id = webhookId(input);
