@@ -44,7 +44,7 @@ test('the API listens on 127.0.0.1 by default, and scripts/dev starts it there w
   expect(loadConfig({}).API_HOST).toBe('127.0.0.1');
   const dev = readFileSync(path.join(root, 'scripts/dev'), 'utf8');
   const apiLaunch = dev.split('\n').filter((line) => /cli\.js api\b/.test(line));
-  expect(apiLaunch).toEqual([expect.stringMatching(/^API_HOST=127\.0\.0\.1 node dist\/src\/cli\.js api &$/)]);
+  expect(apiLaunch).toEqual([expect.stringMatching(/^API_HOST=127\.0\.0\.1 node dist\/src\/programs\/cli\.js api &$/)]);
   expect(dev).toMatch(/^\s*ensure_api_token \.data\/api-token$/m);
 });
 
