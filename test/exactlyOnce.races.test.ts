@@ -3,80 +3,35 @@
  * ended with two emails (or a sent email recorded as failed) before claims were fenced. One email per
  * (token, reminder), and the log says what happened.
  */
-import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities/tokenExpiry';
-import { loadConfig } from '../src/config';
 import { dedupeKey, listNotifications } from '../src/db/notifications';
-import { markExpiryWorkflowsStarted } from '../src/db/workflows';
-import { builtinWriter, insertUser } from '../src/registry/builtin';
-import { createPostmarkMailer } from '../src/email/postmarkMailer';
-import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import type { SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
-import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
 import { failingSentWrites, stallAfterClaim } from './helpers/stallingPool';
-import { registryAdapter } from '../src/registry';
+import { useSendPipeline, type Owner } from './helpers/sendPipeline';
+import { TEST_INSTANCE } from './helpers/database';
 
 const DAY = 86_400_000;
-let database: TestDatabase;
-let postmark: FakePostmark;
-
-beforeAll(async () => {
-  [database, postmark] = await Promise.all([createTestDatabase(), startFakePostmark()]);
-});
-afterAll(async () => {
-  await Promise.allSettled([postmark?.close(), database?.drop()]);
-});
+const pipeline = useSendPipeline({ EXPIRY_DIGEST_WINDOW: '0', POSTMARK_SEARCH_LAG: '2s' });
+const { db, activities } = pipeline;
+let postmark: ReturnType<typeof pipeline.postmark>;
 beforeEach(() => {
+  postmark = pipeline.postmark();
   postmark.reset();
   postmark.searchLagMs = 0;
 });
 
-const db = () => database.pool;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function activities(deps: Partial<ActivityDeps> & { env?: Record<string, string> } = {}) {
-  const { env, ...rest } = deps;
-  const config = loadConfig({
-    REGISTRY_NAME: 'crates.io',
-    REGISTRY_URL: 'https://crates.io',
-    EMAIL_FROM: 'crates.io <noreply@crates.io>',
-    EXPIRY_DIGEST_WINDOW: '0',
-    POSTMARK_SEARCH_LAG: '2s',
-    ...env,
-  });
-  const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
-  return createActivities({ registry: registryAdapter(config), db: db(), mailer, clock: { now: async () => new Date() }, config, ...rest });
-}
 
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>
   new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 }, { logger: new DefaultLogger('ERROR') }).run(fn, ...args);
 
 const settle = <T>(promise: Promise<T>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
 
-async function aToken(owner?: { id: string; email: string }, expiresAt = new Date(Date.now() + 3 * DAY)) {
-  const login = `racer-${randomBytes(4).toString('hex')}`;
-  const user = owner ?? { ...(await insertUser(db(), { login, email: `${login}@example.com`, verified: true })), email: `${login}@example.com` };
-  const token = await builtinWriter.insertToken(db(), {
-    userId: user.id,
-    hash: randomBytes(32),
-    name: 'publish from CI',
-    expiredAt: expiresAt,
-    crateScopes: null,
-    endpointScopes: null,
-  });
-  await markExpiryWorkflowsStarted(db(), [token]);
-  const input: SendReminderInput = {
-    instance: TEST_INSTANCE,
-    tokenId: token.id,
-    reminder: '1d',
-    kind: 'warning',
-    dueAt: new Date(expiresAt.getTime() - DAY).toISOString(),
-    expiresAt: expiresAt.toISOString(),
-  };
-  return { owner: { id: user.id, email: user.email }, input };
+async function aToken(owner?: Owner, expiresAt = new Date(Date.now() + 3 * DAY)) {
+  const who = owner ?? (await pipeline.newOwner());
+  return { owner: who, input: await pipeline.warningOf(who, expiresAt) };
 }
 
 const mailTo = (email: string) => postmark.sent.filter((m) => m.To === email);

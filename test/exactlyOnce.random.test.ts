@@ -6,73 +6,29 @@
  * every row that says sent names an email that went out and lists that token.
  * FAULT_RUNS=N runs N seeds (the normal test command runs one, small).
  */
-import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createActivities } from '../activities/tokenExpiry';
-import { loadConfig } from '../src/config';
 import { listNotifications } from '../src/db/notifications';
-import { markExpiryWorkflowsStarted } from '../src/db/workflows';
-import { builtinWriter, insertUser } from '../src/registry/builtin';
-import { createPostmarkMailer } from '../src/email/postmarkMailer';
-import { startFakePostmark, type Failure, type FakePostmark } from '../scripts/devtools/fakePostmark';
+import type { Failure } from '../scripts/devtools/fakePostmark';
 import type { DeliverResult, SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
-import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
+import { useSendPipeline } from './helpers/sendPipeline';
 import { random } from './helpers/random';
-import { registryAdapter } from '../src/registry';
 
 const DAY = 86_400_000;
 const RUNS = Number(process.env.FAULT_RUNS ?? 1);
 const USERS = Number(process.env.FAULT_USERS ?? 6);
-let database: TestDatabase;
-let postmark: FakePostmark;
-
-beforeAll(async () => {
-  [database, postmark] = await Promise.all([createTestDatabase(), startFakePostmark()]);
-});
-afterAll(async () => {
-  await Promise.allSettled([postmark?.close(), database?.drop()]);
-});
-
-function worker() {
-  const config = loadConfig({
-    REGISTRY_NAME: 'crates.io',
-    REGISTRY_URL: 'https://crates.io',
-    EMAIL_FROM: 'crates.io <noreply@crates.io>',
-    EXPIRY_DIGEST_WINDOW: '1h',
-    POSTMARK_SEARCH_LAG: '1s',
-  });
-  const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
-  return createActivities({ registry: registryAdapter(config), db: database.pool, mailer, clock: { now: async () => new Date() }, config });
-}
+const pipeline = useSendPipeline({ EXPIRY_DIGEST_WINDOW: '1h', POSTMARK_SEARCH_LAG: '1s' });
+const worker = () => pipeline.activities();
 
 async function usersWithTokens(rand: () => number): Promise<SendReminderInput[]> {
   const inputs: SendReminderInput[] = [];
   for (let u = 0; u < USERS; u++) {
-    const login = `fault-${randomBytes(4).toString('hex')}`;
-    const user = await insertUser(database.pool, { login, email: `${login}@example.com`, verified: true });
+    const owner = await pipeline.newOwner();
     // Their 1d warnings fall due now and over the next seconds: one digest, or several.
     const base = Date.now() + DAY + 5_000;
     for (let t = 0, n = 1 + Math.floor(rand() * 3); t < n; t++) {
-      const expiresAt = new Date(base + Math.floor(rand() * 20_000));
-      const token = await builtinWriter.insertToken(database.pool, {
-        userId: user.id,
-        hash: randomBytes(32),
-        name: 'publish from CI',
-        expiredAt: expiresAt,
-        crateScopes: null,
-        endpointScopes: null,
-      });
-      await markExpiryWorkflowsStarted(database.pool, [token]);
-      inputs.push({
-        instance: TEST_INSTANCE,
-        tokenId: token.id,
-        reminder: '1d',
-        kind: 'warning',
-        dueAt: new Date(expiresAt.getTime() - DAY).toISOString(),
-        expiresAt: expiresAt.toISOString(),
-      });
+      inputs.push(await pipeline.warningOf(owner, new Date(base + Math.floor(rand() * 20_000))));
     }
   }
   return inputs;
@@ -118,6 +74,7 @@ for (let run = 1; run <= RUNS; run++) {
   const seed = Number(process.env.FAULT_SEED ?? Date.now() % 100_000) + run;
   test(`seed ${seed}: one email per (token, reminder), and every recorded outcome is true`, async () => {
     const rand = random(seed);
+    const postmark = pipeline.postmark();
     postmark.reset();
     postmark.searchLagMs = 700; // below POSTMARK_SEARCH_LAG (1 s)
     postmark.failWhile(() => {
@@ -137,7 +94,7 @@ for (let run = 1; run <= RUNS; run++) {
     for (const input of inputs) {
       const link = new RegExp(`/settings/tokens/new\\?from=${input.tokenId}(?!\\d)`);
       const listing = postmark.sent.filter((m) => link.test(m.TextBody ?? ''));
-      const row = (await listNotifications(database.pool, input.tokenId)).find((r) => r.reminder === '1d');
+      const row = (await listNotifications(pipeline.db(), input.tokenId)).find((r) => r.reminder === '1d');
       // On a failure, what went out and what the row says.
       const seen = { token: input.tokenId, emails: listing.length, row: row && [row.status, row.digest, row.providerMessageId, row.attempts, row.lastError], listed: postmark.sent.filter((m) => m.MessageID === row?.providerMessageId).map((m) => [m.Metadata, (m.TextBody ?? '').match(/from=\d+/g)]) };
       expect(seen).toEqual({ ...seen, emails: 1 });
