@@ -325,6 +325,42 @@ describe('when Postmark fails', () => {
   });
 });
 
+describe('what an attempt carries and when it holds back', () => {
+  test('an attempt with too little time left to send sends nothing, gives its row back at once, and the next attempt sends', async () => {
+    const { email, input } = await aToken();
+    const { sendReminder } = activities();
+    // 2.5 s left: less than a send's minimum once the margin for the record is kept back.
+    const short = new MockActivityEnvironment({ startToCloseTimeoutMs: 2_500 }, { logger: quiet });
+
+    const err = await failure(short.run(sendReminder, input));
+
+    expect([err.type, err.nonRetryable]).toEqual(['SendDeadline', false]);
+    expect(mailTo(email)).toHaveLength(0);
+    const released = await db().query('SELECT claimed_until FROM expiry_notifications WHERE token_id = $1', [input.tokenId]);
+    expect(released.rows).toEqual([{ claimed_until: null }]);
+    expect(await run(sendReminder, input)).toMatchObject({ outcome: 'sent' });
+    expect(mailTo(email)).toHaveLength(1);
+  });
+
+  test('with UNSUBSCRIBE_SECRET a warning carries the one-click unsubscribe headers; the expired notice does not', async () => {
+    const env = { UNSUBSCRIBE_SECRET: 'x'.repeat(32), API_PUBLIC_URL: 'https://expiry.example.org' };
+    const warning = await aToken();
+    const notice = await aToken({ kind: 'expired', expiresAt: new Date(Date.now() - 60_000) });
+    const { sendReminder } = activities({ env });
+
+    await run(sendReminder, warning.input);
+    await run(sendReminder, notice.input);
+
+    const headers = (to: string) => Object.fromEntries((mailTo(to)[0]?.Headers ?? []).map((h) => [h.Name, h.Value]));
+    expect(headers(warning.email)).toEqual({
+      'List-Unsubscribe': expect.stringMatching(/^<https:\/\/expiry\.example\.org\/unsubscribe\?u=\d+&t=\d+&s=[^>]+>$/),
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    });
+    expect(mailTo(notice.email)).toHaveLength(1);
+    expect(headers(notice.email)).toEqual({});
+  });
+});
+
 describe('the local first try and the pacer', () => {
   test('with EMAIL_MAX_PER_SECOND set the first try hands over (null) and sends nothing; without it, it sends', async () => {
     const capped = await aToken();
