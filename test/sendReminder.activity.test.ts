@@ -4,6 +4,9 @@
  * what reaches the owner, what the notification log says, and how a retry would go on.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ApplicationFailure, noopMetricMeter, type MetricCounter, type MetricMeter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
@@ -11,7 +14,9 @@ import { createActivities, type ActivityDeps } from '../activities/tokenExpiry';
 import { reminderBusy } from '../activities/sendEmail';
 import { loadConfig } from '../src/config';
 import { dedupeKey, listNotifications, markUnsent } from '../src/db/notifications';
+import { saveUserWebhook } from '../src/db/webhooks';
 import { markExpiryWorkflowsStarted } from '../src/db/workflows';
+import { newWebhookSecret } from '../src/webhooks/signature';
 import { builtinRegistry, builtinWriter, insertUser } from '../src/registry/builtin';
 import { createPostmarkMailer, type Mailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
@@ -212,6 +217,22 @@ describe('reasons not to send, read at send time', () => {
 
     expect(await run(activities().sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'no-verified-email' });
     expect(postmark.requests).toEqual([]);
+  });
+
+  test('an owner who chose the webhook alone: skipped, email-not-chosen, no email', async () => {
+    const receiver = createServer((req, res) => req.resume().on('end', () => res.end()));
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/expiry`;
+    const { input, owner } = await aToken();
+    await saveUserWebhook(db(), owner.id, { url, channels: ['webhook'], newSecret: newWebhookSecret() });
+    const webhookAllowed = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_ALLOW_HTTP: 'true' };
+
+    const outcome = await run(activities({ env: webhookAllowed }).sendReminder, input).finally(() => receiver.close());
+
+    expect(outcome).toEqual({ outcome: 'skipped', reason: 'email-not-chosen' });
+    expect(postmark.requests).toEqual([]);
+    expect((await listNotifications(db(), input.tokenId)).map((n) => [n.status, n.reason])).toEqual([['skipped', 'email-not-chosen']]);
   });
 });
 
