@@ -9,15 +9,44 @@ export function createSendPacer(perSecond: number | undefined): SendPacer {
   // 10 % over the exact spacing: requests leave a loaded machine with jitter, and the cap is what
   // Postmark sees (docs/performance.md, What was tuned).
   const spacingMs = Math.ceil((1000 / perSecond) * 1.1);
-  let nextAt = 0;
-  return async (signal) => {
+  // One turn at a time, spaced from when the previous one really went: timers that a busy worker runs late
+  // would otherwise fire together and let a burst through.
+  let lastAt = -Infinity;
+  let queue: Promise<void> = Promise.resolve();
+  return (signal) => {
     signal?.throwIfAborted();
-    const now = Date.now();
-    const at = Math.max(now, nextAt);
-    nextAt = at + spacingMs;
-    if (at > now) await abortableDelay(at - now, signal);
+    const turn = queue.then(async () => {
+      signal?.throwIfAborted();
+      const waitMs = lastAt + spacingMs - performance.now();
+      if (waitMs > 0) await abortableDelay(waitMs, signal);
+      lastAt = performance.now();
+    });
+    // A turn given up (aborted) takes no slot; the next one goes on.
+    queue = turn.catch(() => undefined);
+    return signal ? untilAborted(turn, signal) : turn;
   };
 }
+
+/** `turn`, or a rejection as soon as `signal` aborts (a waiter far back in the queue does not wait to learn it). */
+function untilAborted(turn: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    turn.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : abortReason(signal));
+      },
+    );
+  });
+}
+
+const abortReason = (signal: AbortSignal | undefined) =>
+  signal?.reason instanceof Error ? signal.reason : new Error('the send was cancelled while waiting for its turn');
 
 function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -27,7 +56,7 @@ function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<vo
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('the send was cancelled while waiting for its turn'));
+      reject(abortReason(signal));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
