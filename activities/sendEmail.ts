@@ -100,23 +100,26 @@ export function createSendPipeline(deps: ActivityDeps) {
     const waited = input.waited === true;
     let rows = claim.rows;
     const own = rows[0]!;
-    if (claim.attempts > 1 && !isPartOf(own.dedupeKey, key)) {
-      // This row was in another token's digest whose attempt died: that email went out, or it goes alone now.
+    // A first attempt's row carries its own key; another key means another token's digest took it and that
+    // attempt died (claims.ts): its email went out, or this reminder goes alone now.
+    if (!isPartOf(own.dedupeKey, key)) {
       const earlier = await findSent(fence, own.dedupeKey, attempt);
-      if (earlier) return record(input, fence, own.dedupeKey, earlier, { now, waited: false }, 'earlier');
+      if (earlier) return recordEarlier(input, fence, own.dedupeKey, earlier, { now, waited: false });
       rows = [{ ...own, dedupeKey: await rekeyRow(db, fence, ref) }];
     }
 
-    let result: SendReminderResult | undefined;
+    const results: SendReminderResult[] = [];
     for (const [part, partRows] of groupByPart(rows)) {
       // After an earlier attempt, the search decides: its claim lasted past Postmark's search lag, so a miss is trusted.
       const earlier = claim.attempts > 1 ? await findSent(fence, part, attempt) : null;
-      const partResult = earlier
-        ? await record(input, fence, part, earlier, { now, waited }, 'earlier')
-        : await sendPart(input, fence, part, partRows, now, beforeExpiryMs, attempt, claim.attempts, seen);
-      if (partRows.some((r) => r.tokenId === input.tokenId)) result = partResult;
+      results.push(
+        earlier
+          ? await recordEarlier(input, fence, part, earlier, { now, waited })
+          : await sendPart(input, fence, part, partRows, { now, waited }, beforeExpiryMs, attempt, claim.attempts, seen),
+      );
     }
-    return result ?? { outcome: 'skipped', reason: 'token-deleted' };
+    // The claim's first row is the leader's, so its part is the first.
+    return results[0]!;
   }
 
   async function findSent(fence: string, key: string, attempt: AttemptLimits): Promise<Delivery | null> {
@@ -135,12 +138,13 @@ export function createSendPipeline(deps: ActivityDeps) {
     fence: string,
     part: string,
     rows: ClaimedRow[],
-    now: Date,
+    at: SendTime,
     beforeExpiryMs: number,
     attempt: AttemptLimits,
     attempts: number,
     seen: SeenInAttempt,
   ): Promise<SendReminderResult> {
+    const { now } = at;
     const hasLeader = rows.some((r) => r.tokenId === input.tokenId);
     const recipients = await registry.findRecipients(db, rows.map((r) => r.tokenId));
     if (hasLeader) seen.token = recipients.get(input.tokenId)?.token ?? null;
@@ -150,16 +154,19 @@ export function createSendPipeline(deps: ActivityDeps) {
       reportLost(input, tokenIds, done, `record ${outcome}`);
       for (const tokenId of done) {
         log.info(`reminder ${outcome}`, { tokenId, reminder: input.reminder, reason, digest: part });
-        if (outcome !== 'failed') countEmail(outcome, reason);
-        if (outcome !== 'failed') outcomes.set(tokenId, { outcome, reason });
+        // A failure is counted by its type, once per email, and answered by throwing.
+        if (outcome !== 'failed') {
+          countEmail(outcome, reason);
+          outcomes.set(tokenId, { outcome, reason });
+        }
       }
     };
 
     const going: ClaimedRow[] = [];
     for (const row of rows) {
       const token = recipients.get(row.tokenId)?.token;
-      // The leader's expiry is the one its workflow sleeps on; another's, the one its row was claimed for.
-      const expected = row.tokenId === input.tokenId ? Date.parse(input.expiresAt) : Date.parse(row.dueAt) + beforeExpiryMs;
+      // The expiry its row was claimed for: the leader's row carries its workflow's due time (claimRows).
+      const expected = Date.parse(row.dueAt) + beforeExpiryMs;
       if (!token) await holdBack([row.tokenId], 'skipped', 'token-deleted');
       else if (token.revoked) await holdBack([row.tokenId], 'skipped', 'token-revoked');
       else if (!token.expiredAt || token.expiredAt.getTime() !== expected) await holdBack([row.tokenId], 'skipped', 'expiry-changed');
@@ -170,15 +177,15 @@ export function createSendPipeline(deps: ActivityDeps) {
     const leaderOutcome = () => outcomes.get(input.tokenId) ?? { outcome: 'skipped' as const, reason: 'token-deleted' };
     if (going.length === 0) return leaderOutcome();
     const goingIds = going.map((r) => r.tokenId);
-    // One owner for the whole group: the address and the staging settings apply to all of it.
-    const owner = recipients.get(going[0]!.tokenId);
-    const email = owner?.email;
-    if (owner && !(await webhooks.emailChosen(owner.token.userId, seen))) {
+    // One owner for the whole group (every row going has its token): the address and the staging settings apply to all of it.
+    const owner = recipients.get(going[0]!.tokenId)!;
+    const { email } = owner;
+    if (!(await webhooks.emailChosen(owner.token.userId, seen))) {
       await holdBack(goingIds, 'skipped', 'email-not-chosen');
       return leaderOutcome();
     }
     // Read per send, so a worker restarted with another setting applies it to every waiting workflow.
-    if (!owner || !email || config.EXPIRY_EMAILS === 'off') {
+    if (!email || config.EXPIRY_EMAILS === 'off') {
       await holdBack(goingIds, 'skipped', email ? 'emails-off' : 'no-verified-email');
       return leaderOutcome();
     }
@@ -246,8 +253,11 @@ export function createSendPipeline(deps: ActivityDeps) {
         throw asRetryable(failure);
       }
       // Maybe accepted: the rows stay held until Postmark's search can be trusted, then the search decides.
-      // If this write fails too, the confirm's lease already covers the search lag.
-      await markOutcomeUnknown(db, fence, why, unknownLeaseMs(searchLagMs)).catch(() => []);
+      try {
+        await markOutcomeUnknown(db, fence, why, unknownLeaseMs(searchLagMs));
+      } catch {
+        // The confirm's lease already covers the search lag.
+      }
       log.warn('send outcome unknown; the rows stay held until the search can be trusted', {
         tokenId: input.tokenId,
         reminder: input.reminder,
@@ -260,24 +270,33 @@ export function createSendPipeline(deps: ActivityDeps) {
         nextRetryDelay: unknownLeaseMs(searchLagMs) + 1_000,
       });
     }
-    return record(input, fence, sendKey, delivery, { now, waited: input.waited === true }, 'sent');
+    const covered = await record(input, fence, sendKey, delivery, at);
+    for (let i = 0; i < covered.length; i++) countEmail('sent', input.kind);
+    if (covered.length > 0) countDigest(covered.length);
+    log.info('email sent', { tokenId: input.tokenId, reminder: input.reminder, tokenIds: covered, messageId: delivery.messageId });
+    return sentResult(input, sendKey, delivery);
+  }
+
+  /** An email an earlier attempt got accepted, found by its key: recorded on the rows that carry it, nothing sent. */
+  async function recordEarlier(input: SendReminderInput, fence: string, part: string, delivery: Delivery, at: SendTime): Promise<SendReminderResult> {
+    const covered = await record(input, fence, part, delivery, at);
+    log.info('email was sent by an earlier attempt', {
+      tokenId: input.tokenId,
+      reminder: input.reminder,
+      digest: part,
+      tokenIds: covered,
+      messageId: delivery.messageId,
+    });
+    return sentResult(input, part, delivery);
   }
 
   /**
-   * Records an accepted email on every row the claim holds under its key. A database that does not answer
-   * must not turn it into a resend or a failure: the workflow retries the record on its own (recordSent).
+   * Records an accepted email on every row the claim holds under its key; returns those rows. A database that does
+   * not answer must not turn it into a resend or a failure: the workflow retries the record on its own (recordSent).
    */
-  async function record(
-    input: SendReminderInput,
-    fence: string,
-    part: string,
-    delivery: Delivery,
-    at: { now: Date; waited: boolean },
-    how: 'sent' | 'earlier',
-  ): Promise<SendReminderResult> {
-    let covered: string[];
+  async function record(input: SendReminderInput, fence: string, part: string, delivery: Delivery, at: SendTime): Promise<string[]> {
     try {
-      covered = await recordSent(db, fence, part, delivery, at);
+      return await recordSent(db, fence, part, delivery, at);
     } catch (err) {
       const unrecorded: UnrecordedSend = {
         instance: input.instance,
@@ -300,21 +319,6 @@ export function createSendPipeline(deps: ActivityDeps) {
         details: [unrecorded],
       });
     }
-    const result: SendReminderResult = { outcome: 'sent', messageId: delivery.messageId, digest: part, sentByTokenId: input.tokenId };
-    if (how === 'earlier') {
-      log.info('email was sent by an earlier attempt', {
-        tokenId: input.tokenId,
-        reminder: input.reminder,
-        digest: part,
-        tokenIds: covered,
-        messageId: delivery.messageId,
-      });
-      return result;
-    }
-    for (let i = 0; i < covered.length; i++) countEmail('sent', input.kind);
-    if (covered.length > 0) countDigest(covered.length);
-    log.info('email sent', { tokenId: input.tokenId, reminder: input.reminder, tokenIds: covered, messageId: delivery.messageId });
-    return result;
   }
 
   /**
@@ -332,16 +336,27 @@ export function createSendPipeline(deps: ActivityDeps) {
     if (covered.length === 0 && !(await recordedAs(unrecorded))) reportLost(unrecorded, [unrecorded.tokenId], [], 'record sent (retried)');
     log.info('email sent, recorded on retry', { tokenId: unrecorded.tokenId, tokenIds: covered, messageId: unrecorded.messageId });
     await webhooks.deliver(unrecorded, attemptLimits());
-    return { outcome: 'sent', messageId: unrecorded.messageId, digest: unrecorded.digest, sentByTokenId: unrecorded.tokenId };
+    return sentResult(unrecorded, unrecorded.digest, unrecorded);
   }
 
   /** Whether an earlier attempt of this record already wrote it (a webhook retry runs the record again). */
   async function recordedAs(unrecorded: UnrecordedSend): Promise<boolean> {
     const rows = await listNotifications(db, unrecorded.tokenId);
-    return rows.some((r) => r.reminder === unrecorded.reminder && r.status === 'sent' && r.providerMessageId === unrecorded.messageId);
+    return rows.some((r) => r.providerMessageId === unrecorded.messageId);
   }
 
   return { sendReminder, recordUnrecordedSend };
+}
+
+/** When the email goes (the attempt's clock) and whether the leader's notice waited for the user's others. */
+interface SendTime {
+  now: Date;
+  waited: boolean;
+}
+
+/** What the leader's workflow learns of an email that went out under `part`. */
+function sentResult(input: { tokenId: string }, part: string, delivery: { messageId: string }): SendReminderResult {
+  return { outcome: 'sent', messageId: delivery.messageId, digest: part, sentByTokenId: input.tokenId };
 }
 
 interface AttemptLimits {
@@ -371,7 +386,7 @@ export function reminderBusy(message: string, leaseMs: number | null): Applicati
   return ApplicationFailure.create({
     message,
     type: 'ReminderBusy',
-    nextRetryDelay: leaseMs && leaseMs > 0 ? leaseMs + 1_000 : undefined,
+    nextRetryDelay: leaseMs !== null && leaseMs > 0 ? leaseMs + 1_000 : undefined,
   });
 }
 
