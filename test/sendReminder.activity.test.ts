@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApplicationFailure, noopMetricMeter, type MetricCounter, type MetricMeter } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger, type LogEntry } from '@temporalio/worker';
+import { DefaultLogger } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/tokenExpiry';
 import { reminderBusy } from '../activities/sendEmail';
 import { loadConfig } from '../src/config';
@@ -23,6 +23,7 @@ import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePo
 import type { SendReminderInput } from '../src/tokenExpiry/contract';
 import { SEND_ACTIVITY_TIMEOUT_MS } from '../src/tokenExpiry/lease';
 import { createTestDatabase, TEST_INSTANCE, type TestDatabase } from './helpers/database';
+import { observe } from './helpers/observe';
 
 const DAY = 86_400_000;
 // Short, so that a row held after an ambiguous send lapses within a test: its lease is the lag and 2 s.
@@ -274,7 +275,7 @@ describe('when Postmark fails', () => {
     expect(await row(input)).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^PostmarkInvalidRequest: Postmark 422/) });
     expect((await row(input))?.reason).not.toContain(email);
     const again = await failure(run(sendReminder, input));
-    expect(again).toMatchObject({ type: 'ReminderFailed', nonRetryable: true });
+    expect(again).toMatchObject({ type: 'ReminderFailed', nonRetryable: true, message: (await row(input))?.reason });
     expect(mailTo(email)).toHaveLength(0);
   });
 
@@ -299,9 +300,19 @@ describe('when Postmark fails', () => {
     postmark.failNext(1, { kind: 'acceptThenHang', ms: 2_500 });
     const { sendReminder } = activities({ mailer: realMailer(1) });
 
-    const err = await failure(run(sendReminder, input));
+    const first = await observe(sendReminder, input);
+    const err = first.error as ApplicationFailure;
     expect(err).toMatchObject({ type: 'PostmarkTimeout', nonRetryable: false });
     expect(Number(err.nextRetryDelay)).toBe(UNKNOWN_LEASE_MS + 1_000);
+    expect(first.warnings).toContainEqual(
+      expect.objectContaining({
+        message: 'send outcome unknown; the rows stay held until the search can be trusted',
+        tokenId: input.tokenId,
+        reminder: '1d',
+        digest: dedupeKey(input),
+        type: 'PostmarkTimeout',
+      }),
+    );
     expect(await failure(run(sendReminder, input))).toMatchObject({ type: 'ReminderBusy' });
 
     await pause(UNKNOWN_LEASE_MS);
@@ -323,6 +334,7 @@ describe('when Postmark fails', () => {
 
     expect(err).toMatchObject({ type: 'PostmarkUnexpected', nonRetryable: false });
     expect(mailTo(email)).toHaveLength(0);
+    expect(await row(input)).toMatchObject({ status: 'sending', lastError: expect.stringMatching(/^search failed: .*socket hang up$/) });
   });
 
   test('an attempt still running elsewhere: ReminderBusy, retried as its claim lapses, nothing sent', async () => {
@@ -356,7 +368,9 @@ describe('what an attempt carries and when it holds back', () => {
     const err = await failure(short.run(sendReminder, input));
 
     expect([err.type, err.nonRetryable]).toEqual(['SendDeadline', false]);
+    expect(err.message).toBe('too little time left in the attempt to send; the next attempt sends');
     expect(mailTo(email)).toHaveLength(0);
+    expect(await row(input)).toMatchObject({ lastError: 'too little time left in the attempt to send' });
     const released = await db().query('SELECT claimed_until FROM expiry_notifications WHERE token_id = $1', [input.tokenId]);
     expect(released.rows).toEqual([{ claimed_until: null }]);
     expect(await run(sendReminder, input)).toMatchObject({ outcome: 'sent' });
@@ -412,6 +426,29 @@ describe('the local first try and the pacer', () => {
     release();
     await sending;
     expect(mailTo(email)).toHaveLength(1);
+  });
+
+  test('an attempt cancelled while it waits for its turn (its token revoked, its workflow cancelled) aborts the wait', async () => {
+    const { input } = await aToken();
+    let waiting: AbortSignal | undefined;
+    const pace = (signal?: AbortSignal) => {
+      waiting = signal;
+      return new Promise<void>((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error)));
+    };
+    const env = new MockActivityEnvironment({ startToCloseTimeoutMs: SEND_ACTIVITY_TIMEOUT_MS }, { logger: quiet });
+
+    const sending = env.run(activities({ pace }).sendReminder, input).then(
+      () => 'sent',
+      () => 'gave up',
+    );
+    await waitFor(() => waiting !== undefined);
+    expect(waiting?.aborted).toBe(false);
+    env.cancel();
+
+    expect(await sending).toBe('gave up');
+    expect(waiting?.aborted).toBe(true);
+    expect(await row(input)).toBeNull();
+    expect(postmark.requests).toEqual([]);
   });
 });
 
@@ -513,9 +550,13 @@ describe('digests (EXPIRY_DIGEST_WINDOW=1h): one email for a user\'s tokens fall
     const expiry = first.token.expiredAt!.getTime();
     const later = await aToken({ kind: 'expired', owner: first.owner, expiresAt: new Date(expiry + 30 * 60_000) });
 
-    const wait = await run(digests(at(expiry)).sendReminder, first.input);
+    const waiting = await observe(digests(at(expiry)).sendReminder, first.input);
 
-    expect(wait).toEqual({ waitUntil: later.token.expiredAt!.toISOString() });
+    const wait = { waitUntil: later.token.expiredAt!.toISOString() };
+    expect(waiting.result).toEqual(wait);
+    expect(waiting.lines).toEqual([
+      expect.objectContaining({ message: "expired notice waits for the user's other tokens", tokenId: first.input.tokenId, until: wait.waitUntil }),
+    ]);
     expect(await row(first.input)).toBeNull();
     expect(postmark.requests).toEqual([]);
     // The workflow sleeps until then and asks again, saying it waited: one email for both.
@@ -528,38 +569,6 @@ describe('digests (EXPIRY_DIGEST_WINDOW=1h): one email for a user\'s tokens fall
     ]);
   });
 });
-
-/** What ops see of one activity run: the counters the worker would export (METRICS_PORT) and the log lines. */
-async function observe<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A) {
-  const counted: { name: string; unit?: string; description?: string; value: number; tags: Record<string, unknown> }[] = [];
-  const meter: MetricMeter = {
-    createCounter: (name, unit, description) => {
-      const counter: MetricCounter = {
-        name,
-        unit,
-        description,
-        kind: 'counter',
-        valueType: 'int',
-        // The activity's own tags only; the mock adds the activity's (namespace, task queue, type).
-        add: (value, { outcome, type } = {}) => void counted.push({ name, unit, description, value, tags: { outcome, type } }),
-        withTags: () => counter,
-      };
-      return counter;
-    },
-    createHistogram: (...a) => noopMetricMeter.createHistogram(...a),
-    createGauge: (...a) => noopMetricMeter.createGauge(...a),
-    withTags: () => meter,
-  };
-  const logs: LogEntry[] = [];
-  const env = new MockActivityEnvironment({ startToCloseTimeoutMs: SEND_ACTIVITY_TIMEOUT_MS }, { logger: new DefaultLogger('INFO', (entry) => logs.push(entry)), metricMeter: meter });
-  const outcome = await env.run(fn, ...args).then(
-    (result) => ({ result }),
-    (error: unknown) => ({ error }),
-  );
-  const emails = counted.filter((c) => c.name === 'token_expiry_emails').map((c) => ({ ...c.tags, value: c.value }));
-  const lines = logs.filter((l) => l.level === 'INFO').map((l) => ({ message: l.message, ...l.meta }));
-  return { ...outcome, counted, emails, lines, logText: JSON.stringify(logs.map((l) => [l.message, l.meta])) };
-}
 
 describe('what ops see: token_expiry_emails{outcome,type} and one log line per outcome, with ids and never the address', () => {
   test('a send counts sent/<kind> and logs the message id', async () => {
@@ -584,6 +593,7 @@ describe('what ops see: token_expiry_emails{outcome,type} and one log line per o
     expect(skip.lines).toEqual([
       expect.objectContaining({ message: 'reminder skipped', tokenId: revoked.input.tokenId, reminder: '1d', reason: 'token-revoked' }),
     ]);
+    expect(skip.warnings).toEqual([]);
 
     const rejected = await aToken();
     postmark.failNext(1, { status: 422, errorCode: 406 });
