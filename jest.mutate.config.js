@@ -7,6 +7,7 @@ module.exports = {
   ...base,
   testMatch: [
     '<rootDir>/test/sendReminder.activity.test.ts',
+    '<rootDir>/test/sendReminder.webhook.test.ts',
     '<rootDir>/test/exactlyOnce.races.test.ts',
     '<rootDir>/test/lease.test.ts',
     '<rootDir>/test/claims.test.ts',

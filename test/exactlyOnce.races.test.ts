@@ -9,6 +9,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { dedupeKey, listNotifications } from '../src/db/notifications';
 import type { SendReminderInput, UnrecordedSend } from '../src/tokenExpiry/contract';
 import { failingSentWrites, stallAfterClaim } from './helpers/stallingPool';
+import { observe } from './helpers/observe';
 import { useSendPipeline, type Owner } from './helpers/sendPipeline';
 import { TEST_INSTANCE } from './helpers/database';
 
@@ -43,7 +44,7 @@ const lapse = (tokenIds: string[]) =>
 test('A. an attempt that outlives its lease: it finds at its confirm that the retry took the row, and sends nothing', async () => {
   const { owner, input } = await aToken();
   const stalled = stallAfterClaim(db());
-  const first = settle(run(activities({ db: stalled.pool }).sendReminder, input));
+  const first = observe(activities({ db: stalled.pool }).sendReminder, input);
   await stalled.stall;
   await lapse([input.tokenId]);
 
@@ -53,7 +54,24 @@ test('A. an attempt that outlives its lease: it finds at its confirm that the re
 
   expect(mailTo(owner.email)).toHaveLength(1);
   expect(retry).toMatchObject({ outcome: 'sent', messageId: mailTo(owner.email)[0]!.MessageID });
-  expect(outcome).toMatchObject({ error: expect.objectContaining({ type: 'ClaimLost' }) });
+  expect(outcome.error).toMatchObject({
+    type: 'ClaimLost',
+    nonRetryable: false,
+    message: 'another attempt took a row of this email before it was sent; nothing sent',
+  });
+  // What ops see: the lost write in the log and token_expiry_claims_lost{write}.
+  expect(outcome.warnings).toContainEqual(
+    expect.objectContaining({
+      message: 'a write lost its row to another attempt and changed nothing',
+      tokenId: input.tokenId,
+      reminder: '1d',
+      lost: [input.tokenId],
+      write: 'confirm before send',
+    }),
+  );
+  expect(outcome.counted.filter((c) => c.name === 'token_expiry_claims_lost')).toEqual([
+    { name: 'token_expiry_claims_lost', unit: 'rows', description: 'Writes that found another attempt holding the row', value: 1, tags: { write: 'confirm before send' } },
+  ]);
   // The retry's record stands: the first attempt's writes changed nothing.
   expect(await row(input)).toMatchObject({ status: 'sent', providerMessageId: mailTo(owner.email)[0]!.MessageID });
 });
@@ -91,6 +109,10 @@ test('C. a digest member takes its row back while its leader stalls: the leader 
   const alone = await run(digestsAt(member.input.dueAt).sendReminder, member.input);
   stalled.release();
   await first;
+  // The leader's row, still its own, is given back at once with why: its retry need not wait out the lease.
+  expect(await row(leader.input)).toMatchObject({ status: 'sending', lastError: 'lost a row before the send' });
+  const { rows: held } = await db().query('SELECT claimed_until FROM expiry_notifications WHERE token_id = $1', [leader.input.tokenId]);
+  expect(held).toEqual([{ claimed_until: null }]);
   // The leader's retry sends its own reminder (the member's row is no longer its to send).
   const retried = await settle(run(digestsAt(leader.input.dueAt).sendReminder, leader.input));
 

@@ -4,78 +4,19 @@
  * deliver once; a 4xx is recorded for good and the email still goes; inside addresses are refused when saved and
  * when delivering; a rotated secret replaces the old one.
  */
-import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import type { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
-import { createActivities } from '../activities/tokenExpiry';
-import { listNotifications } from '../src/db/notifications';
-import type { SendReminderInput, TokenExpiryStatus, UnrecordedSend } from '../src/tokenExpiry/contract';
+import type { TokenExpiryStatus } from '../src/tokenExpiry/contract';
 import type { Config } from '../src/config';
 import type { CreatedToken } from '../src/tokens/service';
 import { listWebhookDeliveries } from '../src/db/webhooks';
 import type { Resolve } from '../src/webhooks/address';
 import { WEBHOOK_MAX_ATTEMPTS } from '../activities/sendWebhook';
 import { TestSystem, type TestUser } from './helpers/system';
-import { failingSentWrites } from './helpers/stallingPool';
-import { registryAdapter } from '../src/registry';
+import { Receiver, type Delivery } from './helpers/webhookReceiver';
 
 const DAY = 86_400_000;
 const SERVICE_TOKEN = 'registry-service-token-webhooks-1';
 const system = TestSystem.use();
-
-interface Delivery {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A receiver on 127.0.0.1 that answers each POST with the next status of `answers` (the last one repeats). */
-class Receiver {
-  readonly deliveries: Delivery[] = [];
-  private constructor(
-    private readonly server: Server,
-    private readonly answers: number[],
-  ) {}
-
-  static async start(answers: number[] = [204]): Promise<Receiver> {
-    const server = createServer();
-    const receiver = new Receiver(server, answers);
-    server.on('request', (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        receiver.deliveries.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.statusCode = receiver.answers[Math.min(receiver.deliveries.length - 1, receiver.answers.length - 1)]!;
-        res.end();
-      });
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    receivers.push(receiver);
-    return receiver;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hooks/token-expiry`;
-  }
-
-  close(): void {
-    this.server.closeAllConnections();
-    this.server.close();
-  }
-}
-
-const receivers: Receiver[] = [];
-afterEach(() => {
-  for (const receiver of receivers.splice(0)) receiver.close();
-});
 
 /** As the tests' receivers run: on 127.0.0.1 over http, which the operator allows here. */
 const allowed = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_ALLOW_HTTP: 'true' };
@@ -212,49 +153,6 @@ test('an email refused for good does not stop the webhook: its 500 is retried, t
   expect(system.postmark.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   expect(status.notifications.map((n) => n.status)).toEqual(['failed']);
   expect(result.reminders[0]).toMatchObject({ outcome: 'failed' });
-});
-
-test('an accepted email whose record failed: the record the workflow retries (recordSent) then delivers the webhook, retried after a 500', async () => {
-  const receiver = await Receiver.start([500, 204]);
-  const config = settings();
-  const user = await system.newUser();
-  const { secret } = await system.webhooks(config).set(user, { url: receiver.url });
-  const { token } = await system.createToken(system.tokens(config), user, 5 * DAY);
-  const expiresAt = token.expiredAt as Date;
-  const input: SendReminderInput = {
-    instance: system.database.instance,
-    tokenId: token.id,
-    reminder: '1d',
-    kind: 'warning',
-    dueAt: new Date(expiresAt.getTime() - DAY).toISOString(),
-    expiresAt: expiresAt.toISOString(),
-  };
-  let down = true;
-  const activities = createActivities({
-    db: failingSentWrites(system.db, () => down),
-    registry: registryAdapter(config),
-    mailer: system.mailer(config),
-    clock: { now: async () => new Date() },
-    config,
-  });
-  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>
-    new MockActivityEnvironment({ startToCloseTimeoutMs: 10_000 }, { logger: new DefaultLogger('ERROR') }).run(fn, ...args);
-
-  const sent = await run(activities.sendReminder, input).catch((err: unknown) => err as ApplicationFailure);
-  expect(sent).toMatchObject({ type: 'SentNotRecorded' });
-  expect(receiver.deliveries).toHaveLength(0);
-  down = false;
-  const unrecorded = (sent as ApplicationFailure).details?.[0] as UnrecordedSend;
-  await expect(run(activities.recordSent, unrecorded)).rejects.toMatchObject({ type: 'WebhookRetry' });
-  const recorded = await run(activities.recordSent, unrecorded);
-
-  expect(recorded).toMatchObject({ outcome: 'sent' });
-  expect(system.postmark.sent).toHaveLength(1);
-  expect((await listNotifications(system.db, token.id)).map((n) => n.status)).toEqual(['sent']);
-  expect(receiver.deliveries).toHaveLength(2);
-  expect(new Set(receiver.deliveries.map((d) => d.headers['webhook-id'])).size).toBe(1);
-  for (const delivery of receiver.deliveries) expect(() => verify(secret as string, delivery)).not.toThrow();
-  expect((await listWebhookDeliveries(system.db, token.id)).map((d) => [d.status, d.attempts])).toEqual([['sent', 2]]);
 });
 
 test('a user who chose the webhook alone gets no email; the email row says why', async () => {

@@ -33,7 +33,7 @@ export function useSendPipeline(settings: Record<string, string>) {
 
   const db = () => database.pool;
 
-  /** The activities as a worker makes them, on `settings` (and `env` over them); a 1 s Postmark client timeout. */
+  /** The activities as a worker makes them, on `settings` (and `env` over them), with mailer() below. */
   function activities(deps: Partial<ActivityDeps> & { env?: Record<string, string> } = {}) {
     const { env, ...rest } = deps;
     const config = loadConfig({
@@ -43,8 +43,12 @@ export function useSendPipeline(settings: Record<string, string>) {
       ...settings,
       ...env,
     });
-    const mailer = createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
-    return createActivities({ registry: registryAdapter(config), db: db(), mailer, clock: { now: async () => new Date() }, config, ...rest });
+    return createActivities({ registry: registryAdapter(config), db: db(), mailer: mailer(), clock: { now: async () => new Date() }, config, ...rest });
+  }
+
+  /** The real Postmark client against the fake, with a 1 s timeout. */
+  function mailer() {
+    return createPostmarkMailer({ serverToken: postmark.serverToken, apiUrl: postmark.url, timeoutSeconds: 1 });
   }
 
   async function newOwner(): Promise<Owner> {
@@ -75,5 +79,5 @@ export function useSendPipeline(settings: Record<string, string>) {
     };
   }
 
-  return { db, postmark: () => postmark, activities, newOwner, warningOf };
+  return { db, postmark: () => postmark, activities, mailer, newOwner, warningOf };
 }
