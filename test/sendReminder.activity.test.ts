@@ -18,6 +18,7 @@ import { saveUserWebhook } from '../src/db/webhooks';
 import { markExpiryWorkflowsStarted } from '../src/db/workflows';
 import { newWebhookSecret } from '../src/webhooks/signature';
 import { builtinRegistry, builtinWriter, insertUser } from '../src/registry/builtin';
+import { DIGEST_MAX_TOKENS } from '../src/email/digestEmail';
 import { createPostmarkMailer, type Mailer } from '../src/email/postmarkMailer';
 import { startFakePostmark, type FakePostmark } from '../scripts/devtools/fakePostmark';
 import type { SendReminderInput } from '../src/tokenExpiry/contract';
@@ -543,6 +544,68 @@ describe('digests (EXPIRY_DIGEST_WINDOW=1h): one email for a user\'s tokens fall
     expect(result).toMatchObject({ outcome: 'sent', digest: `${dedupeKey(member)}:a2` });
     expect(await row(member)).toMatchObject({ status: 'sent', digest: `${dedupeKey(member)}:a2`, attempts: 2 });
     expect(await row(leader)).toBeNull();
+  });
+
+  test('a covered token whose leader\'s email was accepted, its answer lost, finds that email by the leader\'s key and sends nothing', async () => {
+    const { email, leader, tokens } = await threeTokens();
+    const member = tokens[1]!;
+    postmark.failNext(1, { kind: 'acceptThenHang', ms: 2_500 });
+    await failure(run(digests({ ...at(Date.parse(leader.dueAt)), mailer: realMailer(1) }).sendReminder, leader));
+    await pause(UNKNOWN_LEASE_MS);
+
+    const own = await run(digests(at(Date.parse(member.dueAt))).sendReminder, member);
+    const retried = await run(digests(at(Date.parse(leader.dueAt))).sendReminder, leader);
+
+    const [message] = mailTo(email);
+    expect(mailTo(email)).toHaveLength(1);
+    expect(own).toMatchObject({ outcome: 'sent', messageId: message!.MessageID, digest: dedupeKey(leader) });
+    expect(retried).toMatchObject({ outcome: 'sent', messageId: message!.MessageID, digest: dedupeKey(leader) });
+    expect((await Promise.all(tokens.map(row))).map((r) => [r?.status, r?.providerMessageId, r?.timing])).toEqual([
+      ['sent', message!.MessageID, 'due'],
+      ['sent', message!.MessageID, 'due'],
+      ['sent', message!.MessageID, 'early-for-digest'],
+    ]);
+  });
+
+  test('a digest whose send was cut off twice before Postmark took it: the third attempt sends one email for all of them', async () => {
+    const { email, leader, tokens } = await threeTokens();
+    postmark.failNext(2, { kind: 'reset' });
+    const { sendReminder } = digests(at(Date.parse(leader.dueAt)));
+    for (const _ of [1, 2]) {
+      expect(await failure(run(sendReminder, leader))).toMatchObject({ type: 'PostmarkNetworkError', nonRetryable: false });
+      await pause(UNKNOWN_LEASE_MS);
+    }
+
+    const third = await run(sendReminder, leader);
+
+    const key = `${dedupeKey(leader)}:a2:a3`;
+    expect(mailTo(email).map((m) => m.Metadata.tokens)).toEqual(['3']);
+    expect(third).toMatchObject({ outcome: 'sent', digest: key });
+    expect((await Promise.all(tokens.map(row))).map((r) => [r?.status, r?.digest])).toEqual([
+      ['sent', key],
+      ['sent', key],
+      ['sent', key],
+    ]);
+  });
+
+  test(`more than ${DIGEST_MAX_TOKENS} tokens due together: two emails, the second under :part2; Postmark refusing it fails only its tokens`, async () => {
+    const first = await aToken();
+    const expiry = first.token.expiredAt!.getTime();
+    const others: Awaited<ReturnType<typeof aToken>>[] = [];
+    for (let i = 1; i <= DIGEST_MAX_TOKENS; i++) others.push(await aToken({ owner: first.owner, expiresAt: new Date(expiry + i * 100) }));
+    let posts = 0;
+    postmark.failWhile(() => (++posts === 2 ? { status: 422, errorCode: 406, message: 'You tried to send to a recipient that has been marked as inactive.' } : null));
+
+    const result = await run(digests(at(Date.parse(first.input.dueAt))).sendReminder, first.input);
+
+    const key = dedupeKey(first.input);
+    const [message] = mailTo(first.email);
+    expect(mailTo(first.email).map((m) => [m.Metadata.tokens, m.Metadata.dedupe_key])).toEqual([[String(DIGEST_MAX_TOKENS), key]]);
+    expect(posts).toBe(2);
+    expect(result).toEqual({ outcome: 'sent', messageId: message!.MessageID, digest: key, sentByTokenId: first.input.tokenId });
+    const rows = await Promise.all([first, ...others].map((t) => row(t.input)));
+    expect(rows.slice(0, DIGEST_MAX_TOKENS).map((r) => [r?.status, r?.digest])).toEqual(Array(DIGEST_MAX_TOKENS).fill(['sent', key]));
+    expect(rows[DIGEST_MAX_TOKENS]).toMatchObject({ status: 'failed', digest: `${key}:part2`, reason: expect.stringMatching(/^PostmarkInactiveRecipient: /) });
   });
 
   test('an expired notice waits for the user\'s tokens expiring inside the window, then one email covers them, all waited-for-digest', async () => {
