@@ -392,8 +392,12 @@ describe('what an attempt carries and when it holds back', () => {
       'List-Unsubscribe': expect.stringMatching(/^<https:\/\/expiry\.example\.org\/unsubscribe\?u=\d+&t=\d+&s=[^>]+>$/),
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
     });
+    // The body offers the same link, in the user's words.
+    const link = headers(warning.email)['List-Unsubscribe']!.slice(1, -1);
+    expect(mailTo(warning.email)[0]!.TextBody).toContain(`One click turns them off (the notice when a token has expired still comes):\n${link}`);
     expect(mailTo(notice.email)).toHaveLength(1);
     expect(headers(notice.email)).toEqual({});
+    expect(mailTo(notice.email)[0]!.TextBody).not.toContain('/unsubscribe?');
   });
 });
 
