@@ -278,8 +278,8 @@ describe('classifyPostmarkError', () => {
   test('an error that is not from the client is ambiguous: we cannot tell whether Postmark got the message', () => {
     const error = classifyPostmarkError(new TypeError('boom'));
     expect(error).toMatchObject({ kind: 'ambiguous', type: 'PostmarkUnexpected', httpStatus: 0, name: 'MailError' });
-    expect(error.message).toBe('Postmark send failed unexpectedly: boom');
-    expect(classifyPostmarkError('boom')).toMatchObject({ type: 'PostmarkUnexpected', message: 'Postmark send failed unexpectedly: boom' });
+    expect(error.message).toBe('Postmark call failed unexpectedly: boom');
+    expect(classifyPostmarkError('boom')).toMatchObject({ type: 'PostmarkUnexpected', message: 'Postmark call failed unexpectedly: boom' });
   });
 
   test('a status is trusted only from an Error that carries both a status and an ErrorCode', () => {

@@ -100,9 +100,9 @@ export function classifyPostmarkError(err: unknown, opts: { redact?: readonly st
   const redacted = (text: string) => redact(text, opts.redact ?? []);
 
   if (!isPostmarkError(err)) {
-    // Not from the client's HTTP layer, so we cannot tell whether Postmark got the message.
+    // Not from the client's HTTP layer (a send or a search), so we cannot tell whether Postmark got the request.
     const text = err instanceof Error ? err.message : String(err);
-    return new MailError(`Postmark send failed unexpectedly: ${redacted(text)}`, {
+    return new MailError(`Postmark call failed unexpectedly: ${redacted(text)}`, {
       kind: 'ambiguous',
       type: 'PostmarkUnexpected',
       httpStatus: 0,
