@@ -108,7 +108,7 @@ export function createSendPipeline(deps: ActivityDeps) {
       rows = [{ ...own, dedupeKey: await rekeyRow(db, fence, ref) }];
     }
 
-    const results: SendReminderResult[] = [];
+    const results: (SendReminderResult | null)[] = [];
     for (const [part, partRows] of groupByPart(rows)) {
       // After an earlier attempt, the search decides: its claim lasted past Postmark's search lag, so a miss is trusted.
       const earlier = claim.attempts > 1 ? await findSent(fence, part, attempt) : null;
@@ -118,8 +118,11 @@ export function createSendPipeline(deps: ActivityDeps) {
           : await sendPart(input, fence, part, partRows, { now, waited }, beforeExpiryMs, attempt, claim.attempts, seen),
       );
     }
-    // The claim's first row is the leader's, so its part is the first.
-    return results[0]!;
+    // The claim's first row is the leader's, so its part is the first. No outcome: another attempt took the
+    // leader's row before this one recorded it, and the retry answers what that one recorded.
+    const result = results[0];
+    if (!result) throw claimLost("another attempt took this reminder's row and recorded its outcome");
+    return result;
   }
 
   async function findSent(fence: string, key: string, attempt: AttemptLimits): Promise<Delivery | null> {
@@ -143,7 +146,7 @@ export function createSendPipeline(deps: ActivityDeps) {
     attempt: AttemptLimits,
     attempts: number,
     seen: SeenInAttempt,
-  ): Promise<SendReminderResult> {
+  ): Promise<SendReminderResult | null> {
     const { now } = at;
     const hasLeader = rows.some((r) => r.tokenId === input.tokenId);
     const recipients = await registry.findRecipients(db, rows.map((r) => r.tokenId));
@@ -174,7 +177,8 @@ export function createSendPipeline(deps: ActivityDeps) {
         await holdBack([row.tokenId], 'skipped', 'token-already-expired');
       } else going.push(row);
     }
-    const leaderOutcome = () => outcomes.get(input.tokenId) ?? { outcome: 'skipped' as const, reason: 'token-deleted' };
+    // Null in a part without the leader, or when another attempt took the leader's row first.
+    const leaderOutcome = () => outcomes.get(input.tokenId) ?? null;
     if (going.length === 0) return leaderOutcome();
     const goingIds = going.map((r) => r.tokenId);
     // One owner for the whole group (every row going has its token): the address and the staging settings apply to all of it.
@@ -220,7 +224,7 @@ export function createSendPipeline(deps: ActivityDeps) {
     if (confirmed.length !== goingIds.length) {
       reportLost(input, goingIds, confirmed, 'confirm before send');
       await releaseClaim(db, fence, 'lost a row before the send');
-      throw ApplicationFailure.retryable('another attempt took a row of this email before it was sent; nothing sent', 'ClaimLost');
+      throw claimLost('another attempt took a row of this email before it was sent; nothing sent');
     }
 
     let delivery: Delivery;
@@ -379,6 +383,11 @@ function reportLost(input: { tokenId: string; reminder: string }, meant: string[
   if (lost.length === 0) return;
   log.warn('a write lost its row to another attempt and changed nothing', { tokenId: input.tokenId, reminder: input.reminder, lost, write });
   metricMeter.createCounter('token_expiry_claims_lost', 'rows', 'Writes that found another attempt holding the row').add(lost.length, { write });
+}
+
+/** This attempt's claim lapsed and another attempt took a row: retry, to learn what that one did. */
+function claimLost(message: string): ApplicationFailure {
+  return ApplicationFailure.retryable(message, 'ClaimLost');
 }
 
 /** Another attempt holds the row: try again as its claim lapses (it may have died with its worker), not on the backoff. */

@@ -76,6 +76,26 @@ test('A. an attempt that outlives its lease: it finds at its confirm that the re
   expect(await row(input)).toMatchObject({ status: 'sent', providerMessageId: mailTo(owner.email)[0]!.MessageID });
 });
 
+test('A, the token revoked meanwhile: the late attempt\'s skip changes nothing and says so; its retry answers what the other recorded', async () => {
+  const { owner, input } = await aToken();
+  const stalled = stallAfterClaim(db());
+  const first = observe(activities({ db: stalled.pool }).sendReminder, input);
+  await stalled.stall;
+  await db().query('UPDATE api_tokens SET revoked = true WHERE id = $1', [input.tokenId]);
+  await lapse([input.tokenId]);
+
+  const retry = await run(activities().sendReminder, input);
+  stalled.release();
+  const outcome = await first;
+
+  expect(retry).toEqual({ outcome: 'skipped', reason: 'token-revoked' });
+  expect(outcome.error).toMatchObject({ type: 'ClaimLost', nonRetryable: false });
+  expect(outcome.warnings).toContainEqual(expect.objectContaining({ lost: [input.tokenId], write: 'record skipped' }));
+  expect(outcome.emails).toEqual([]);
+  expect(await run(activities().sendReminder, input)).toEqual({ outcome: 'skipped', reason: 'token-revoked' });
+  expect(mailTo(owner.email)).toHaveLength(0);
+});
+
 test('B. accepted and the connection cut, the search still lagging: the row stays held until the search can be trusted', async () => {
   const { owner, input } = await aToken();
   postmark.searchLagMs = 1_500; // below POSTMARK_SEARCH_LAG (2 s)
