@@ -7,7 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import { SEND_ACTIVITY_TIMEOUT_MS } from '../../src/tokenExpiry/lease';
 
-export interface Counted {
+interface Counted {
   name: string;
   unit?: string;
   description?: string;
